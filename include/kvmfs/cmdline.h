@@ -1,0 +1,55 @@
+/*
+ * cmdline.h - kvmfs's command line, in QEMU's spellings where QEMU has one.
+ * Parsing allocates nothing and touches nothing, so a bad value is reported
+ * before any VM exists.
+ */
+#ifndef KVMFS_CMDLINE_H
+#define KVMFS_CMDLINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvmfs/ram.h"
+
+enum accel {
+	ACCEL_KVM,
+	ACCEL_NONE, /* build the machine and the tree, run no guest */
+};
+
+struct options {
+	const char *machine;
+	uint64_t ram_size;
+	unsigned cpus;
+	bool start_paused; /* -S */
+	const char *bios;
+	const char *mountpoint;
+	bool writable;
+	bool direct_io;
+	bool allow_other;
+	bool flat_out;
+	enum accel accel;
+	enum ram_backing backing;
+	unsigned sweep_ms; /* dirty-log sweep period */
+};
+
+#define CMDLINE_DEFAULT_RAM (128ULL << 20) /* QEMU's default -m */
+#define CMDLINE_MIN_RAM (2ULL << 20)
+#define CMDLINE_DEFAULT_SWEEP_MS 5
+
+enum cmdline_result {
+	CMDLINE_OK = 0,
+	CMDLINE_EXIT = 1,   /* --help or --version printed: exit 0 */
+	CMDLINE_ERROR = -1, /* err holds one line */
+};
+
+/*
+ * QEMU's -m syntax: a plain number is MiB, or a number with a K, M, G or T
+ * suffix (either case; a trailing B allowed); "size=" may precede it.
+ * Whole numbers only.
+ */
+int cmdline_parse_size(const char *s, uint64_t *out, char *err, size_t errlen);
+int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t errlen);
+void cmdline_usage(void);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * machine.h - a machine: its RAM blocks, its region tree and the "memory"
+ * address space built from them.  The layout is the board's business
+ * (src/machine/pc.c); everyone else reads it through the address space.
+ */
+#ifndef KVMFS_MACHINE_H
+#define KVMFS_MACHINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvmfs/memory.h"
+#include "kvmfs/ram.h"
+
+struct machine;
+
+struct machine_desc {
+	const char *name;
+	const char *desc;
+	uint64_t lowmem;  /* RAM below 4G when the RAM is split */
+	uint64_t split;   /* RAM sizes from this one up are split */
+	int (*build)(struct machine *m);
+};
+
+struct machine_config {
+	const char *type;      /* -M */
+	uint64_t ram_size;     /* -m, bytes */
+	unsigned cpus;         /* -smp */
+	enum ram_backing backing;
+	const void *firmware;  /* placed at the top of pc.bios */
+	size_t firmware_size;
+};
+
+struct machine {
+	const struct machine_desc *desc;
+	unsigned cpus;
+	uint64_t ram_size;
+	uint64_t below_4g; /* RAM bytes mapped at 0 */
+	uint64_t above_4g; /* RAM bytes mapped at 4G */
+
+	struct ram_list ram;
+	struct address_space as; /* "memory" */
+	struct memory_region *system;
+	struct memory_region *ram_mr; /* pc.ram itself: shown only through aliases */
+	struct ram_block *ram_block;
+	struct ram_block *bios_block;
+	struct ram_block *rom_block;
+};
+
+const struct machine_desc *machine_find(const char *name);
+/* The names -M takes, for --help: "pc, q35". */
+const char *machine_names(void);
+/* Splits RAM as the board does; no allocation, for the parsers. */
+int machine_ram_split(const struct machine_desc *d, uint64_t ram_size, uint64_t *below,
+		      uint64_t *above);
+int machine_init(struct machine *m, const struct machine_config *cfg);
+void machine_exit(struct machine *m);
+
+extern const struct machine_desc machine_pc;
+extern const struct machine_desc machine_q35;
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * ram.h - RAM blocks and the ram list, as QEMU keeps them.
+ *
+ * A RAM block is one contiguous piece of host memory that backs guest RAM or
+ * ROM.  Each has an offset in "ram_addr" space, a linear space of its own in
+ * which blocks never overlap; offsets are chosen best-fit like QEMU's
+ * find_ram_offset(), so that `ramblocks.json` equals QEMU's `info ramblock`.
+ */
+#ifndef KVMFS_RAM_H
+#define KVMFS_RAM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct memory_region;
+
+#define RAM_IDSTR_MAX 255
+/* Candidate offsets are rounded up to this, as QEMU does (ram_addr space). */
+#define RAM_OFFSET_ALIGN 0x40000ULL
+
+enum ram_flags {
+	RAM_SHARED = 1u << 0,     /* MAP_SHARED mapping (memfd backing) */
+	RAM_READONLY = 1u << 1,   /* the guest cannot write it (ROM) */
+	RAM_RESIZEABLE = 1u << 2, /* used_length may grow up to max_length */
+};
+
+enum ram_backing {
+	RAM_BACKING_MEMFD, /* default: pages can be shared with other processes */
+	RAM_BACKING_ANON,
+};
+
+struct ram_block {
+	char idstr[RAM_IDSTR_MAX + 1];
+	uint8_t *host;        /* max_length bytes, page aligned */
+	uint64_t offset;      /* in ram_addr space */
+	uint64_t used_length; /* what the guest sees */
+	uint64_t max_length;  /* what is reserved */
+	uint64_t page_size;
+	unsigned flags;       /* enum ram_flags */
+	int fd;               /* memfd, or -1 for anonymous memory */
+	struct memory_region *mr; /* the region that owns the block */
+	struct ram_block *next;
+};
+
+/*
+ * The ram list.  Locking: `lock` guards the list's shape (head, next, and
+ * every block's offset/used_length) and `version`.  Take it to walk the
+ * list from any thread other than the one that builds the machine; it is
+ * never held while guest memory itself is read or written - block contents
+ * belong to the guest and are not locked at all.
+ */
+struct ram_list {
+	pthread_mutex_t lock;
+	struct ram_block *head; /* sorted by max_length, largest first */
+	uint64_t version;       /* bumped on every add, free and resize */
+	enum ram_backing backing;
+};
+
+void ram_list_init(struct ram_list *rl, enum ram_backing backing);
+void ram_list_exit(struct ram_list *rl); /* frees every block */
+
+/*
+ * Allocate a block of `size` bytes (rounded up to the host page), reserving
+ * `max_size` (0: same as size) when RAM_RESIZEABLE.  -EEXIST for a duplicate
+ * idstr, -EINVAL for a bad name or size, -ENOSPC when no offset fits.
+ */
+int ram_block_alloc(struct ram_list *rl, const char *idstr, uint64_t size, uint64_t max_size,
+		    unsigned flags, struct ram_block **out);
+void ram_block_free(struct ram_list *rl, struct ram_block *rb);
+int ram_block_resize(struct ram_list *rl, struct ram_block *rb, uint64_t new_size);
+struct ram_block *ram_block_find(struct ram_list *rl, const char *idstr);
+
+/* Best-fit search for `size` bytes of ram_addr space; the list lock held. */
+int ram_find_offset(const struct ram_list *rl, uint64_t size, uint64_t *offset);
+
+/* The `info ramblock` table, and its JSON twin.  Takes the list lock. */
+struct strbuf;
+void ram_list_render(struct ram_list *rl, struct strbuf *sb);
+void ram_list_render_json(struct ram_list *rl, struct strbuf *sb);
+
+#endif

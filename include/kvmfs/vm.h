@@ -1,0 +1,94 @@
+/*
+ * vm.h - one virtual machine: the machine model, its KVM VM, its vCPU
+ * threads and devices, and its run state.  The FS and main() drive it only
+ * through this header.
+ */
+#ifndef KVMFS_VM_H
+#define KVMFS_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvmfs/cmdline.h"
+#include "kvmfs/console.h"
+#include "kvmfs/kvm.h"
+#include "kvmfs/machine.h"
+#include "kvmfs/serial.h"
+#include "kvmfs/cmos.h"
+
+/* The run states, named as QEMU's `info status` names them. */
+enum vm_state {
+	VM_PRELAUNCH,      /* -S: built, never started */
+	VM_RUNNING,
+	VM_PAUSED,         /* stopped by `ctl` */
+	VM_INTERNAL_ERROR, /* an exit the VMM cannot handle: stays stopped */
+	VM_SHUTDOWN,       /* the guest shut down or triple-faulted */
+	VM_QUIT,           /* kvmfs is ending: vCPU threads leave */
+};
+
+struct vcpu;
+struct vm;
+
+/* Told when the vCPUs have all stopped, before vm_stop() returns. */
+struct vm_stop_listener {
+	void (*stopped)(struct vm_stop_listener *l);
+	struct vm_stop_listener *next;
+};
+
+struct vm {
+	struct options opts;
+	struct machine machine;
+	struct kvm kvm;
+	struct console console;
+	struct serial serial;
+	struct cmos cmos;
+
+	struct vcpu *vcpus;
+	unsigned nr_vcpus;
+
+	/* ctl_lock serializes stop/cont; lock guards state, reason, run_gen,
+	 * nr_parked and the stop listeners. */
+	pthread_mutex_t ctl_lock;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum vm_state state;
+	char reason[512];  /* why it stopped, for `ctl` */
+	unsigned nr_parked; /* vCPU threads waiting outside KVM_RUN */
+	uint64_t run_gen;   /* bumped by every cont: wakes halted vCPUs */
+	uint64_t guest_passes; /* GUEST_EVENT_PASS count */
+	bool threads_started;
+	struct vm_stop_listener *stop_listeners;
+
+	uint64_t unhandled_io; /* port accesses nobody claims (reads all-ones) */
+	uint64_t unhandled_mmio;
+};
+
+/* Build everything; on failure err holds one line and nothing is left. */
+int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t firmware_size,
+	    char *err, size_t errlen);
+/* Start the vCPU threads: running, or parked in prelaunch with -S. */
+int vm_start(struct vm *vm);
+/* Stop every vCPU; returns once none is inside KVM_RUN. */
+int vm_stop(struct vm *vm);
+int vm_cont(struct vm *vm);
+/* An unrecoverable condition: stop all vCPUs, keep the state for inspection. */
+void vm_fail(struct vm *vm, enum vm_state state, const char *reason);
+void vm_exit(struct vm *vm);
+void vm_add_stop_listener(struct vm *vm, struct vm_stop_listener *l);
+/* "running", "paused", "paused (internal-error)", ... plus the reason line. */
+void vm_status(struct vm *vm, char *buf, size_t len);
+bool vm_is_running(struct vm *vm);
+
+/* For vCPU threads (vcpu.c). */
+/*
+ * Wait outside KVM_RUN while the VM is not running (a halted vCPU waits for
+ * the next cont); false when the vCPU thread must end.
+ */
+bool vm_vcpu_park(struct vm *vm, struct vcpu *v, bool halted);
+/* The guest's delay port: sleep ms unless flat out, waking early on stop. */
+void vm_vcpu_delay(struct vm *vm, uint32_t ms);
+/* The guest's event port (GUEST_EVENT_*). */
+void vm_guest_event(struct vm *vm, unsigned cpu, uint32_t code);
+
+#endif

@@ -1,0 +1,274 @@
+/*
+ * cmdline.c - parse kvmfs's command line.  Single-dash long options as QEMU
+ * spells them (-m, -M, -smp, -S, -bios), plus kvmfs's own.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvmfs/cmdline.h"
+#include "kvmfs/guest.h"
+#include "kvmfs/machine.h"
+
+#define KVMFS_VERSION "0.1"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return CMDLINE_ERROR;
+}
+
+int cmdline_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
+{
+	static const struct {
+		char suffix;
+		unsigned shift;
+	} units[] = { { 'K', 10 }, { 'M', 20 }, { 'G', 30 }, { 'T', 40 } };
+	const char *arg = s;
+	unsigned shift = 20; /* a plain number is MiB */
+	unsigned long long v;
+	char *end;
+	size_t i;
+
+	if (!strncmp(s, "size=", 5))
+		s += 5;
+	if (!isdigit((unsigned char)*s))
+		return fail(err, errlen, "-m '%s': not a size (try 512M, 4G or 4096)", arg);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return fail(err, errlen, "-m '%s': number too large", arg);
+	if (*end == '.')
+		return fail(err, errlen, "-m '%s': fractional sizes are not accepted, give whole MiB",
+			    arg);
+	if (*end) {
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (toupper((unsigned char)*end) == units[i].suffix)
+				break;
+		if (i == sizeof(units) / sizeof(units[0]) ||
+		    (end[1] && !(toupper((unsigned char)end[1]) == 'B' && !end[2])))
+			return fail(err, errlen, "-m '%s': unknown size suffix (use K, M, G or T)",
+				    arg);
+		shift = units[i].shift;
+	}
+	if (!v)
+		return fail(err, errlen, "-m '%s': the size must be greater than zero", arg);
+	if (v > (UINT64_MAX >> shift))
+		return fail(err, errlen, "-m '%s': number too large", arg);
+	*out = (uint64_t)v << shift;
+	return CMDLINE_OK;
+}
+
+static int parse_uint(const char *s, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > 1u << 20)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+void cmdline_usage(void)
+{
+	printf("Usage: kvmfs [options] [MOUNTPOINT]\n"
+	       "A KVM virtual machine whose memory is a filesystem mounted at MOUNTPOINT.\n"
+	       "\n"
+	       "Machine (QEMU's spellings):\n"
+	       "  -m SIZE        guest RAM: a plain number is MiB, or K/M/G/T suffixed,\n"
+	       "                 'size=' may precede it (default 128M)\n"
+	       "  -M MACHINE     %s (default pc)\n"
+	       "  -smp N         number of vCPUs, 1..%d (default 1)\n"
+	       "  -S             build everything, start no vCPU (use ctl: cont)\n"
+	       "  -bios FILE     firmware for pc.bios (at most 256 KiB), instead of the\n"
+	       "                 built-in guest\n"
+	       "  -accel kvm|none\n"
+	       "                 none builds the machine and the tree without a VM\n"
+	       "  -mem-backing memfd|anon\n"
+	       "                 how guest RAM is allocated (default memfd)\n"
+	       "  -flat-out      the built-in guest does not pause between passes\n"
+	       "\n"
+	       "Filesystem:\n"
+	       "  --writable     RAM files accept writes into guest memory\n"
+	       "  -o OPT[,OPT]   direct_io: every read goes to guest memory (no shared mmap)\n"
+	       "                 allow_other: let other users in (mode bits still apply)\n"
+	       "  -sweep-ms N    dirty-log sweep period in ms (default %d)\n"
+	       "\n"
+	       "  --help, --version\n"
+	       "\n"
+	       "The tree: ramblocks/<idstr> (raw RAM block bytes), ramblocks.txt and\n"
+	       "ramblocks.json (info ramblock), regions[.json] (info mtree), flatview[.json]\n"
+	       "(info mtree -f), memslots[.json] (KVM slots: slot, flags, guest_phys_addr,\n"
+	       "memory_size, userspace_addr, ramblock, offset), console (serial output),\n"
+	       "ctl (write stop/cont; read the run state).  See README.md.\n",
+	       machine_names(), GUEST_MAX_CPUS, CMDLINE_DEFAULT_SWEEP_MS);
+}
+
+enum {
+	OPT_M = 'm',
+	OPT_MACHINE = 'M',
+	OPT_PAUSED = 'S',
+	OPT_O = 'o',
+	OPT_SMP = 256,
+	OPT_BIOS,
+	OPT_ACCEL,
+	OPT_BACKING,
+	OPT_FLAT_OUT,
+	OPT_WRITABLE,
+	OPT_SWEEP,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "m", required_argument, NULL, OPT_M },
+	{ "M", required_argument, NULL, OPT_MACHINE },
+	{ "machine", required_argument, NULL, OPT_MACHINE },
+	{ "smp", required_argument, NULL, OPT_SMP },
+	{ "S", no_argument, NULL, OPT_PAUSED },
+	{ "bios", required_argument, NULL, OPT_BIOS },
+	{ "accel", required_argument, NULL, OPT_ACCEL },
+	{ "mem-backing", required_argument, NULL, OPT_BACKING },
+	{ "flat-out", no_argument, NULL, OPT_FLAT_OUT },
+	{ "writable", no_argument, NULL, OPT_WRITABLE },
+	{ "o", required_argument, NULL, OPT_O },
+	{ "sweep-ms", required_argument, NULL, OPT_SWEEP },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_mount_opts(const char *arg, struct options *o, char *err, size_t errlen)
+{
+	char buf[256], *tok, *save;
+
+	if (strlen(arg) >= sizeof(buf))
+		return fail(err, errlen, "-o '%s': too long", arg);
+	strcpy(buf, arg);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "direct_io"))
+			o->direct_io = true;
+		else if (!strcmp(tok, "allow_other"))
+			o->allow_other = true;
+		else
+			return fail(err, errlen, "-o: unknown option '%s' (direct_io, allow_other)",
+				    tok);
+	}
+	return CMDLINE_OK;
+}
+
+static int parse_smp(const char *arg, struct options *o, char *err, size_t errlen)
+{
+	const char *s = !strncmp(arg, "cpus=", 5) ? arg + 5 : arg;
+
+	if (parse_uint(s, &o->cpus) || !o->cpus)
+		return fail(err, errlen, "-smp '%s': the number of vCPUs must be 1 or more", arg);
+	if (o->cpus > GUEST_MAX_CPUS)
+		return fail(err, errlen, "-smp %u: at most %d vCPUs are supported", o->cpus,
+			    GUEST_MAX_CPUS);
+	return CMDLINE_OK;
+}
+
+int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
+{
+	int c, ret = CMDLINE_OK;
+
+	*o = (struct options){
+		.machine = "pc",
+		.ram_size = CMDLINE_DEFAULT_RAM,
+		.cpus = 1,
+		.accel = ACCEL_KVM,
+		.backing = RAM_BACKING_MEMFD,
+		.sweep_ms = CMDLINE_DEFAULT_SWEEP_MS,
+	};
+	optind = 1;
+	opterr = 0;
+	while (ret == CMDLINE_OK &&
+	       (c = getopt_long_only(argc, argv, "+", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_M:
+			ret = cmdline_parse_size(optarg, &o->ram_size, err, errlen);
+			break;
+		case OPT_MACHINE:
+			if (!machine_find(optarg))
+				ret = fail(err, errlen, "-M '%s': unknown machine (%s)", optarg,
+					   machine_names());
+			o->machine = optarg;
+			break;
+		case OPT_SMP:
+			ret = parse_smp(optarg, o, err, errlen);
+			break;
+		case OPT_PAUSED:
+			o->start_paused = true;
+			break;
+		case OPT_BIOS:
+			o->bios = optarg;
+			break;
+		case OPT_ACCEL:
+			if (!strcmp(optarg, "kvm"))
+				o->accel = ACCEL_KVM;
+			else if (!strcmp(optarg, "none"))
+				o->accel = ACCEL_NONE;
+			else
+				ret = fail(err, errlen, "-accel '%s': unknown (kvm, none)", optarg);
+			break;
+		case OPT_BACKING:
+			if (!strcmp(optarg, "memfd"))
+				o->backing = RAM_BACKING_MEMFD;
+			else if (!strcmp(optarg, "anon"))
+				o->backing = RAM_BACKING_ANON;
+			else
+				ret = fail(err, errlen, "-mem-backing '%s': unknown (memfd, anon)",
+					   optarg);
+			break;
+		case OPT_FLAT_OUT:
+			o->flat_out = true;
+			break;
+		case OPT_WRITABLE:
+			o->writable = true;
+			break;
+		case OPT_O:
+			ret = parse_mount_opts(optarg, o, err, errlen);
+			break;
+		case OPT_SWEEP:
+			if (parse_uint(optarg, &o->sweep_ms) || !o->sweep_ms || o->sweep_ms > 10000)
+				ret = fail(err, errlen, "-sweep-ms '%s': give 1..10000", optarg);
+			break;
+		case OPT_HELP:
+			cmdline_usage();
+			return CMDLINE_EXIT;
+		case OPT_VERSION:
+			printf("kvmfs %s\n", KVMFS_VERSION);
+			return CMDLINE_EXIT;
+		case ':':
+			return fail(err, errlen, "%s: needs a value", argv[optind - 1]);
+		default:
+			return fail(err, errlen, "%s: unknown option (see --help)",
+				    argv[optind - 1]);
+		}
+	}
+	if (ret != CMDLINE_OK)
+		return ret;
+	if (o->ram_size < CMDLINE_MIN_RAM)
+		return fail(err, errlen, "-m: at least 2 MiB of RAM is needed");
+	/* QEMU rounds RAM up to 8 KiB; so do we, so that layouts agree. */
+	o->ram_size = (o->ram_size + 8191) & ~8191ULL;
+	if (optind < argc)
+		o->mountpoint = argv[optind++];
+	if (optind < argc)
+		return fail(err, errlen, "'%s': only one mountpoint may be given", argv[optind]);
+	return CMDLINE_OK;
+}

@@ -1,0 +1,57 @@
+# guest.mk - builds the guest firmware images: the built-in guest
+# (build/guest/firmware.bin) and the two test firmwares (triplefault.bin,
+# flood.bin).  Each is a flat 256 KiB pc.bios image for 0xfffc0000.
+#
+# Included by the main Makefile (after its default target), or used alone
+# from the repository root:  make -f src/guest/guest.mk [build/guest/...]
+#
+# GNU toolchain only: the gcc driver preprocesses the .S files (so they can
+# include <kvmfs/guest.h>), ld places them with src/guest/firmware.ld and
+# objcopy flattens the ROM section.
+
+GUEST_CC ?= cc
+GUEST_LD ?= ld
+GUEST_OBJCOPY ?= objcopy
+GUEST_DIR := build/guest
+GUEST_LDS := src/guest/firmware.ld
+# --fatal-warnings: a truncated displacement in the 16-bit code is a bug.
+GUEST_ASFLAGS := -m64 -Iinclude -Wa,--fatal-warnings -Wa,--noexecstack
+GUEST_LDFLAGS := -m elf_x86_64 -nostdlib --build-id=none -z noexecstack \
+	-z max-page-size=4096 --no-warn-rwx-segments
+
+GUEST_BINS := $(GUEST_DIR)/firmware.bin $(GUEST_DIR)/triplefault.bin \
+	$(GUEST_DIR)/flood.bin
+
+_guest_saved_goal := $(.DEFAULT_GOAL)
+
+.PHONY: guest
+guest: $(GUEST_BINS)
+
+$(GUEST_DIR):
+	mkdir -p $@
+
+$(GUEST_DIR)/firmware.o: src/guest/firmware.S include/kvmfs/guest.h | $(GUEST_DIR)
+	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
+
+$(GUEST_DIR)/triplefault.o: tests/guest/triplefault.S include/kvmfs/guest.h | $(GUEST_DIR)
+	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
+
+$(GUEST_DIR)/flood.o: tests/guest/flood.S include/kvmfs/guest.h | $(GUEST_DIR)
+	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
+
+$(GUEST_BINS:.bin=.elf): $(GUEST_DIR)/%.elf: $(GUEST_DIR)/%.o $(GUEST_LDS)
+	$(GUEST_LD) $(GUEST_LDFLAGS) -T $(GUEST_LDS) -o $@ $<
+
+# The size check guards the one property QEMU and kvmfs both rely on.
+$(GUEST_BINS): $(GUEST_DIR)/%.bin: $(GUEST_DIR)/%.elf
+	$(GUEST_OBJCOPY) -O binary -j .rom $< $@.tmp
+	test "$$(wc -c < $@.tmp)" -eq 262144
+	mv $@.tmp $@
+
+.PHONY: guest-clean
+guest-clean:
+	rm -f $(GUEST_BINS) $(GUEST_BINS:.bin=.elf) $(GUEST_BINS:.bin=.o)
+
+ifneq ($(_guest_saved_goal),)
+.DEFAULT_GOAL := $(_guest_saved_goal)
+endif

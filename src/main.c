@@ -1,0 +1,214 @@
+/*
+ * main.c - kvmfs: a KVM virtual machine whose memory is a filesystem.
+ *
+ *   kvmfs [-M pc|q35] [-m SIZE] [-smp N] [-S] [-bios FILE] [--writable] MNT
+ *
+ * Everything that can be wrong with the command line, the firmware or the
+ * mountpoint is found before any VM is built or anything is mounted; then
+ * the VM is built, the tree mounted, the vCPUs started.  Only main decides
+ * to exit.
+ */
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvmfs/cmdline.h"
+#include "kvmfs/dirty.h"
+#include "kvmfs/fs.h"
+#include "kvmfs/guest.h"
+#include "kvmfs/machine/pc.h"
+#include "kvmfs/vm.h"
+
+#define ERRLEN 512
+
+struct firmware {
+	void *data;
+	size_t size;
+};
+
+/* A -bios file: at most pc.bios's size, read whole, before anything is built. */
+static int load_bios(const char *path, struct firmware *fw, char *err, size_t errlen)
+{
+	struct stat st;
+	ssize_t n;
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "-bios %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "-bios %s: not a regular file", path);
+		ret = -EINVAL;
+	} else if (st.st_size == 0) {
+		snprintf(err, errlen, "-bios %s: the file is empty", path);
+		ret = -EINVAL;
+	} else if ((uint64_t)st.st_size > PC_BIOS_SIZE) {
+		snprintf(err, errlen, "-bios %s: %lld bytes; pc.bios holds at most %llu", path,
+			 (long long)st.st_size, (unsigned long long)PC_BIOS_SIZE);
+		ret = -EFBIG;
+	} else if (!(fw->data = malloc((size_t)st.st_size))) {
+		ret = -ENOMEM;
+	} else if ((n = read(fd, fw->data, (size_t)st.st_size)) != st.st_size) {
+		snprintf(err, errlen, "-bios %s: short read", path);
+		free(fw->data);
+		fw->data = NULL;
+		ret = -EIO;
+	} else {
+		fw->size = (size_t)st.st_size;
+	}
+	close(fd);
+	return ret;
+}
+
+/* Guest-physical space the host CPU can address (CPUID 0x80000008). */
+static uint64_t host_phys_limit(void)
+{
+	unsigned a, b, c, d;
+
+	if (!__get_cpuid(0x80000008, &a, &b, &c, &d))
+		return 1ULL << 36;
+	return 1ULL << (a & 0xff);
+}
+
+static int check_ram_fits(const struct options *o, char *err, size_t errlen)
+{
+	const struct machine_desc *md = machine_find(o->machine);
+	uint64_t below, above, top;
+
+	machine_ram_split(md, o->ram_size, &below, &above);
+	top = above ? PC_ABOVE_4G_BASE + above : 0x100000000ULL;
+	if (above > UINT64_MAX - PC_ABOVE_4G_BASE || top > host_phys_limit()) {
+		snprintf(err, errlen,
+			 "-m %llu MiB: more than this host can address (%llu GiB of guest-physical space)",
+			 (unsigned long long)(o->ram_size >> 20),
+			 (unsigned long long)(host_phys_limit() >> 30));
+		return -E2BIG;
+	}
+	return 0;
+}
+
+/* stdin feeds the UART's receiver; a full FIFO makes us wait, not drop. */
+static void *stdin_pump(void *arg)
+{
+	struct serial *s = arg;
+	uint8_t buf[256];
+	ssize_t n;
+
+	pthread_setname_np(pthread_self(), "stdin");
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0) {
+		unsigned done = 0;
+
+		while (done < (unsigned)n) {
+			done += serial_receive(s, buf + done, (unsigned)n - done);
+			if (done < (unsigned)n)
+				nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+		}
+	}
+	return NULL;
+}
+
+/* Without a mountpoint: run until a signal, or until the guest stops for good. */
+static int wait_unmounted(struct vm *vm, const sigset_t *sigs)
+{
+	struct timespec tick = { 0, 100 * 1000000L };
+
+	for (;;) {
+		if (sigtimedwait(sigs, NULL, &tick) > 0)
+			return 0;
+		pthread_mutex_lock(&vm->lock);
+		if (vm->state == VM_INTERNAL_ERROR || vm->state == VM_SHUTDOWN) {
+			pthread_mutex_unlock(&vm->lock);
+			return 1;
+		}
+		pthread_mutex_unlock(&vm->lock);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct fs_config fc = { 0 };
+	struct firmware fw = { NULL, 0 };
+	struct options o;
+	struct dirty dirty;
+	struct fs *fs = NULL;
+	sigset_t sigs, old;
+	pthread_t pump;
+	char err[ERRLEN];
+	static struct vm vm;
+	int ret, status = 1;
+
+	ret = cmdline_parse(argc, argv, &o, err, sizeof(err));
+	if (ret == CMDLINE_EXIT)
+		return 0;
+	if (ret != CMDLINE_OK || check_ram_fits(&o, err, sizeof(err)) ||
+	    (o.mountpoint && fs_check_mountpoint(o.mountpoint, err, sizeof(err))) ||
+	    (o.bios && load_bios(o.bios, &fw, err, sizeof(err)))) {
+		fprintf(stderr, "kvmfs: %s\n", err);
+		return 1;
+	}
+	if (!o.bios) {
+		fw.size = (size_t)(guest_firmware_end - guest_firmware);
+	}
+
+	/*
+	 * vCPU and sweep threads inherit a mask without the ending signals, so
+	 * they reach main (or the FUSE loop, which handles them).
+	 */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+
+	if (vm_init(&vm, &o, o.bios ? fw.data : guest_firmware, fw.size, err, sizeof(err))) {
+		fprintf(stderr, "kvmfs: %s\n", err);
+		goto out_fw;
+	}
+	dirty_init(&dirty, &vm, o.sweep_ms);
+	if (o.mountpoint) {
+		fc = (struct fs_config){ .mountpoint = o.mountpoint,
+					 .writable = o.writable,
+					 .direct_io = o.direct_io,
+					 .allow_other = o.allow_other };
+		if (fs_mount(&vm, &dirty, &fc, &fs, err, sizeof(err))) {
+			fprintf(stderr, "kvmfs: %s\n", err);
+			goto out_vm;
+		}
+	}
+	if (dirty_start(&dirty) || vm_start(&vm)) {
+		fprintf(stderr, "kvmfs: starting threads: %s\n", strerror(errno));
+		goto out_fs;
+	}
+	if (pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
+		pthread_detach(pump);
+
+	fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s\n", o.machine,
+		(unsigned long long)(o.ram_size >> 20), o.cpus,
+		o.accel == ACCEL_NONE ? " -accel none" : "", o.mountpoint ? ", mounted at " : "",
+		o.mountpoint ? o.mountpoint : "");
+	if (fs) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		status = fs_loop(fs) ? 1 : 0;
+	} else {
+		status = wait_unmounted(&vm, &sigs);
+	}
+	vm_stop(&vm);
+out_fs:
+	dirty_exit(&dirty);
+	if (fs)
+		fs_unmount(fs);
+out_vm:
+	vm_exit(&vm);
+out_fw:
+	free(fw.data);
+	return status;
+}

@@ -1,0 +1,414 @@
+/*
+ * vcpu.c - one thread per vCPU running KVM_RUN, and the exits it handles.
+ *
+ * Port I/O goes to a table of devices; anything else that the VMM cannot
+ * handle stops the whole VM with one diagnostic (exit reason, RIP, CPL and
+ * the instruction bytes), and the VM stays stopped so that its memory can
+ * be inspected through the FS.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvmfs/guest.h"
+#include "kvmfs/vcpu.h"
+#include "kvmfs/vm.h"
+
+#define SIG_KICK SIGUSR1
+#define CPUID_MAX_ENTRIES 256
+
+static const char *const exit_names[] = {
+	[KVM_EXIT_UNKNOWN] = "KVM_EXIT_UNKNOWN",
+	[KVM_EXIT_EXCEPTION] = "KVM_EXIT_EXCEPTION",
+	[KVM_EXIT_IO] = "KVM_EXIT_IO",
+	[KVM_EXIT_HYPERCALL] = "KVM_EXIT_HYPERCALL",
+	[KVM_EXIT_DEBUG] = "KVM_EXIT_DEBUG",
+	[KVM_EXIT_HLT] = "KVM_EXIT_HLT",
+	[KVM_EXIT_MMIO] = "KVM_EXIT_MMIO",
+	[KVM_EXIT_IRQ_WINDOW_OPEN] = "KVM_EXIT_IRQ_WINDOW_OPEN",
+	[KVM_EXIT_SHUTDOWN] = "KVM_EXIT_SHUTDOWN",
+	[KVM_EXIT_FAIL_ENTRY] = "KVM_EXIT_FAIL_ENTRY",
+	[KVM_EXIT_INTR] = "KVM_EXIT_INTR",
+	[KVM_EXIT_SET_TPR] = "KVM_EXIT_SET_TPR",
+	[KVM_EXIT_TPR_ACCESS] = "KVM_EXIT_TPR_ACCESS",
+	[KVM_EXIT_NMI] = "KVM_EXIT_NMI",
+	[KVM_EXIT_INTERNAL_ERROR] = "KVM_EXIT_INTERNAL_ERROR",
+	[KVM_EXIT_OSI] = "KVM_EXIT_OSI",
+	[KVM_EXIT_PAPR_HCALL] = "KVM_EXIT_PAPR_HCALL",
+	[KVM_EXIT_WATCHDOG] = "KVM_EXIT_WATCHDOG",
+	[KVM_EXIT_EPR] = "KVM_EXIT_EPR",
+	[KVM_EXIT_SYSTEM_EVENT] = "KVM_EXIT_SYSTEM_EVENT",
+	[KVM_EXIT_IOAPIC_EOI] = "KVM_EXIT_IOAPIC_EOI",
+	[KVM_EXIT_HYPERV] = "KVM_EXIT_HYPERV",
+	[KVM_EXIT_X86_RDMSR] = "KVM_EXIT_X86_RDMSR",
+	[KVM_EXIT_X86_WRMSR] = "KVM_EXIT_X86_WRMSR",
+	[KVM_EXIT_DIRTY_RING_FULL] = "KVM_EXIT_DIRTY_RING_FULL",
+	[KVM_EXIT_X86_BUS_LOCK] = "KVM_EXIT_X86_BUS_LOCK",
+};
+
+static const char *const internal_error_names[] = {
+	[KVM_INTERNAL_ERROR_EMULATION] = "emulation failure",
+	[KVM_INTERNAL_ERROR_SIMUL_EX] = "exception while delivering an exception",
+	[KVM_INTERNAL_ERROR_DELIVERY_EV] = "exit while delivering an event",
+	[KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON] = "unexpected exit reason",
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *exit_name(unsigned reason)
+{
+	return reason < ARRAY_SIZE(exit_names) && exit_names[reason] ? exit_names[reason]
+								     : "unknown exit";
+}
+
+/* ---- port I/O ------------------------------------------------------ */
+
+struct pio_device {
+	uint16_t first, last;
+	/* One access of `size` bytes at data; reads fill it. */
+	void (*io)(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data, unsigned size);
+};
+
+static void pio_serial(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data, unsigned size)
+{
+	unsigned i;
+
+	/* A wider access touches consecutive registers, as on the ISA bus. */
+	for (i = 0; i < size; i++)
+		serial_io(&v->vm->serial, (unsigned)(port + i - SERIAL_COM1_BASE) % SERIAL_NR_PORTS,
+			  is_write, &data[i]);
+}
+
+static void pio_cmos(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data, unsigned size)
+{
+	(void)size;
+	cmos_io(&v->vm->cmos, port, is_write, data);
+}
+
+static uint32_t le32(const uint8_t *data, unsigned size)
+{
+	uint32_t x = 0;
+
+	memcpy(&x, data, size < 4 ? size : 4);
+	return x;
+}
+
+static void pio_guest_delay(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data,
+			    unsigned size)
+{
+	(void)port;
+	if (is_write)
+		vm_vcpu_delay(v->vm, le32(data, size));
+	else
+		memset(data, 0xff, size);
+}
+
+static void pio_guest_event(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data,
+			    unsigned size)
+{
+	(void)port;
+	if (is_write)
+		vm_guest_event(v->vm, v->id, le32(data, size));
+	else
+		memset(data, 0xff, size);
+}
+
+static const struct pio_device pio_devices[] = {
+	{ CMOS_PORT_INDEX, CMOS_PORT_DATA, pio_cmos },
+	{ SERIAL_COM1_BASE, SERIAL_COM1_BASE + SERIAL_NR_PORTS - 1, pio_serial },
+	{ GUEST_PORT_DELAY, GUEST_PORT_DELAY + 3, pio_guest_delay },
+	{ GUEST_PORT_EVENT, GUEST_PORT_EVENT + 3, pio_guest_event },
+};
+
+static void vcpu_handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	const struct pio_device *dev = NULL;
+	size_t i;
+	uint32_t n;
+
+	for (i = 0; i < ARRAY_SIZE(pio_devices); i++)
+		if (run->io.port >= pio_devices[i].first && run->io.port <= pio_devices[i].last)
+			dev = &pio_devices[i];
+	/* `rep ins/outs` arrives as count accesses back to back. */
+	for (n = 0; n < run->io.count; n++, data += run->io.size) {
+		if (dev) {
+			dev->io(v, run->io.port, is_write, data, run->io.size);
+		} else {
+			__atomic_add_fetch(&v->vm->unhandled_io, 1, __ATOMIC_RELAXED);
+			if (!is_write)
+				memset(data, 0xff, run->io.size);
+		}
+	}
+}
+
+static void vcpu_handle_mmio(struct vcpu *v)
+{
+	/*
+	 * Nothing is emulated in MMIO space: reads see all-ones, writes vanish,
+	 * as on a PC where no device answers.  A guest write to ROM lands here
+	 * too (read-only memslot), and is dropped as QEMU drops it.
+	 */
+	__atomic_add_fetch(&v->vm->unhandled_mmio, 1, __ATOMIC_RELAXED);
+	if (!v->run->mmio.is_write)
+		memset(v->run->mmio.data, 0xff, sizeof(v->run->mmio.data));
+}
+
+/* ---- diagnostics ----------------------------------------------------- */
+
+/* Reason line: exit, RIP, CPL and the instruction bytes at RIP. */
+static void vcpu_describe(struct vcpu *v, const char *what, char *buf, size_t len)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_translation tr = { 0 };
+	uint8_t code[16];
+	size_t n = 0, got = 0, i;
+
+	n += (size_t)snprintf(buf, len, "vcpu %u: %s", v->id, what);
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+		snprintf(buf + n, len - n, " (registers unreadable: %s)", strerror(errno));
+		return;
+	}
+	/* The CPL is the DPL of SS (CS's RPL in real mode, where both are 0). */
+	n += (size_t)snprintf(buf + n, len - n, " at RIP 0x%llx (CS base 0x%llx), CPL %u",
+			      (unsigned long long)regs.rip, (unsigned long long)sregs.cs.base,
+			      sregs.ss.dpl);
+	tr.linear_address = sregs.cs.base + regs.rip;
+	if (ioctl(v->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid)
+		got = as_read(&v->vm->machine.as, tr.physical_address, code, sizeof(code));
+	if (!got) {
+		snprintf(buf + n, len - n, "; code: unreadable");
+		return;
+	}
+	n += (size_t)snprintf(buf + n, len - n, "; code at GPA 0x%llx:",
+			      (unsigned long long)tr.physical_address);
+	for (i = 0; i < got && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, " %02x", code[i]);
+}
+
+static void vcpu_fail(struct vcpu *v, enum vm_state state, const char *what)
+{
+	char reason[sizeof(v->vm->reason)];
+
+	vcpu_describe(v, what, reason, sizeof(reason));
+	vm_fail(v->vm, state, reason);
+}
+
+static void vcpu_internal_error(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	unsigned sub = run->internal.suberror;
+	char what[160];
+
+	snprintf(what, sizeof(what), "KVM_EXIT_INTERNAL_ERROR (suberror %u: %s)", sub,
+		 sub < ARRAY_SIZE(internal_error_names) && internal_error_names[sub]
+			 ? internal_error_names[sub]
+			 : "unknown");
+	vcpu_fail(v, VM_INTERNAL_ERROR, what);
+}
+
+/* ---- the run loop ---------------------------------------------------- */
+
+/* Returns false when the VM must not run any further on this vCPU. */
+static bool vcpu_handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	char what[128];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		vcpu_handle_io(v);
+		return true;
+	case KVM_EXIT_MMIO:
+		vcpu_handle_mmio(v);
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_HLT:
+		/* No interrupt can wake it (no irqchip): idle until the next cont. */
+		vm_vcpu_park(v->vm, v, true);
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		vcpu_fail(v, VM_SHUTDOWN, "KVM_EXIT_SHUTDOWN (triple fault)");
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof(what), "KVM_EXIT_FAIL_ENTRY (hardware reason 0x%llx)",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		vcpu_fail(v, VM_INTERNAL_ERROR, what);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vcpu_internal_error(v);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		snprintf(what, sizeof(what), "KVM_EXIT_SYSTEM_EVENT (type %u)",
+			 run->system_event.type);
+		vcpu_fail(v, VM_SHUTDOWN, what);
+		return false;
+	default:
+		snprintf(what, sizeof(what), "unhandled exit %u (%s)", run->exit_reason,
+			 exit_name(run->exit_reason));
+		vcpu_fail(v, VM_INTERNAL_ERROR, what);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	sigset_t set;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vcpu%u", v->id);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&set);
+	sigaddset(&set, SIG_KICK);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (vm_vcpu_park(v->vm, v, false)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			/* A kick: immediate_exit or the signal made KVM_RUN return. */
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			char what[96];
+
+			snprintf(what, sizeof(what), "KVM_RUN: %s", strerror(errno));
+			vcpu_fail(v, VM_INTERNAL_ERROR, what);
+			continue;
+		}
+		if (!vcpu_handle_exit(v))
+			continue; /* parks: the VM is stopped now */
+	}
+	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* only there to interrupt KVM_RUN */
+}
+
+int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
+{
+	struct kvm_cpuid2 *c;
+
+	c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		int ret = -errno;
+
+		free(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+int vcpu_init(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid2 *cpuid,
+	      const char **what)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+	size_t size = sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]);
+	struct kvm_cpuid2 *c;
+	unsigned i;
+	int ret;
+
+	memset(v, 0, sizeof(*v));
+	v->vm = vm;
+	v->id = id;
+	v->fd = -1;
+	/* No SA_RESTART: the signal must end KVM_RUN with EINTR. */
+	sigaction(SIG_KICK, &sa, NULL);
+
+	*what = "KVM_CREATE_VCPU";
+	v->fd = ioctl(vm->kvm.vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0)
+		return -errno;
+	*what = "mmap kvm_run";
+	v->run = mmap(NULL, (size_t)vm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		ret = -errno;
+		goto err;
+	}
+
+	/*
+	 * The guest finds its index in the initial APIC ID (leaf 1, EBX bits
+	 * 31:24; leaves 0xb/0x1f EDX), as firmware does on real hardware.
+	 */
+	*what = "KVM_SET_CPUID2";
+	c = malloc(size);
+	if (!c) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	memcpy(c, cpuid, size);
+	for (i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		if (e->function == 1)
+			e->ebx = (e->ebx & 0x00ffffff) | (id << 24);
+		else if (e->function == 0xb || e->function == 0x1f)
+			e->edx = id;
+	}
+	ret = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
+	free(c);
+	if (ret)
+		goto err;
+	*what = NULL;
+	return 0;
+err:
+	vcpu_exit(v);
+	return ret;
+}
+
+int vcpu_start(struct vcpu *v)
+{
+	sigset_t set, old;
+	int ret;
+
+	/* Born with the kick blocked; the thread unblocks it itself. */
+	sigemptyset(&set);
+	sigaddset(&set, SIG_KICK);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	ret = -pthread_create(&v->thread, NULL, vcpu_thread, v);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ret)
+		v->thread_started = true;
+	return ret;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	/*
+	 * immediate_exit covers the window before the thread enters KVM_RUN;
+	 * the signal covers a thread already inside it.
+	 */
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (v->thread_started)
+		pthread_kill(v->thread, SIG_KICK);
+}
+
+void vcpu_exit(struct vcpu *v)
+{
+	if (v->thread_started) {
+		pthread_join(v->thread, NULL);
+		v->thread_started = false;
+	}
+	if (v->run)
+		munmap(v->run, (size_t)v->vm->kvm.vcpu_mmap_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}
