@@ -197,7 +197,7 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 	optind = 1;
 	opterr = 0;
 	while (ret == CMDLINE_OK &&
-	       (c = getopt_long_only(argc, argv, "+", long_opts, NULL)) != -1) {
+	       (c = getopt_long_only(argc, argv, "+:", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_M:
 			ret = cmdline_parse_size(optarg, &o->ram_size, err, errlen);

@@ -10,7 +10,7 @@
  *   0x00001000  status page    "KVMFSSTA" u64 pass, u64 heartbeat, u64 RAM size
  *   0x00002000  mailbox        "KVMFSCMD" u64 seq, char text[201] (host writes)
  *   0x00002100  mailbox ack    u64 seq of the last command the guest handled
- *   0x00003000  boot data      GDT, TSS and the RAM layout found in CMOS
+ *   0x00003000  boot data      GDT, IDT, TSS and the RAM layout found in CMOS
  *   0x00004000  per-CPU data   one 256-byte slot per vCPU (pass, heartbeat)
  *   0x00008000  ring-0 stacks  one 1 KiB stack per vCPU, growing down
  *   0x0000c000  PML4, 0x0000d000 PDPT (one page each)
@@ -66,6 +66,8 @@
 #define GUEST_BOOT_HIGH_RAM 0x210 /* u64: RAM bytes at 4G (from CMOS) */
 #define GUEST_BOOT_NCPUS 0x218    /* u32: CMOS 0x5f + 1 */
 #define GUEST_BOOT_MAP_GIB 0x21c  /* u32: GiB identity-mapped from 0 */
+#define GUEST_BOOT_IDT 0x300      /* 7 gates, only #UD: the fallback of the
+                                     ring-3 entry (see firmware.S) */
 #define GUEST_BOOT_TSS 0x400      /* one 64-bit TSS per vCPU */
 #define GUEST_BOOT_TSS_SIZE 0x80
 #define GUEST_PERCPU_GPA 0x4000

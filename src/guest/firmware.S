@@ -17,14 +17,20 @@
  */
 #include <kvmfs/guest.h>
 
-/* GDT selectors; the template below has them in this order. */
+/*
+ * GDT selectors; the template below has them in this order.  SYSEXIT to
+ * 64-bit mode takes its CS and SS from IA32_SYSENTER_CS + 32 and + 40, so
+ * with SYSENTER_CS = SEL_CODE32 the user code and data must sit at 0x28
+ * and 0x30 (0x20 stays empty).
+ */
 #define SEL_CODE32 0x08
 #define SEL_DATA 0x10
 #define SEL_CODE64 0x18
-#define SEL_UDATA 0x20 /* used as 0x23: RPL 3 */
-#define SEL_UCODE64 0x28 /* used as 0x2b */
-#define SEL_TSS0 0x30 /* 16-byte TSS descriptors, one per vCPU */
+#define SEL_UCODE64 0x28 /* used as 0x2b: RPL 3 */
+#define SEL_UDATA 0x30 /* used as 0x33 */
+#define SEL_TSS0 0x38 /* 16-byte TSS descriptors, one per vCPU */
 #define GDT_SIZE (SEL_TSS0 + 16 * GUEST_MAX_CPUS)
+#define IDT_VECTORS 7 /* 0..6: only #UD (6) has a gate, see sysexit_ud */
 
 #define BOOT(off) (GUEST_BOOT_GPA + (off))
 
@@ -34,6 +40,7 @@
 #define CR0_PG 0x80000000
 #define CR4_PAE 0x20
 #define MSR_EFER 0xc0000080
+#define MSR_SYSENTER_CS 0x174
 #define EFER_LME 0x100
 
 /*
@@ -236,6 +243,21 @@ pm32_start:
 	adcl $0, %edx           /* PDE address bits above 4G */
 	loop 5b
 
+	/*
+	 * The one IDT gate: #UD -> sysexit_ud, a 64-bit interrupt gate
+	 * (type 0x8e) in SEL_CODE64.  Handler offset bits 63:32 are 0, as the
+	 * ROM is below 4G.
+	 */
+	movl $BOOT(GUEST_BOOT_IDT), %edi
+	movl $(IDT_VECTORS * 16 / 4), %ecx
+	xorl %eax, %eax
+	rep stosl
+	movl $sysexit_ud, %eax
+	movw %ax, BOOT(GUEST_BOOT_IDT) + 6 * 16
+	shrl $16, %eax
+	movw %ax, BOOT(GUEST_BOOT_IDT) + 6 * 16 + 6
+	movl $(SEL_CODE64 | 0x8e000000), BOOT(GUEST_BOOT_IDT) + 6 * 16 + 2
+
 	/* The layout and tables are complete: let the other vCPUs go (x86
 	 * stores are ordered, so they see everything written above). */
 	movl $GUEST_BOOT_READY_MAGIC, BOOT(GUEST_BOOT_READY)
@@ -293,20 +315,53 @@ lm64_start:
 	movq $0, BOOT(GUEST_BOOT_GDT) + 8(%rdi)
 	ltr %di
 
-	/* To ring 3 through an interrupt-return frame: it is the one plain
-	 * instruction that sets CS, SS, RSP and RFLAGS (IOPL 3) together. */
-	movl %ebx, %eax
-	incl %eax
-	shll $12, %eax          /* GUEST_STACK3_SIZE */
-	addl $GUEST_STACK3_GPA, %eax
+	/*
+	 * To ring 3.  The natural IRETQ is not an option where kvmfs runs:
+	 * KVM's instruction emulator implements IRET in real mode only, and
+	 * far RET to an outer privilege level not at all.  SYSEXIT with REX.W
+	 * is the one 64-bit ring-0 -> ring-3 transition it emulates, so that
+	 * is what we use: CS/SS from SYSENTER_CS, RIP from RDX, RSP from RCX.
+	 * It leaves RFLAGS alone, hence the POPFQ for IOPL 3 and IF 0 first.
+	 *
+	 * Real AMD CPUs (and QEMU's TCG when the vendor is AMD) raise #UD on
+	 * SYSEXIT in 64-bit mode; the IDT's only gate catches exactly that
+	 * case and takes the IRETQ path instead, which they do support.
+	 */
+	lidt idt_pointer(%rip)
+	movl $MSR_SYSENTER_CS, %ecx
+	movl $SEL_CODE32, %eax
+	xorl %edx, %edx
+	wrmsr
+	pushq $RFLAGS_RING3
+	popfq
+	movl %ebx, %ecx
+	incl %ecx
+	shll $12, %ecx          /* GUEST_STACK3_SIZE */
+	addl $GUEST_STACK3_GPA, %ecx
+	leaq ring3_start(%rip), %rdx
+sysexit_insn:
+	sysexitq
+
+/*
+ * #UD handler, reached only where SYSEXIT is invalid in 64-bit mode.  The
+ * IDT is dropped first, so that any later exception is fatal (a triple
+ * fault, as with no IDT at all) instead of landing here again; a #UD from
+ * anywhere but the SYSEXIT above is made fatal the same way.  The
+ * exception frame is simply abandoned: the stack is reset from RSP0 on the
+ * next entry to ring 0 anyway.
+ */
+sysexit_ud:
+	lidt no_idt_pointer(%rip)
+	leaq sysexit_insn(%rip), %rax
+	cmpq %rax, (%rsp)
+	jne 1f
 	pushq $(SEL_UDATA | 3)
-	pushq %rax
+	pushq %rcx
 	pushq $RFLAGS_RING3
 	pushq $(SEL_UCODE64 | 3)
-	/* ROM addresses are above 2G: push $imm32 would sign-extend them. */
-	leaq ring3_start(%rip), %rax
-	pushq %rax
+	pushq %rdx
 	iretq
+1:	ud2
 
 /* ---------------------------------------------------------- 64-bit ring 3 */
 /*
@@ -661,19 +716,28 @@ skip_spaces:
 /* ---------------------------------------------------------------- data */
 	.section .rodata, "a"
 	.balign 8
-/* null, code32, data, code64, user data, user code64; TSS slots follow in
- * RAM only.  Accessed bits are preset so loading them writes nothing. */
+/* TSS slots follow in RAM only.  Accessed bits are preset so that loading
+ * a segment writes nothing. */
 gdt_template:
 	.quad 0
-	.quad 0x00cf9b000000ffff
-	.quad 0x00cf93000000ffff
-	.quad 0x00af9b000000ffff
-	.quad 0x00cff3000000ffff
-	.quad 0x00affb000000ffff
+	.quad 0x00cf9b000000ffff /* 0x08 SEL_CODE32 */
+	.quad 0x00cf93000000ffff /* 0x10 SEL_DATA */
+	.quad 0x00af9b000000ffff /* 0x18 SEL_CODE64 */
+	.quad 0                  /* 0x20 (SYSEXIT's 32-bit user code) */
+	.quad 0x00affb000000ffff /* 0x28 SEL_UCODE64 */
+	.quad 0x00cff3000000ffff /* 0x30 SEL_UDATA */
 gdt_template_end:
 gdt_pointer:
 	.word GDT_SIZE - 1
 	.long BOOT(GUEST_BOOT_GDT)
+	.balign 8
+idt_pointer:
+	.word IDT_VECTORS * 16 - 1
+	.quad BOOT(GUEST_BOOT_IDT)
+	.balign 8
+no_idt_pointer:
+	.word 0
+	.quad 0
 
 	.balign 8
 record_magic:	.ascii GUEST_RECORD_MAGIC

@@ -1,0 +1,197 @@
+"""Shared fixtures for kvmfs's integration tests: a real kvmfs on a real mount.
+
+`kvmfs` is a factory: `k = kvmfs("-M", "pc", "-m", "6G")` starts
+`build/kvmfs [-accel none] ARGS MNT` on a fresh empty mountpoint, waits until
+it says "kvmfs: ready" and the mount is up, and returns an object with
+.pid, .mnt, .proc (and .stderr() / .stdout() for what it printed so far).
+At teardown every kvmfs a test started gets SIGTERM - that PID, nothing
+else - and is waited for; a mount still left is lazily unmounted.
+
+Without /dev/kvm the machine and the tree are still built (`-accel none`),
+so the filesystem tests run everywhere; tests that need a running guest call
+`require_guest()`, which skips with the reason.  Without /dev/fuse nothing
+can mount: every test using the fixture skips, saying so.
+
+Run: python3 -m pytest -q tests/integration
+"""
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KVMFS = ROOT / "build" / "kvmfs"
+FIRMWARE = ROOT / "build" / "guest" / "firmware.bin"
+READY = "kvmfs: ready"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 15.0
+
+
+def have_kvm():
+    return os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+
+def accel_args():
+    """-accel none where no guest can run; the default (kvm) otherwise."""
+    return [] if have_kvm() else ["-accel", "none"]
+
+
+def require_guest(why="this test needs a running guest"):
+    if not os.path.exists("/dev/kvm"):
+        pytest.skip(f"no /dev/kvm: {why}")
+    if not have_kvm():
+        pytest.skip(f"/dev/kvm is not accessible: {why}")
+
+
+def require_fuse():
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("no /dev/fuse: kvmfs cannot mount its tree here")
+
+
+def _unescape_mountinfo(s):
+    # mountinfo writes space, tab, newline and backslash as \ooo.
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 3 < len(s) and s[i + 1:i + 4].isdigit():
+            out.append(chr(int(s[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_entry(path):
+    """The mountinfo fields of the mount at path, or None.
+
+    os.path.ismount() cannot see a dead FUSE mount (its stat fails with
+    ENOTCONN), /proc/self/mountinfo can.
+    """
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if _unescape_mountinfo(fields[4]) == path:
+                sep = fields.index("-")
+                return {"fstype": fields[sep + 1], "source": fields[sep + 2]}
+    return None
+
+
+def is_mounted(path):
+    return mount_entry(path) is not None
+
+
+def wait_for(cond, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(interval)
+    return cond()
+
+
+def lazy_unmount(path):
+    if is_mounted(path):
+        subprocess.run(["fusermount3", "-u", "-z", str(path)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+
+
+class Kvmfs:
+    def __init__(self, proc, mnt, out_path, err_path):
+        self.proc = proc
+        self.pid = proc.pid
+        self.mnt = str(mnt)
+        self._out = out_path
+        self._err = err_path
+
+    def path(self, *parts):
+        return os.path.join(self.mnt, *parts)
+
+    def stderr(self):
+        return Path(self._err).read_text(errors="replace")
+
+    def stdout(self):
+        return Path(self._out).read_text(errors="replace")
+
+    def signal(self, sig):
+        # Only ever the process this fixture started.
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout=STOP_TIMEOUT):
+        return self.proc.wait(timeout=timeout)
+
+
+def _spawn(args, mnt, out_path, err_path, accel):
+    cmd = [str(KVMFS)] + (accel_args() if accel else []) + [str(a) for a in args]
+    if mnt is not None:
+        cmd.append(str(mnt))
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+
+
+@pytest.fixture
+def kvmfs(tmp_path):
+    """Factory: kvmfs(*args, mnt=None, accel=True, wait=True) -> Kvmfs."""
+    require_fuse()
+    if not KVMFS.exists():
+        pytest.fail(f"{KVMFS} is missing: run make first")
+    started = []
+    counter = [0]
+
+    def start(*args, mnt=None, accel=True, wait=True):
+        counter[0] += 1
+        n = counter[0]
+        if mnt is None:
+            mnt = tmp_path / f"mnt{n}"
+            mnt.mkdir()
+        out_path = tmp_path / f"kvmfs{n}.out"
+        err_path = tmp_path / f"kvmfs{n}.err"
+        proc = _spawn(args, mnt, out_path, err_path, accel)
+        k = Kvmfs(proc, mnt, out_path, err_path)
+        started.append(k)
+        if not wait:
+            return k
+        up = wait_for(lambda: proc.poll() is not None
+                      or (READY in k.stderr() and is_mounted(k.mnt)), START_TIMEOUT)
+        if proc.poll() is not None:
+            pytest.fail(f"kvmfs exited with {proc.returncode} before it was ready:\n"
+                        f"{k.stderr()}")
+        if not up:
+            pytest.fail(f"kvmfs not ready after {START_TIMEOUT}s:\n{k.stderr()}")
+        return k
+
+    yield start
+
+    for k in reversed(started):
+        if k.proc.poll() is None:
+            os.kill(k.pid, signal.SIGTERM)
+            try:
+                k.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.kill(k.pid, signal.SIGKILL)
+                k.proc.wait(timeout=STOP_TIMEOUT)
+        lazy_unmount(k.mnt)
+
+
+@pytest.fixture
+def run_kvmfs(tmp_path):
+    """Run kvmfs to completion (for the cases that must fail at once)."""
+    require_fuse()
+    if not KVMFS.exists():
+        pytest.fail(f"{KVMFS} is missing: run make first")
+
+    def run(*args, mnt, accel=True, timeout=STOP_TIMEOUT):
+        cmd = [str(KVMFS)] + (accel_args() if accel else []) + [str(a) for a in args]
+        cmd.append(str(mnt))
+        try:
+            return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=timeout)
+        finally:
+            if os.path.isdir(str(mnt)) or is_mounted(mnt):
+                lazy_unmount(mnt)
+
+    return run

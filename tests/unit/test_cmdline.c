@@ -1,0 +1,129 @@
+/*
+ * test_cmdline.c - -m sizes in QEMU's syntax, and the options that must be
+ * refused before anything is built.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kvmfs/cmdline.h"
+
+struct size_case {
+	const char *in;
+	int ret;
+	uint64_t want;
+	const char *msg; /* part of the error line */
+};
+
+static const struct size_case size_cases[] = {
+	{ "512", 0, 512ULL << 20, NULL },
+	{ "512M", 0, 512ULL << 20, NULL },
+	{ "6G", 0, 6ULL << 30, NULL },
+	{ "6g", 0, 6ULL << 30, NULL },
+	{ "1T", 0, 1ULL << 40, NULL },
+	{ "64K", 0, 64ULL << 10, NULL },
+	{ "4GB", 0, 4ULL << 30, NULL },
+	{ "size=2816M", 0, 2816ULL << 20, NULL },
+	{ "0", CMDLINE_ERROR, 0, "greater than zero" },
+	{ "-1", CMDLINE_ERROR, 0, "not a size" },
+	{ "1.5G", CMDLINE_ERROR, 0, "fractional" },
+	{ "10Q", CMDLINE_ERROR, 0, "suffix" },
+	{ "99999999T", CMDLINE_ERROR, 0, "too large" },
+	{ "", CMDLINE_ERROR, 0, "not a size" },
+	{ "G", CMDLINE_ERROR, 0, "not a size" },
+	{ "4GiB", CMDLINE_ERROR, 0, "suffix" },
+	{ "18446744073709551616", CMDLINE_ERROR, 0, "too large" },
+};
+
+static void test_sizes(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(size_cases) / sizeof(size_cases[0]); i++) {
+		const struct size_case *c = &size_cases[i];
+		char err[256] = "";
+		uint64_t v = 0;
+		int ret = cmdline_parse_size(c->in, &v, err, sizeof(err));
+
+		if (ret != c->ret || (!ret && v != c->want) || (c->msg && !strstr(err, c->msg)))
+			fail_msg("'%s': got %d %llu '%s'", c->in, ret, (unsigned long long)v, err);
+	}
+}
+
+static int parse(const char *const *argv, struct options *o, char *err)
+{
+	char *args[16];
+	int argc = 0;
+
+	while (argv[argc]) {
+		args[argc] = (char *)argv[argc];
+		argc++;
+	}
+	args[argc] = NULL;
+	return cmdline_parse(argc, args, o, err, 256);
+}
+
+static void test_options(void **state)
+{
+	static const struct {
+		const char *argv[12];
+		int ret;
+		const char *msg;
+	} cases[] = {
+		{ { "kvmfs", NULL }, CMDLINE_OK, NULL },
+		{ { "kvmfs", "-M", "q35", "-m", "6G", "-smp", "2", "-S", "/mnt", NULL }, CMDLINE_OK },
+		{ { "kvmfs", "-M", "isapc", NULL }, CMDLINE_ERROR, "unknown machine" },
+		{ { "kvmfs", "-smp", "0", NULL }, CMDLINE_ERROR, "1 or more" },
+		{ { "kvmfs", "-smp", "99999", NULL }, CMDLINE_ERROR, "at most" },
+		{ { "kvmfs", "-m", NULL }, CMDLINE_ERROR, "needs a value" },
+		{ { "kvmfs", "-frobnicate", NULL }, CMDLINE_ERROR, "unknown option" },
+		{ { "kvmfs", "-m", "1M", NULL }, CMDLINE_ERROR, "at least 2 MiB" },
+		{ { "kvmfs", "-o", "direct_io,bogus", NULL }, CMDLINE_ERROR, "bogus" },
+		{ { "kvmfs", "a", "b", NULL }, CMDLINE_ERROR, "only one mountpoint" },
+		{ { "kvmfs", "-accel", "tcg", NULL }, CMDLINE_ERROR, "unknown" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct options o;
+		char err[256] = "";
+		int ret = parse(cases[i].argv, &o, err);
+
+		if (ret != cases[i].ret || (cases[i].msg && !strstr(err, cases[i].msg)))
+			fail_msg("case %zu: got %d '%s'", i, ret, err);
+	}
+}
+
+static void test_values(void **state)
+{
+	static const char *const argv[] = { "kvmfs", "-M", "q35", "-m", "size=3583M", "-smp",
+					     "cpus=4", "-S", "--writable", "-o",
+					     "direct_io,allow_other", "/mnt/vm", NULL };
+	struct options o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(argv, &o, err), CMDLINE_OK);
+	assert_string_equal(o.machine, "q35");
+	assert_int_equal(o.ram_size, 3583ULL << 20);
+	assert_int_equal(o.cpus, 4);
+	assert_true(o.start_paused && o.writable && o.direct_io && o.allow_other);
+	assert_string_equal(o.mountpoint, "/mnt/vm");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_values),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

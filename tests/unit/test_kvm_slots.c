@@ -1,0 +1,109 @@
+/*
+ * test_kvm_slots.c - memslots from flat views: one per RAM/ROM range, ROM
+ * read-only, I/O skipped, split at the maximum size; and the diff that
+ * applies a new view.  Pure functions: no /dev/kvm needed.
+ */
+#include <linux/kvm.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kvmfs/kvm.h"
+#include "kvmfs/ram.h"
+
+/* Big enough that the pointers computed below stay inside. */
+static uint8_t host_a[0x600000], host_b[0x20000];
+static struct ram_block ba = { .idstr = "a", .host = host_a };
+static struct ram_block bb = { .idstr = "b", .host = host_b };
+static struct memory_region ra = { .name = "a", .kind = MR_RAM, .block = &ba };
+static struct memory_region rb = { .name = "b", .kind = MR_ROM, .block = &bb };
+static struct memory_region io = { .name = "io", .kind = MR_IO };
+
+static void test_derive(void **state)
+{
+	struct flat_range r[] = {
+		{ .start = 0, .size = 0xa0000, .mr = &ra, .offset = 0 },
+		{ .start = 0xa0000, .size = 0x20000, .mr = &io },
+		{ .start = 0xc0000, .size = 0x20000, .mr = &rb, .offset = 0, .readonly = true },
+		{ .start = 0x100000, .size = 0x500000, .mr = &ra, .offset = 0x100000 },
+	};
+	struct flatview fv = { r, 4, 4 };
+	struct kvm_slot_desc *d;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(kvm_slots_derive(&fv, 0x200000, true, &d, &n), 0);
+	/* 1 + 1 (ROM) + 3 pieces of at most 2 MiB; the I/O range gets none. */
+	assert_int_equal(n, 5);
+	assert_int_equal(d[0].gpa, 0);
+	assert_int_equal(d[0].flags, KVM_MEM_LOG_DIRTY_PAGES);
+	assert_int_equal(d[1].gpa, 0xc0000);
+	assert_int_equal(d[1].flags, KVM_MEM_READONLY);
+	assert_ptr_equal(d[1].host, host_b);
+	assert_int_equal(d[2].gpa, 0x100000);
+	assert_int_equal(d[2].size, 0x200000);
+	assert_int_equal(d[3].gpa, 0x300000);
+	assert_int_equal(d[3].offset, 0x300000);
+	assert_ptr_equal(d[3].host, host_a + 0x300000);
+	assert_int_equal(d[4].size, 0x100000);
+	free(d);
+	assert_int_equal(kvm_slots_derive(&fv, 0x200000, false, &d, &n), 0);
+	assert_int_equal(d[0].flags, 0);
+	free(d);
+}
+
+static void test_diff(void **state)
+{
+	struct kvm_slot old[] = {
+		{ 0, { 0, 0xa0000, host_a, &ba, 0, 0 } },
+		{ 1, { 0xc0000, 0x20000, host_b, &bb, 0, KVM_MEM_READONLY } },
+		{ 2, { 0x100000, 0x100000, host_a + 0x100000, &ba, 0x100000, 0 } },
+	};
+	struct kvm_slot_desc new[] = {
+		{ 0, 0xa0000, host_a, &ba, 0, 0 },                                /* same */
+		{ 0xc0000, 0x20000, host_b, &bb, 0, 0 },                          /* flags changed */
+		{ 0x100000, 0x200000, host_a + 0x100000, &ba, 0x100000, 0 },      /* grown */
+		{ 0x100000000ULL, 0x1000, host_a + 0x300000, &ba, 0x300000, 0 }, /* new */
+	};
+	bool keep[3], have[4];
+
+	(void)state;
+	kvm_slots_diff(old, 3, new, 4, keep, have);
+	assert_true(keep[0]);
+	assert_false(keep[1]);
+	assert_false(keep[2]);
+	assert_true(have[0]);
+	assert_false(have[1]);
+	assert_false(have[2]);
+	assert_false(have[3]);
+	/* Nothing changed: everything stays. */
+	kvm_slots_diff(old, 1, new, 1, keep, have);
+	assert_true(keep[0] && have[0]);
+	/* A view emptied: every slot goes. */
+	kvm_slots_diff(old, 3, new, 0, keep, have);
+	assert_false(keep[0] || keep[1] || keep[2]);
+}
+
+static void test_max_size(void **state)
+{
+	(void)state;
+	/* Below KVM's 2^31-page limit, and a whole number of GiB. */
+	assert_true(KVM_SLOT_MAX_SIZE / 4096 < (1ULL << 31));
+	assert_int_equal(KVM_SLOT_MAX_SIZE % (1ULL << 30), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_derive),
+		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_max_size),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
