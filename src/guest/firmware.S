@@ -89,6 +89,7 @@ real_start:
 	movl $1, %eax
 	cpuid
 	shrl $24, %ebx
+cpu_index_known:                /* (the test pretends to be vCPU 1 here) */
 	cmpl $GUEST_MAX_CPUS, %ebx
 	jae park16
 	testl %ebx, %ebx

@@ -144,12 +144,15 @@ class Gdb:
         b, self.buf = self.buf[:1], self.buf[1:]
         return b
 
-    def packet(self, data):
+    def packet(self, data, reply=True):
         raw = data.encode()
         frame = b"$%s#%02x" % (raw, sum(raw) & 0xff)
         self.sock.sendall(frame)
         while self._byte() != b"+":
             pass
+        return self.reply() if reply else None
+
+    def reply(self):
         while self._byte() != b"$":
             pass
         reply = b""
@@ -172,7 +175,7 @@ class Gdb:
 
 class Qemu:
     def __init__(self, tmp, bios, machine="pc", mem="64M", smp=1,
-                 extra=(), no_reboot=False):
+                 extra=(), no_reboot=False, cpu=None, autostart=True):
         self.tmp = Path(tmp)
         self.serial_path = self.tmp / "serial.txt"
         self.qmp_path = self.tmp / "qmp.sock"
@@ -186,6 +189,8 @@ class Qemu:
                "-S"]
         if no_reboot:
             cmd.append("-no-reboot")
+        if cpu:
+            cmd += ["-cpu", cpu]
         cmd += list(extra)
         self.log = open(self.tmp / "qemu.log", "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -199,7 +204,8 @@ class Qemu:
             raise
         # Started with -S so that nothing the guest does can race the QMP
         # connection (the triple fault happens within milliseconds).
-        self.qmp.cmd("cont")
+        if autostart:
+            self.qmp.cmd("cont")
 
     def kill(self):
         if self.proc.poll() is None:
@@ -437,3 +443,83 @@ def test_flood(firmware, qemu):
     assert line * 3 in text
     # The VM is still up and the monitor answers despite the flood.
     assert q.qmp.cmd("query-status")["status"] == "running"
+
+
+def registers(q):
+    """A few fields of HMP "info registers" for the (first) CPU."""
+    info = q.hmp("info registers")
+    idt = re.search(r"^IDT=\s*([0-9a-f]+) ([0-9a-f]+)", info, re.M)
+    tr = re.search(r"^TR =([0-9a-f]+)", info, re.M)
+    cpl = re.search(r"CPL=(\d)", info)
+    return {"idt": (int(idt[1], 16), int(idt[2], 16)), "tr": int(tr[1], 16),
+            "cpl": int(cpl[1])}
+
+
+@pytest.mark.parametrize("cpu,via_sysexit", [
+    (None, False),  # qemu64 is AuthenticAMD: SYSEXIT #UDs in 64-bit mode
+    ("qemu64,vendor=GenuineIntel", True),
+], ids=["amd-iretq-fallback", "intel-sysexit"])
+def test_ring3_entry(firmware, qemu, cpu, via_sysexit):
+    """Both ways into ring 3 work: SYSEXIT (what KVM's emulator supports)
+    and, where SYSEXIT is invalid, the #UD gate's IRETQ.  The IDT tells
+    which one ran: the fallback unloads it."""
+    q = qemu(firmware / "firmware.bin", cpu=cpu)
+    q.wait_pass(3, 30)
+    regs = registers(q)
+    assert regs["cpl"] == 3
+    assert regs["tr"] == 0x38  # vCPU 0's TSS descriptor
+    idt = (G["GUEST_BOOT_GPA"] + G["GUEST_BOOT_IDT"], 7 * 16 - 1)
+    assert regs["idt"] == (idt if via_sysexit else (0, 0))
+
+
+def symbol(name):
+    out = subprocess.run(["nm", str(GUEST_DIR / "firmware.elf")],
+                         capture_output=True, text=True, check=True).stdout
+    return int(re.search(rf"^([0-9a-f]+) \w {name}$", out, re.M)[1], 16)
+
+
+def test_secondary_vcpu_path(firmware, qemu, tmp_path):
+    """The path of vCPUs other than 0 (wait for the ready flag, then long
+    mode on vCPU 0's tables, own TSS and share) cannot run as such under
+    QEMU, whose APs wait for a SIPI.  So: run vCPU 0 with -smp 2, save the
+    low 640 KiB it set up, then boot again with that memory preloaded and
+    make the boot CPU believe it is vCPU 1 (through the gdbstub, right
+    after CPUID)."""
+    q = qemu(firmware / "firmware.bin", mem="64M", smp=2)
+    q.wait_pass(3, 30)
+    q.qmp.cmd("stop")
+    blob = tmp_path / "low.bin"
+    q.qmp.cmd("pmemsave", val=0, size=0xa0000, filename=str(blob))
+    q.kill()
+
+    q = qemu(firmware / "firmware.bin", mem="64M", smp=2, autostart=False,
+             extra=["-device", f"loader,file={blob},addr=0,force-raw=on"])
+    gdb = Gdb(q.gdb_path)
+    addr = symbol("cpu_index_known")
+    assert gdb.packet(f"Z0,{addr:x},1") == "OK"
+    stop = gdb.packet("c")
+    assert stop.startswith("T05") or stop.startswith("S05"), stop
+    # QEMU takes "P" (write one register) only from a client that has
+    # read its target description, as a real GDB would have.
+    gdb.packet("qXfer:features:read:target.xml:0,1000")
+    assert gdb.packet("P1=" + (1).to_bytes(8, "little").hex()) == "OK"
+    assert gdb.packet(f"z0,{addr:x},1") == "OK"
+    gdb.detach()
+
+    slot = G["GUEST_PERCPU_GPA"] + G["GUEST_PERCPU_SIZE"]
+    deadline = time.monotonic() + 30
+    while q.read_u64s(slot + G["GUEST_PERCPU_PASS"], 1)[0] < 3:
+        assert time.monotonic() < deadline, "vCPU 1 makes no passes"
+        time.sleep(0.1)
+    regs = registers(q)
+    assert regs["cpl"] == 3 and regs["tr"] == 0x48  # vCPU 1's TSS
+    # Share 1 of 2: the upper 32 of the 64 records, with vCPU 1's passes.
+    q.qmp.cmd("stop")
+    passno = q.read_u64s(slot + G["GUEST_PERCPU_PASS"], 1)[0]
+    magic = struct.unpack("<Q", G["GUEST_RECORD_MAGIC"])[0]
+    for gpa in record_gpas(64 * MiB, 0)[32:]:
+        m, own, p = q.read_u64s(gpa, 3)
+        # The per-CPU pass is bumped before the records are rewritten.
+        assert (m, own) == (magic, gpa) and p in (passno - 1, passno)
+    # Only vCPU 0 talks: the console stays silent.
+    assert q.serial() == ""
