@@ -8,6 +8,8 @@
 
 BUILD := build
 MNT ?= /mnt/vm
+# Debian's python3, where python3-pytest lives (a pyenv python3 may come first on PATH).
+PYTHON ?= /usr/bin/python3
 RUN_ARGS ?= -M pc -m 1G
 
 CC ?= cc
@@ -63,7 +65,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 integration: $(BUILD)/kvmfs $(GUEST_BINS) | deps-check
-	python3 -m pytest -v -rs tests/integration
+	$(PYTHON) -m pytest -v -rs tests/integration
 
 check: deps-check
 	$(MAKE) unit

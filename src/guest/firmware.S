@@ -13,7 +13,10 @@
  * Boot sequence of vCPU 0 (the others wait in real mode, then follow):
  *   reset vector (real mode) -> copy GDT to RAM -> protected mode (32-bit)
  *   -> read CMOS -> build identity map -> flag "ready" -> PAE, CR3, EFER.LME,
- *   paging -> 64-bit mode -> own TSS -> iretq to ring 3 (IOPL 3, IF 0).
+ *   paging -> 64-bit mode -> own TSS -> SYSEXIT to ring 3 (IOPL 3, IF 0),
+ *   or, where SYSEXIT is invalid in 64-bit mode (AMD), #UD -> IRETQ.
+ * About 24000 ring-0 instructions for 6-8 GiB, nearly all of them in the
+ * page-directory loop.
  */
 #include <kvmfs/guest.h>
 
@@ -61,7 +64,8 @@
 
 #define CMOS_INDEX 0x70
 #define CMOS_DATA 0x71
-/* Keeps NMIs masked at the RTC: there is no IDT, so an NMI would be fatal. */
+/* Keeps NMIs masked at the RTC: there is no NMI handler, so one would be
+ * fatal. */
 #define CMOS_NMI_OFF 0x80
 
 #define UART_LSR (GUEST_SERIAL_PORT + 5)
@@ -73,6 +77,20 @@
 #define REAL_CS_BASE 0xffff0000
 /* Offset of a ROM symbol in the reset code segment, for real-mode access. */
 #define REAL(sym) ((sym) - REAL_CS_BASE)
+
+/* The code indexes per-vCPU areas with shifts: keep guest.h in step. */
+.if GUEST_STACK0_SIZE != (1 << 10) || GUEST_STACK3_SIZE != (1 << 12)
+.error "stack sizes changed: fix the shifts in lm64_start"
+.endif
+.if GUEST_BOOT_TSS_SIZE != (1 << 7) || GUEST_PERCPU_SIZE != (1 << 8)
+.error "TSS or per-CPU slot size changed: fix the shifts"
+.endif
+.if GDT_SIZE > GUEST_BOOT_READY || GUEST_BOOT_IDT + IDT_VECTORS * 16 > GUEST_BOOT_TSS
+.error "boot data page: GDT or IDT overlaps what follows"
+.endif
+.if GUEST_BOOT_TSS + GUEST_MAX_CPUS * GUEST_BOOT_TSS_SIZE > 0x1000
+.error "boot data page: TSSes do not fit"
+.endif
 
 	.section .text, "ax"
 
