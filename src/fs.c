@@ -33,7 +33,8 @@
  * an empty one "%", so no name escapes the tree or hides another.  Should a
  * block's name still clash with a directory or another block (say "a" and
  * "a/b"), or be longer than NAME_MAX once encoded, the file gets the first
- * free suffix "%~1", "%~2", ...; directories are never renamed.
+ * free suffix "%~1", "%~2", ...; directories are never renamed (two
+ * directory names that differ only past NAME_MAX share one directory).
  *
  * Inodes are fixed at mount time: 1 the root, then the static table below,
  * then the directories and files of the RAM blocks (the ram list does not
@@ -70,8 +71,8 @@
 #include "kvmfs/vm.h"
 
 #define FS_FUSE_SUPER_MAGIC 0x65735546
-#define FS_IO_MAX (1u << 20) /* max_write and readahead we ask the kernel for */
-#define FS_CTL_MAX 64        /* longest write `ctl` accepts */
+#define FS_IO_MAX           (1u << 20) /* max_write and readahead we ask the kernel for */
+#define FS_CTL_MAX          64         /* longest write `ctl` accepts */
 /* Seconds the kernel may cache names and attributes that cannot change. */
 #define FS_STATIC_TIMEOUT 1.0
 
@@ -134,25 +135,25 @@ struct fs_kind_ops {
 	/* After the access checks; sets fi flags and fi->fh. */
 	int (*open)(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
 	void (*read)(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
-		     struct fuse_file_info *fi);
+	             struct fuse_file_info *fi);
 	/* NULL: EACCES, the file was not opened for writing. */
 	void (*write)(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
-		      size_t size, off_t off);
+	              size_t size, off_t off);
 	void (*release)(struct fuse_file_info *fi);
 	/* st_size; -errno when it cannot be computed. */
 	int (*size)(struct fs *fs, struct fs_node *n, uint64_t *size);
-	bool dynamic; /* attributes change: the kernel must not cache them */
+	bool dynamic;  /* attributes change: the kernel must not cache them */
 	bool writable; /* open for writing allowed (RAM: only with --writable) */
 };
 
 /* ---- the fixed part of the tree ---- */
 
-static void fs_render_ramblocks_json(struct vm *vm, struct strbuf *sb)
+static void fs_render_ram_json(struct vm *vm, struct strbuf *sb)
 {
 	ram_list_render_json(&vm->machine.ram, sb);
 }
 
-static void fs_render_ramblocks_txt(struct vm *vm, struct strbuf *sb)
+static void fs_render_ram_txt(struct vm *vm, struct strbuf *sb)
 {
 	ram_list_render(&vm->machine.ram, sb);
 }
@@ -203,21 +204,17 @@ static void fs_render_ctl(struct vm *vm, struct strbuf *sb)
 #define FS_RAMBLOCKS_DIR "ramblocks"
 
 static const struct fs_file fs_files[] = {
-	{ .name = FS_RAMBLOCKS_DIR, .kind = FS_DIR, .mode = 0555 },
-	{ .name = "ramblocks.json", .kind = FS_TEXT, .mode = 0444,
-	  .render = fs_render_ramblocks_json },
-	{ .name = "ramblocks.txt", .kind = FS_TEXT, .mode = 0444,
-	  .render = fs_render_ramblocks_txt },
-	{ .name = "regions", .kind = FS_TEXT, .mode = 0444, .render = fs_render_regions },
-	{ .name = "regions.json", .kind = FS_TEXT, .mode = 0444, .render = fs_render_regions_json },
-	{ .name = "flatview", .kind = FS_TEXT, .mode = 0444, .render = fs_render_flatview },
-	{ .name = "flatview.json", .kind = FS_TEXT, .mode = 0444,
-	  .render = fs_render_flatview_json },
-	{ .name = "memslots", .kind = FS_TEXT, .mode = 0444, .render = fs_render_memslots },
-	{ .name = "memslots.json", .kind = FS_TEXT, .mode = 0444,
-	  .render = fs_render_memslots_json },
-	{ .name = "console", .kind = FS_CONSOLE, .mode = 0444 },
-	{ .name = "ctl", .kind = FS_CTL, .mode = 0600, .render = fs_render_ctl },
+        {.name = FS_RAMBLOCKS_DIR, .kind = FS_DIR, .mode = 0555},
+        {.name = "ramblocks.json", .kind = FS_TEXT, .mode = 0444, .render = fs_render_ram_json},
+        {.name = "ramblocks.txt", .kind = FS_TEXT, .mode = 0444, .render = fs_render_ram_txt},
+        {.name = "regions", .kind = FS_TEXT, .mode = 0444, .render = fs_render_regions},
+        {.name = "regions.json", .kind = FS_TEXT, .mode = 0444, .render = fs_render_regions_json},
+        {.name = "flatview", .kind = FS_TEXT, .mode = 0444, .render = fs_render_flatview},
+        {.name = "flatview.json", .kind = FS_TEXT, .mode = 0444, .render = fs_render_flatview_json},
+        {.name = "memslots", .kind = FS_TEXT, .mode = 0444, .render = fs_render_memslots},
+        {.name = "memslots.json", .kind = FS_TEXT, .mode = 0444, .render = fs_render_memslots_json},
+        {.name = "console", .kind = FS_CONSOLE, .mode = 0444},
+        {.name = "ctl", .kind = FS_CTL, .mode = 0600, .render = fs_render_ctl},
 };
 
 #define FS_NR_FILES (sizeof(fs_files) / sizeof(fs_files[0]))
@@ -243,7 +240,7 @@ static fuse_ino_t fs_find_child(struct fs *fs, fuse_ino_t dir, const char *name)
 
 /* Adds a node under parent (0: the root itself); *ino is its number. */
 static int fs_node_add(struct fs *fs, fuse_ino_t parent, const char *name, enum fs_kind kind,
-		       mode_t mode, fuse_ino_t *ino)
+                       mode_t mode, fuse_ino_t *ino)
 {
 	struct fs_node *n, *p;
 
@@ -257,7 +254,7 @@ static int fs_node_add(struct fs *fs, fuse_ino_t parent, const char *name, enum 
 		fs->cap_nodes = cap;
 	}
 	n = &fs->nodes[fs->nr_nodes];
-	*n = (struct fs_node){ .kind = kind, .mode = mode, .parent = parent ? parent : FUSE_ROOT_ID };
+	*n = (struct fs_node){.kind = kind, .mode = mode, .parent = parent ? parent : FUSE_ROOT_ID};
 	n->name = strdup(name);
 	if (!n->name)
 		return -ENOMEM;
@@ -323,7 +320,7 @@ static void fs_name_cut(char *name, size_t max)
 
 /* Directories for every component of idstr but the last; *dir the innermost. */
 static int fs_add_dirs(struct fs *fs, fuse_ino_t top, const char *idstr, fuse_ino_t *dir,
-		       const char **last)
+                       const char **last)
 {
 	char enc[3 * RAM_IDSTR_MAX + 4];
 	const char *s = idstr[0] == '/' ? idstr + 1 : idstr;
@@ -388,7 +385,7 @@ static int fs_build(struct fs *fs)
 	ret = fs_node_add(fs, 0, "", FS_DIR, 0555, &ino);
 	for (i = 0; !ret && i < FS_NR_FILES; i++) {
 		ret = fs_node_add(fs, FUSE_ROOT_ID, fs_files[i].name, fs_files[i].kind,
-				  fs_files[i].mode, &ino);
+		                  fs_files[i].mode, &ino);
 		if (!ret)
 			fs_node_get(fs, ino)->file = &fs_files[i];
 		if (!ret && !strcmp(fs_files[i].name, FS_RAMBLOCKS_DIR))
@@ -457,7 +454,7 @@ static int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *
 }
 
 static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
-			struct fuse_file_info *fi)
+                        struct fuse_file_info *fi)
 {
 	uint64_t len = fs_ram_length(fs, n->rb);
 
@@ -477,7 +474,7 @@ static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t
 }
 
 static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
-			 size_t size, off_t off)
+                         size_t size, off_t off)
 {
 	uint64_t len = fs_ram_length(fs, n->rb);
 
@@ -545,7 +542,7 @@ static int fs_text_open(struct fs *fs, struct fs_node *n, struct fuse_file_info 
 }
 
 static void fs_text_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
-			 struct fuse_file_info *fi)
+                         struct fuse_file_info *fi)
 {
 	struct strbuf *sb = (struct strbuf *)(uintptr_t)fi->fh;
 
@@ -591,7 +588,7 @@ static int fs_console_open(struct fs *fs, struct fs_node *n, struct fuse_file_in
 }
 
 static void fs_console_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size,
-			    off_t off, struct fuse_file_info *fi)
+                            off_t off, struct fuse_file_info *fi)
 {
 	char *buf;
 
@@ -619,12 +616,12 @@ static const struct {
 	const char *word;
 	int (*run)(struct vm *vm);
 } fs_ctl_cmds[] = {
-	{ "stop", vm_stop },
-	{ "cont", vm_cont },
+        {"stop", vm_stop},
+        {"cont", vm_cont},
 };
 
 static void fs_ctl_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
-			 size_t size, off_t off)
+                         size_t size, off_t off)
 {
 	size_t len = size, i;
 	int ret;
@@ -651,16 +648,28 @@ static void fs_ctl_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const
 }
 
 static const struct fs_kind_ops fs_kinds[FS_NR_KINDS] = {
-	[FS_DIR] = { 0 },
-	[FS_RAM] = { .open = fs_ram_open, .read = fs_ram_read, .write = fs_ram_write,
-		     .size = fs_ram_size, .writable = true },
-	[FS_TEXT] = { .open = fs_text_open, .read = fs_text_read, .release = fs_text_release,
-		      .size = fs_text_size, .dynamic = true },
-	[FS_CONSOLE] = { .open = fs_console_open, .read = fs_console_read,
-			 .size = fs_console_size, .dynamic = true },
-	[FS_CTL] = { .open = fs_text_open, .read = fs_text_read, .write = fs_ctl_write,
-		     .release = fs_text_release, .size = fs_text_size, .dynamic = true,
-		     .writable = true },
+        [FS_DIR] = {0},
+        [FS_RAM] = {.open = fs_ram_open,
+                    .read = fs_ram_read,
+                    .write = fs_ram_write,
+                    .size = fs_ram_size,
+                    .writable = true},
+        [FS_TEXT] = {.open = fs_text_open,
+                     .read = fs_text_read,
+                     .release = fs_text_release,
+                     .size = fs_text_size,
+                     .dynamic = true},
+        [FS_CONSOLE] = {.open = fs_console_open,
+                        .read = fs_console_read,
+                        .size = fs_console_size,
+                        .dynamic = true},
+        [FS_CTL] = {.open = fs_text_open,
+                    .read = fs_text_read,
+                    .write = fs_ctl_write,
+                    .release = fs_text_release,
+                    .size = fs_text_size,
+                    .dynamic = true,
+                    .writable = true},
 };
 
 /* ---- attributes ---- */
@@ -736,14 +745,13 @@ static void fs_invalidate_block(struct fs *fs, struct ram_block *rb, uint64_t of
 		/* -ENOENT: the kernel holds no inode for it, so nothing cached. */
 		if (fs->live)
 			fuse_lowlevel_notify_inval_inode(fs->se, FUSE_ROOT_ID + i, (off_t)off,
-							 (off_t)len);
+			                                 (off_t)len);
 		pthread_rwlock_unlock(&fs->live_lock);
 		return;
 	}
 }
 
-static void fs_dirty(struct dirty_listener *l, struct ram_block *rb, uint64_t offset,
-		     uint64_t len)
+static void fs_dirty(struct dirty_listener *l, struct ram_block *rb, uint64_t offset, uint64_t len)
 {
 	struct fs *fs = (struct fs *)((char *)l - offsetof(struct fs, dirty));
 
@@ -759,8 +767,8 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_write = FS_IO_MAX;
 	conn->max_readahead = FS_IO_MAX;
 	/* fuse_reply_buf from guest memory measured faster than splicing. */
-	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
-				  FUSE_CAP_SPLICE_MOVE);
+	conn->want &=
+	        ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	/* O_TRUNC reaches open() instead of a setattr, so ctl sees a plain open. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
@@ -817,12 +825,12 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 }
 
 static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-			  struct fuse_file_info *fi)
+                          struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_node *n = fs_node_get(fs, ino);
 	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
-			  FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+	                  FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
 
 	(void)fi;
 	if (!n) {
@@ -874,7 +882,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_node *n = fs_node_get(fs, ino);
@@ -887,7 +895,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-			struct fuse_file_info *fi)
+                        struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_node *n = fs_node_get(fs, ino);
@@ -926,11 +934,11 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 }
 
 static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			  struct fuse_file_info *fi)
+                          struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_node *n = fs_node_get(fs, ino);
-	struct stat st = { 0 };
+	struct stat st = {0};
 	fuse_ino_t child;
 	size_t pos = 0, ent;
 	off_t idx;
@@ -980,7 +988,7 @@ static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 
 /* The tree's shape is fixed: nothing is created, removed or renamed. */
 static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			dev_t rdev)
+                        dev_t rdev)
 {
 	(void)parent, (void)name, (void)mode, (void)rdev;
 	fuse_reply_err(req, EPERM);
@@ -1005,7 +1013,7 @@ static void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, c
 }
 
 static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-			 const char *newname, unsigned int flags)
+                         const char *newname, unsigned int flags)
 {
 	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
 	fuse_reply_err(req, EPERM);
@@ -1018,31 +1026,31 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, con
 }
 
 static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			 struct fuse_file_info *fi)
+                         struct fuse_file_info *fi)
 {
 	(void)parent, (void)name, (void)mode, (void)fi;
 	fuse_reply_err(req, EPERM);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
-	.init = fs_op_init,
-	.lookup = fs_op_lookup,
-	.getattr = fs_op_getattr,
-	.setattr = fs_op_setattr,
-	.open = fs_op_open,
-	.read = fs_op_read,
-	.write = fs_op_write,
-	.release = fs_op_release,
-	.opendir = fs_op_opendir,
-	.readdir = fs_op_readdir,
-	.mknod = fs_op_mknod,
-	.mkdir = fs_op_mkdir,
-	.unlink = fs_op_unlink,
-	.rmdir = fs_op_unlink,
-	.symlink = fs_op_symlink,
-	.rename = fs_op_rename,
-	.link = fs_op_link,
-	.create = fs_op_create,
+        .init = fs_op_init,
+        .lookup = fs_op_lookup,
+        .getattr = fs_op_getattr,
+        .setattr = fs_op_setattr,
+        .open = fs_op_open,
+        .read = fs_op_read,
+        .write = fs_op_write,
+        .release = fs_op_release,
+        .opendir = fs_op_opendir,
+        .readdir = fs_op_readdir,
+        .mknod = fs_op_mknod,
+        .mkdir = fs_op_mkdir,
+        .unlink = fs_op_unlink,
+        .rmdir = fs_op_unlink,
+        .symlink = fs_op_symlink,
+        .rename = fs_op_rename,
+        .link = fs_op_link,
+        .create = fs_op_create,
 };
 
 /* ---- mounting ---- */
@@ -1061,8 +1069,8 @@ int fs_check_mountpoint(const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "mountpoint %s does not exist", path);
 		else if (ret == -ENOTCONN)
 			snprintf(err, errlen,
-				 "mountpoint %s is a dead FUSE mount (run fusermount3 -u %s)", path,
-				 path);
+			         "mountpoint %s is a dead FUSE mount (run fusermount3 -u %s)", path,
+			         path);
 		else
 			snprintf(err, errlen, "mountpoint %s: %s", path, strerror(-ret));
 		return ret;
@@ -1093,7 +1101,7 @@ int fs_check_mountpoint(const char *path, char *err, size_t errlen)
 }
 
 int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, struct fs **out,
-	     char *err, size_t errlen)
+             char *err, size_t errlen)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	char opts[256];
@@ -1129,8 +1137,9 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 	 * auto_unmount: fusermount3 stays behind and unmounts should we die
 	 * without unmounting (SIGKILL), so no dead mount is ever left.
 	 */
-	snprintf(opts, sizeof(opts), "fsname=kvmfs,subtype=kvmfs,auto_unmount,default_permissions%s",
-		 cfg->allow_other ? ",allow_other" : "");
+	snprintf(opts, sizeof(opts),
+	         "fsname=kvmfs,subtype=kvmfs,auto_unmount,default_permissions%s",
+	         cfg->allow_other ? ",allow_other" : "");
 	if (fuse_opt_add_arg(&args, "kvmfs") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, opts)) {
 		ret = -ENOMEM;
@@ -1169,7 +1178,7 @@ err_free:
 
 int fs_loop(struct fs *fs)
 {
-	struct fuse_loop_config lc = { .clone_fd = 0, .max_idle_threads = 10 };
+	struct fuse_loop_config lc = {.clone_fd = 0, .max_idle_threads = 10};
 	int ret;
 
 	if (fuse_set_signal_handlers(fs->se))

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-KVMFS = ROOT / "build" / "kvmfs"
+# KVMFS=path runs another build (a sanitizer one, say) under the same tests.
+KVMFS = Path(os.environ.get("KVMFS") or ROOT / "build" / "kvmfs")
 FIRMWARE = ROOT / "build" / "guest" / "firmware.bin"
 READY = "kvmfs: ready"
 START_TIMEOUT = 20.0
@@ -187,11 +188,13 @@ def run_kvmfs(tmp_path):
     def run(*args, mnt, accel=True, timeout=STOP_TIMEOUT):
         cmd = [str(KVMFS)] + (accel_args() if accel else []) + [str(a) for a in args]
         cmd.append(str(mnt))
+        # Someone else's mount there (a test's own kvmfs) is not ours to remove.
+        was_mounted = is_mounted(mnt)
         try:
             return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
                                   text=True, timeout=timeout)
         finally:
-            if os.path.isdir(str(mnt)) or is_mounted(mnt):
+            if not was_mounted:
                 lazy_unmount(mnt)
 
     return run
