@@ -37,9 +37,22 @@ void console_write(struct console *c, const void *buf, size_t len)
 		c->ring[(c->total + i) % CONSOLE_KEEP] = p[i];
 	c->total += len;
 	pthread_mutex_unlock(&c->lock);
-	/* Best effort: a closed stdout must not stop the guest. */
-	if (c->echo_fd >= 0 && write(c->echo_fd, buf, len) < 0)
-		c->echo_fd = -1;
+	/*
+	 * Best effort: a closed stdout must not stop the guest.  EINTR is
+	 * expected - vCPU threads are kicked with a signal to leave KVM_RUN.
+	 */
+	while (c->echo_fd >= 0 && len) {
+		ssize_t n = write(c->echo_fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			c->echo_fd = -1;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
 }
 
 uint64_t console_size(struct console *c)
