@@ -22,7 +22,9 @@ import pytest
 
 from conftest import (FIRMWARE, have_kvm, is_mounted, require_guest, wait_for)
 
-PC_6G = ("-M", "pc", "-m", "6G")
+# -S: these tests are about the filesystem; a running guest would rewrite the
+# very bytes they write (its records, its status page).
+PC_6G = ("-M", "pc", "-m", "6G", "-S")
 GIB = 1 << 30
 RAM_6G = 6 * GIB
 SPLIT = 0xC0000000  # pc.ram offset that is mapped at 4G once RAM is split

@@ -1,0 +1,128 @@
+"""The built-in guest under KVM, seen through the filesystem (issue 4).
+
+The guest's ABI (include/kvmfs/guest.h) makes it a test instrument: every
+MiB of RAM carries a record naming its own guest-physical address, a status
+page counts passes and heartbeats, and its console says what it does.  These
+tests read all of that back through ramblocks/pc.ram at the offsets the flat
+view gives, for both machines, below and above 4G.
+
+They need /dev/kvm and skip, saying so, where it is absent.
+"""
+import json
+import os
+import struct
+import time
+
+from conftest import ROOT, require_guest, wait_for
+
+MIB = 1 << 20
+STATUS = 0x1000
+GUEST_BINS = ROOT / "build" / "guest"
+
+
+def status(k):
+    with open(k.path("ramblocks", "pc.ram"), "rb") as f:
+        f.seek(STATUS)
+        magic, passes, beat, ram = struct.unpack("<8sQQQ", f.read(32))
+    return magic, passes, beat, ram
+
+
+def ram_ranges(k):
+    """(gpa, size, block offset) of every pc.ram range of the flat view."""
+    with open(k.path("flatview.json")) as f:
+        fv = json.load(f)
+    return [(r["start"], r["size"], r["offset"]) for r in fv
+            if r.get("ramblock") == "pc.ram"]
+
+
+def test_banner_records_everywhere(kvmfs):
+    require_guest("the records are written by the running guest")
+    for machine, size, low, high in (("pc", "4G", 3 << 30, 1 << 30),
+                                     ("q35", "3G", 2 << 30, 1 << 30)):
+        k = kvmfs("-M", machine, "-m", size)
+        # The banner, within 5 s of kvmfs being ready (issue 4's bound).
+        assert wait_for(lambda: b"kvmfs guest:" in open(k.path("console"), "rb").read(), 5.0), \
+            k.stderr()
+        assert b"kvmfs guest:" in k.stdout().encode()
+        # Two passes of vCPU 0 mean every record was written at least once.
+        assert wait_for(lambda: status(k)[1] >= 2, 30.0), status(k)
+        with open(k.path("ctl"), "w") as c:
+            c.write("stop")
+        assert open(k.path("ctl")).read().startswith("paused")
+        magic, passes, _, ram = status(k)
+        assert magic == b"KVMFSSTA"
+        assert ram == low + high
+
+        ranges = ram_ranges(k)
+        assert any(gpa >= 1 << 32 for gpa, _, _ in ranges), ranges
+        seen = 0
+        with open(k.path("ramblocks", "pc.ram"), "rb") as f:
+            for gpa, size_, off in ranges:
+                first = (gpa + MIB - 1) // MIB * MIB
+                for rec in range(first, gpa + size_, MIB):
+                    f.seek(off + rec - gpa)
+                    magic, own, npass = struct.unpack("<8sQQ", f.read(24))
+                    assert (magic, own) == (b"KVMFSMEM", rec), (machine, hex(rec), magic, own)
+                    assert 1 <= npass <= passes + 1
+                    seen += 1
+        # Every MiB of RAM: the first MiB's record sits at GPA 0.
+        assert seen == (low + high) // MIB
+        k.signal(15)
+        assert k.wait() == 0
+
+
+def test_heartbeat_advances_and_stop_freezes_it(kvmfs):
+    require_guest("the heartbeat is the running guest's")
+    k = kvmfs("-M", "pc", "-m", "256M")
+    assert wait_for(lambda: status(k)[0] == b"KVMFSSTA", 10.0)
+    beat = status(k)[2]
+    assert wait_for(lambda: status(k)[2] > beat, 5.0)
+    with open(k.path("ctl"), "w") as c:
+        c.write("stop\n")
+    frozen = status(k)[2]
+    time.sleep(0.5)
+    assert status(k)[2] == frozen
+    with open(k.path("ctl"), "w") as c:
+        c.write("cont\n")
+    assert open(k.path("ctl")).read() == "running\n"
+    assert wait_for(lambda: status(k)[2] > frozen, 5.0)
+
+
+def test_smp_shares_the_records(kvmfs):
+    require_guest("the vCPUs must run")
+    k = kvmfs("-M", "q35", "-m", "3G", "-smp", "2")
+    assert wait_for(lambda: status(k)[1] >= 2, 30.0)
+    time.sleep(1.0)  # vCPU 1 paces itself like vCPU 0
+    with open(k.path("ctl"), "w") as c:
+        c.write("stop")
+    with open(k.path("ramblocks", "pc.ram"), "rb") as f:
+        for gpa, size, off in ram_ranges(k):
+            for rec in range((gpa + MIB - 1) // MIB * MIB, gpa + size, MIB):
+                f.seek(off + rec - gpa)
+                assert f.read(16) == b"KVMFSMEM" + struct.pack("<Q", rec), hex(rec)
+
+
+def test_triple_fault_stops_the_vm_and_keeps_the_tree(kvmfs):
+    require_guest("the firmware must run to triple-fault")
+    k = kvmfs("-M", "pc", "-m", "64M", "-bios", GUEST_BINS / "triplefault.bin")
+    assert wait_for(lambda: "KVM_EXIT_SHUTDOWN" in k.stderr(), 10.0), k.stderr()
+    # One diagnostic: the exit, RIP and CPL; the VM stays stopped, the tree mounted.
+    diag = [l for l in k.stderr().splitlines() if "KVM_EXIT_SHUTDOWN" in l]
+    assert len(diag) == 1 and "RIP 0x" in diag[0] and "CPL" in diag[0]
+    state = open(k.path("ctl")).read()
+    assert state.startswith("paused (shutdown)") and "KVM_EXIT_SHUTDOWN" in state
+    assert k.proc.poll() is None
+    assert os.path.getsize(k.path("ramblocks", "pc.ram")) == 64 * MIB
+    # cont cannot bring a dead guest back.
+    fd = os.open(k.path("ctl"), os.O_WRONLY)
+    try:
+        try:
+            os.write(fd, b"cont")
+            resumed = True
+        except OSError:
+            resumed = False
+    finally:
+        os.close(fd)
+    assert not resumed
+    k.signal(15)
+    assert k.wait() == 0
