@@ -126,3 +126,40 @@ def test_triple_fault_stops_the_vm_and_keeps_the_tree(kvmfs):
     assert not resumed
     k.signal(15)
     assert k.wait() == 0
+
+
+def proc_mem(pid, addr, size):
+    with open(f"/proc/{pid}/mem", "rb") as f:
+        f.seek(addr)
+        return f.read(size)
+
+
+def test_fs_equals_guest_memory_after_stop(kvmfs):
+    """100 random (offset, length) pairs of a guest that ran: FS == /proc/PID/mem."""
+    require_guest("the guest must run and write")
+    import random
+    for machine, above_4g_at in (("pc", 0xC0000000), ("q35", 0x80000000)):
+        k = kvmfs("-M", machine, "-m", "6G")
+        assert wait_for(lambda: status(k)[1] >= 2, 60.0), status(k)
+        with open(k.path("ctl"), "w") as c:
+            c.write("stop")
+        # The flat view says where GPA 4G lives in pc.ram; the guest's record agrees.
+        gpa4g = [r for r in ram_ranges(k) if r[0] == 1 << 32]
+        assert gpa4g and gpa4g[0][2] == above_4g_at
+        with open(k.path("ramblocks", "pc.ram"), "rb") as f:
+            f.seek(above_4g_at)
+            assert f.read(16) == b"KVMFSMEM" + struct.pack("<Q", 1 << 32)
+        with open(k.path("ramblocks.json")) as f:
+            host = [b["host"] for b in json.load(f) if b["idstr"] == "pc.ram"][0]
+        rng = random.Random(machine)
+        with open(k.path("ramblocks", "pc.ram"), "rb") as f:
+            for _ in range(100):
+                # Half the pairs start on a record, where the guest wrote last.
+                off = rng.randrange(0, 6 << 30)
+                if rng.random() < 0.5:
+                    off = off // MIB * MIB
+                n = min(rng.randrange(1, 1 << 16), (6 << 30) - off)
+                f.seek(off)
+                assert f.read(n) == proc_mem(k.pid, host + off, n), (machine, hex(off), n)
+        k.signal(15)
+        assert k.wait() == 0
