@@ -1,6 +1,7 @@
 /*
  * cmdline.c - parse kvmfs's command line.  Single-dash long options as QEMU
- * spells them (-m, -M, -smp, -S, -bios), plus kvmfs's own.
+ * spells them (-m, -M, -smp, -S, -bios, -kernel, -initrd, -append), plus
+ * kvmfs's own.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -16,24 +17,36 @@
 
 #define KVMFS_VERSION "0.1"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...)
 {
 	va_list ap;
+	char *p;
 
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	/* An argument may carry a newline; the error must stay one line. */
+	for (p = err; errlen && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return CMDLINE_ERROR;
 }
 
-int cmdline_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
+/*
+ * QEMU's size syntax, shared by -m (a plain number is MiB) and -object's
+ * size= (a plain number is bytes, as qemu_strtosz reads it); opt names the
+ * option in the error line.
+ */
+static int parse_size(const char *opt, const char *s, unsigned plain_shift, uint64_t *out,
+                      char *err, size_t errlen)
 {
 	static const struct {
 		char suffix;
 		unsigned shift;
-	} units[] = { { 'K', 10 }, { 'M', 20 }, { 'G', 30 }, { 'T', 40 } };
+	} units[] = {{'K', 10}, {'M', 20}, {'G', 30}, {'T', 40}};
 	const char *arg = s;
-	unsigned shift = 20; /* a plain number is MiB */
+	unsigned shift = plain_shift;
 	unsigned long long v;
 	char *end;
 	size_t i;
@@ -41,30 +54,36 @@ int cmdline_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
 	if (!strncmp(s, "size=", 5))
 		s += 5;
 	if (!isdigit((unsigned char)*s))
-		return fail(err, errlen, "-m '%s': not a size (try 512M, 4G or 4096)", arg);
+		return fail(err, errlen, "%s '%s': not a size (try 512M, 4G or 4096)", opt, arg);
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno == ERANGE)
-		return fail(err, errlen, "-m '%s': number too large", arg);
+		return fail(err, errlen, "%s '%s': number too large", opt, arg);
 	if (*end == '.')
-		return fail(err, errlen, "-m '%s': fractional sizes are not accepted, give whole MiB",
-			    arg);
+		return fail(err, errlen,
+		            "%s '%s': fractional sizes are not accepted, give whole %s", opt, arg,
+		            plain_shift ? "MiB" : "bytes");
 	if (*end) {
 		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 			if (toupper((unsigned char)*end) == units[i].suffix)
 				break;
 		if (i == sizeof(units) / sizeof(units[0]) ||
 		    (end[1] && !(toupper((unsigned char)end[1]) == 'B' && !end[2])))
-			return fail(err, errlen, "-m '%s': unknown size suffix (use K, M, G or T)",
-				    arg);
+			return fail(err, errlen, "%s '%s': unknown size suffix (use K, M, G or T)",
+			            opt, arg);
 		shift = units[i].shift;
 	}
 	if (!v)
-		return fail(err, errlen, "-m '%s': the size must be greater than zero", arg);
+		return fail(err, errlen, "%s '%s': the size must be greater than zero", opt, arg);
 	if (v > (UINT64_MAX >> shift))
-		return fail(err, errlen, "-m '%s': number too large", arg);
+		return fail(err, errlen, "%s '%s': number too large", opt, arg);
 	*out = (uint64_t)v << shift;
 	return CMDLINE_OK;
+}
+
+int cmdline_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
+{
+	return parse_size("-m", s, 20, out, err, errlen);
 }
 
 static int parse_uint(const char *s, unsigned *out)
@@ -95,11 +114,18 @@ void cmdline_usage(void)
 	       "  -S             build everything, start no vCPU (use ctl: cont)\n"
 	       "  -bios FILE     firmware for pc.bios (at most 256 KiB), instead of the\n"
 	       "                 built-in guest\n"
+	       "  -kernel FILE   boot a Linux bzImage (protocol 2.06+) or ELF vmlinux\n"
+	       "  -initrd FILE   initial ramdisk for -kernel\n"
+	       "  -append CMDLINE\n"
+	       "                 the kernel's command line (e.g. \"console=ttyS0\")\n"
 	       "  -accel kvm|none\n"
 	       "                 none builds the machine and the tree without a VM\n"
 	       "  -mem-backing memfd|anon\n"
 	       "                 how guest RAM is allocated (default memfd)\n"
 	       "  -flat-out      the built-in guest does not pause between passes\n"
+	       "  -object memory-backend-ram,id=ID,size=SIZE\n"
+	       "                 an extra RAM block, mapped nowhere (size in bytes\n"
+	       "                 unless suffixed); it shows in ramblocks/\n"
 	       "\n"
 	       "Filesystem:\n"
 	       "  --writable     RAM files accept writes into guest memory\n"
@@ -124,31 +150,39 @@ enum {
 	OPT_O = 'o',
 	OPT_SMP = 256,
 	OPT_BIOS,
+	OPT_KERNEL,
+	OPT_INITRD,
+	OPT_APPEND,
 	OPT_ACCEL,
 	OPT_BACKING,
 	OPT_FLAT_OUT,
 	OPT_WRITABLE,
 	OPT_SWEEP,
+	OPT_OBJECT,
 	OPT_HELP,
 	OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
-	{ "m", required_argument, NULL, OPT_M },
-	{ "M", required_argument, NULL, OPT_MACHINE },
-	{ "machine", required_argument, NULL, OPT_MACHINE },
-	{ "smp", required_argument, NULL, OPT_SMP },
-	{ "S", no_argument, NULL, OPT_PAUSED },
-	{ "bios", required_argument, NULL, OPT_BIOS },
-	{ "accel", required_argument, NULL, OPT_ACCEL },
-	{ "mem-backing", required_argument, NULL, OPT_BACKING },
-	{ "flat-out", no_argument, NULL, OPT_FLAT_OUT },
-	{ "writable", no_argument, NULL, OPT_WRITABLE },
-	{ "o", required_argument, NULL, OPT_O },
-	{ "sweep-ms", required_argument, NULL, OPT_SWEEP },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 },
+        {"m", required_argument, NULL, OPT_M},
+        {"M", required_argument, NULL, OPT_MACHINE},
+        {"machine", required_argument, NULL, OPT_MACHINE},
+        {"smp", required_argument, NULL, OPT_SMP},
+        {"S", no_argument, NULL, OPT_PAUSED},
+        {"bios", required_argument, NULL, OPT_BIOS},
+        {"kernel", required_argument, NULL, OPT_KERNEL},
+        {"initrd", required_argument, NULL, OPT_INITRD},
+        {"append", required_argument, NULL, OPT_APPEND},
+        {"accel", required_argument, NULL, OPT_ACCEL},
+        {"mem-backing", required_argument, NULL, OPT_BACKING},
+        {"flat-out", no_argument, NULL, OPT_FLAT_OUT},
+        {"writable", no_argument, NULL, OPT_WRITABLE},
+        {"o", required_argument, NULL, OPT_O},
+        {"sweep-ms", required_argument, NULL, OPT_SWEEP},
+        {"object", required_argument, NULL, OPT_OBJECT},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
 };
 
 static int parse_mount_opts(const char *arg, struct options *o, char *err, size_t errlen)
@@ -165,8 +199,79 @@ static int parse_mount_opts(const char *arg, struct options *o, char *err, size_
 			o->allow_other = true;
 		else
 			return fail(err, errlen, "-o: unknown option '%s' (direct_io, allow_other)",
-				    tok);
+			            tok);
 	}
+	return CMDLINE_OK;
+}
+
+/*
+ * One comma-separated field of an -object value, with QEMU's ",," standing
+ * for a literal comma; *s moves past the field and its comma.  Returns -1
+ * when the field does not fit in len bytes.
+ */
+static int next_field(const char **s, char *out, size_t len)
+{
+	const char *p = *s;
+	size_t n = 0;
+
+	while (*p && !(*p == ',' && p[1] != ',')) {
+		if (*p == ',')
+			p++; /* the first of ",," */
+		if (n + 1 >= len)
+			return -1;
+		out[n++] = *p++;
+	}
+	out[n] = '\0';
+	*s = *p ? p + 1 : p;
+	return 0;
+}
+
+/*
+ * -object memory-backend-ram,id=ID,size=SIZE: the one QOM type kvmfs knows.
+ * Unlike QEMU, any id a RAM block can carry is accepted ('/', "..", control
+ * bytes): that is what lets the tests show how the tree encodes such names.
+ */
+static int parse_object(const char *arg, struct options *o, char *err, size_t errlen)
+{
+	struct machine_backend *b;
+	char field[RAM_IDSTR_MAX + 8];
+	const char *s = arg;
+	bool have_size = false;
+	unsigned i;
+	int ret;
+
+	if (o->nr_backends == MACHINE_MAX_BACKENDS)
+		return fail(err, errlen, "-object: at most %d objects", MACHINE_MAX_BACKENDS);
+	b = &o->backends[o->nr_backends];
+	*b = (struct machine_backend){.id = ""};
+	if (next_field(&s, field, sizeof(field)) ||
+	    strcmp(!strncmp(field, "qom-type=", 9) ? field + 9 : field, "memory-backend-ram"))
+		return fail(err, errlen, "-object '%s': only memory-backend-ram is supported", arg);
+	while (*s) {
+		if (next_field(&s, field, sizeof(field)))
+			return fail(err, errlen, "-object: a value is longer than %d bytes",
+			            RAM_IDSTR_MAX);
+		if (!strncmp(field, "id=", 3)) {
+			if (strlen(field + 3) > RAM_IDSTR_MAX)
+				return fail(err, errlen, "-object: id longer than %d bytes",
+				            RAM_IDSTR_MAX);
+			strcpy(b->id, field + 3);
+		} else if (!strncmp(field, "size=", 5)) {
+			ret = parse_size("-object size", field + 5, 0, &b->size, err, errlen);
+			if (ret)
+				return ret;
+			have_size = true;
+		} else {
+			return fail(err, errlen, "-object: unknown property '%.*s' (id, size)",
+			            (int)strcspn(field, "="), field);
+		}
+	}
+	if (!b->id[0] || !have_size)
+		return fail(err, errlen, "-object memory-backend-ram: needs id= and size=");
+	for (i = 0; i < o->nr_backends; i++)
+		if (!strcmp(o->backends[i].id, b->id))
+			return fail(err, errlen, "-object: id '%s' given twice", b->id);
+	o->nr_backends++;
 	return CMDLINE_OK;
 }
 
@@ -178,7 +283,7 @@ static int parse_smp(const char *arg, struct options *o, char *err, size_t errle
 		return fail(err, errlen, "-smp '%s': the number of vCPUs must be 1 or more", arg);
 	if (o->cpus > GUEST_MAX_CPUS)
 		return fail(err, errlen, "-smp %u: at most %d vCPUs are supported", o->cpus,
-			    GUEST_MAX_CPUS);
+		            GUEST_MAX_CPUS);
 	return CMDLINE_OK;
 }
 
@@ -187,36 +292,35 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 	int c, ret = CMDLINE_OK;
 
 	*o = (struct options){
-		.machine = "pc",
-		.ram_size = CMDLINE_DEFAULT_RAM,
-		.cpus = 1,
-		.accel = ACCEL_KVM,
-		.backing = RAM_BACKING_MEMFD,
-		.sweep_ms = CMDLINE_DEFAULT_SWEEP_MS,
+	        .machine = "pc",
+	        .ram_size = CMDLINE_DEFAULT_RAM,
+	        .cpus = 1,
+	        .accel = ACCEL_KVM,
+	        .backing = RAM_BACKING_MEMFD,
+	        .sweep_ms = CMDLINE_DEFAULT_SWEEP_MS,
 	};
-	optind = 1;
+	/*
+	 * 0, not 1: glibc then forgets where it was inside the previous argv
+	 * (a cluster it stopped in), which a second parse must not touch.
+	 */
+	optind = 0;
 	opterr = 0;
 	while (ret == CMDLINE_OK &&
 	       (c = getopt_long_only(argc, argv, "+:", long_opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_M:
-			ret = cmdline_parse_size(optarg, &o->ram_size, err, errlen);
-			break;
+		case OPT_M: ret = cmdline_parse_size(optarg, &o->ram_size, err, errlen); break;
 		case OPT_MACHINE:
 			if (!machine_find(optarg))
 				ret = fail(err, errlen, "-M '%s': unknown machine (%s)", optarg,
-					   machine_names());
+				           machine_names());
 			o->machine = optarg;
 			break;
-		case OPT_SMP:
-			ret = parse_smp(optarg, o, err, errlen);
-			break;
-		case OPT_PAUSED:
-			o->start_paused = true;
-			break;
-		case OPT_BIOS:
-			o->bios = optarg;
-			break;
+		case OPT_SMP: ret = parse_smp(optarg, o, err, errlen); break;
+		case OPT_PAUSED: o->start_paused = true; break;
+		case OPT_BIOS: o->bios = optarg; break;
+		case OPT_KERNEL: o->kernel = optarg; break;
+		case OPT_INITRD: o->initrd = optarg; break;
+		case OPT_APPEND: o->append = optarg; break;
 		case OPT_ACCEL:
 			if (!strcmp(optarg, "kvm"))
 				o->accel = ACCEL_KVM;
@@ -232,36 +336,31 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 				o->backing = RAM_BACKING_ANON;
 			else
 				ret = fail(err, errlen, "-mem-backing '%s': unknown (memfd, anon)",
-					   optarg);
+				           optarg);
 			break;
-		case OPT_FLAT_OUT:
-			o->flat_out = true;
-			break;
-		case OPT_WRITABLE:
-			o->writable = true;
-			break;
-		case OPT_O:
-			ret = parse_mount_opts(optarg, o, err, errlen);
-			break;
+		case OPT_FLAT_OUT: o->flat_out = true; break;
+		case OPT_WRITABLE: o->writable = true; break;
+		case OPT_O: ret = parse_mount_opts(optarg, o, err, errlen); break;
 		case OPT_SWEEP:
 			if (parse_uint(optarg, &o->sweep_ms) || !o->sweep_ms || o->sweep_ms > 10000)
 				ret = fail(err, errlen, "-sweep-ms '%s': give 1..10000", optarg);
 			break;
-		case OPT_HELP:
-			cmdline_usage();
-			return CMDLINE_EXIT;
-		case OPT_VERSION:
-			printf("kvmfs %s\n", KVMFS_VERSION);
-			return CMDLINE_EXIT;
-		case ':':
-			return fail(err, errlen, "%s: needs a value", argv[optind - 1]);
+		case OPT_OBJECT: ret = parse_object(optarg, o, err, errlen); break;
+		case OPT_HELP: cmdline_usage(); return CMDLINE_EXIT;
+		case OPT_VERSION: printf("kvmfs %s\n", KVMFS_VERSION); return CMDLINE_EXIT;
+		case ':': return fail(err, errlen, "%s: needs a value", argv[optind - 1]);
 		default:
 			return fail(err, errlen, "%s: unknown option (see --help)",
-				    argv[optind - 1]);
+			            argv[optind - 1]);
 		}
 	}
 	if (ret != CMDLINE_OK)
 		return ret;
+	/* QEMU's rule: both only make sense for a kernel it loads itself. */
+	if (!o->kernel && o->initrd)
+		return fail(err, errlen, "-initrd cannot be used without -kernel");
+	if (!o->kernel && o->append)
+		return fail(err, errlen, "-append cannot be used without -kernel");
 	if (o->ram_size < CMDLINE_MIN_RAM)
 		return fail(err, errlen, "-m: at least 2 MiB of RAM is needed");
 	/* QEMU rounds RAM up to 8 KiB; so do we, so that layouts agree. */

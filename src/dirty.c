@@ -38,20 +38,26 @@ void dirty_add_listener(struct dirty *d, struct dirty_listener *l)
 	d->listeners = l;
 }
 
-static void dirty_report(struct dirty *d, const struct kvm_slot *s, uint64_t first, uint64_t n)
+/* Tell the listeners that want runs of this kind (exact or coalesced). */
+static void dirty_report(struct dirty *d, const struct kvm_slot *s, bool exact, uint64_t first,
+                         uint64_t n)
 {
 	struct dirty_listener *l;
 
-	d->dirty_pages += n;
 	for (l = d->listeners; l; l = l->next)
-		l->dirty(l, s->d.block, s->d.offset + first * PAGE, n * PAGE);
+		if (l->exact == exact)
+			l->dirty(l, s->d.block, s->d.offset + first * PAGE, n * PAGE);
 }
 
-/* Walk one slot's bitmap, reporting coalesced runs of dirty pages. */
+/*
+ * Walk one slot's bitmap once, reporting exact runs of dirty pages to the
+ * listeners that count pages and runs coalesced across small gaps to those
+ * that only invalidate caches.
+ */
 static void dirty_walk(struct dirty *d, const struct kvm_slot *s, const uint64_t *bm,
-		       uint64_t pages)
+                       uint64_t pages)
 {
-	uint64_t i = 0, run_start = 0, run_end = 0;
+	uint64_t i = 0, ex_start = 0, ex_end = 0, co_start = 0, co_end = 0;
 	bool in_run = false;
 
 	while (i < pages) {
@@ -64,19 +70,30 @@ static void dirty_walk(struct dirty *d, const struct kvm_slot *s, const uint64_t
 		i += (uint64_t)__builtin_ctzll(w);
 		if (i >= pages)
 			break;
-		if (in_run && i <= run_end + COALESCE_PAGES) {
-			run_end = i + 1;
+		d->dirty_pages++;
+		if (in_run && i == ex_end) {
+			ex_end++;
 		} else {
 			if (in_run)
-				dirty_report(d, s, run_start, run_end - run_start);
-			run_start = i;
-			run_end = i + 1;
-			in_run = true;
+				dirty_report(d, s, true, ex_start, ex_end - ex_start);
+			ex_start = i;
+			ex_end = i + 1;
 		}
+		if (in_run && i <= co_end + COALESCE_PAGES) {
+			co_end = i + 1;
+		} else {
+			if (in_run)
+				dirty_report(d, s, false, co_start, co_end - co_start);
+			co_start = i;
+			co_end = i + 1;
+		}
+		in_run = true;
 		i++;
 	}
-	if (in_run)
-		dirty_report(d, s, run_start, run_end - run_start);
+	if (in_run) {
+		dirty_report(d, s, true, ex_start, ex_end - ex_start);
+		dirty_report(d, s, false, co_start, co_end - co_start);
+	}
 }
 
 void dirty_sweep(struct dirty *d)

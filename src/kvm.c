@@ -23,17 +23,17 @@ struct kvm_cap_req {
 
 /* What kvmfs cannot run without. */
 static const struct kvm_cap_req kvm_required[] = {
-	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
-	{ KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM" },
-	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
-	{ KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR" },
-	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
-	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
-	{ KVM_CAP_NR_MEMSLOTS, "KVM_CAP_NR_MEMSLOTS" },
+        {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+        {KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM"},
+        {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+        {KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR"},
+        {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+        {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+        {KVM_CAP_NR_MEMSLOTS, "KVM_CAP_NR_MEMSLOTS"},
 };
 
 int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, bool dirty_log,
-		     struct kvm_slot_desc **out, size_t *nr)
+                     struct kvm_slot_desc **out, size_t *nr)
 {
 	struct kvm_slot_desc *d = NULL;
 	size_t n = 0, cap = 0, i;
@@ -59,14 +59,15 @@ int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, bool dirty_lo
 				d = p;
 			}
 			d[n++] = (struct kvm_slot_desc){
-				.gpa = fr->start + done,
-				.size = len,
-				.host = fr->mr->block->host + fr->offset + done,
-				.block = fr->mr->block,
-				.offset = fr->offset + done,
-				/* A read-only slot cannot be written, so there is nothing to log. */
-				.flags = fr->readonly ? KVM_MEM_READONLY
-						      : (dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0),
+			        .gpa = fr->start + done,
+			        .size = len,
+			        .host = fr->mr->block->host + fr->offset + done,
+			        .block = fr->mr->block,
+			        .offset = fr->offset + done,
+			        /* A read-only slot cannot be written, so there is nothing to log.
+			         */
+			        .flags = fr->readonly ? KVM_MEM_READONLY
+			                              : (dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0),
 			};
 			done += len;
 		}
@@ -78,12 +79,11 @@ int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, bool dirty_lo
 
 static bool desc_equal(const struct kvm_slot_desc *a, const struct kvm_slot_desc *b)
 {
-	return a->gpa == b->gpa && a->size == b->size && a->host == b->host &&
-	       a->flags == b->flags;
+	return a->gpa == b->gpa && a->size == b->size && a->host == b->host && a->flags == b->flags;
 }
 
 void kvm_slots_diff(const struct kvm_slot *old, size_t nr_old, const struct kvm_slot_desc *new,
-		    size_t nr_new, bool *keep, bool *have)
+                    size_t nr_new, bool *keep, bool *have)
 {
 	size_t i, j;
 
@@ -103,11 +103,11 @@ void kvm_slots_diff(const struct kvm_slot *old, size_t nr_old, const struct kvm_
 static int kvm_slot_set(struct kvm *kvm, int id, const struct kvm_slot_desc *d, bool remove)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = (uint32_t)id,
-		.flags = remove ? 0 : d->flags,
-		.guest_phys_addr = d->gpa,
-		.memory_size = remove ? 0 : d->size,
-		.userspace_addr = (uint64_t)(uintptr_t)d->host,
+	        .slot = (uint32_t)id,
+	        .flags = remove ? 0 : d->flags,
+	        .guest_phys_addr = d->gpa,
+	        .memory_size = remove ? 0 : d->size,
+	        .userspace_addr = (uint64_t)(uintptr_t)d->host,
 	};
 
 	if (kvm->vm_fd < 0)
@@ -124,7 +124,7 @@ static int slot_gpa_cmp(const void *a, const void *b)
 
 /* The address space's listener: runs under its write lock. */
 static int kvm_commit(struct as_listener *l, const struct flatview *old_fv,
-		      const struct flatview *new_fv)
+                      const struct flatview *new_fv)
 {
 	struct kvm *kvm = (struct kvm *)((char *)l - offsetof(struct kvm, listener));
 	struct kvm_slot_table *t = &kvm->table;
@@ -173,7 +173,7 @@ static int kvm_commit(struct as_listener *l, const struct flatview *old_fv,
 		if (ret)
 			goto out;
 		t->used_ids[id] = 1;
-		slots[n++] = (struct kvm_slot){ .id = id, .d = nd[i] };
+		slots[n++] = (struct kvm_slot){.id = id, .d = nd[i]};
 	}
 	qsort(slots, n, sizeof(*slots), slot_gpa_cmp);
 	free(t->slots);
@@ -202,7 +202,7 @@ static int kvm_table_init(struct kvm *kvm, unsigned max_slots)
 
 int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, const char **what)
 {
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 };
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2};
 	int ret, n;
 	size_t i;
 
@@ -269,7 +269,8 @@ int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, const ch
 	 * pages; we clear exactly what we fetched, which is cheaper and lets
 	 * the sweep run often.  Optional: without it the plain log is used.
 	 */
-	if (dirty_log && ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0) {
+	if (dirty_log &&
+	    ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0) {
 		cap.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
 		*what = "KVM_ENABLE_CAP KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2";
 		if (ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
@@ -315,9 +316,46 @@ void kvm_exit(struct kvm *kvm)
 	memset(&kvm->table, 0, sizeof(kvm->table));
 }
 
+/* What kvm_create_irqchip cannot do without. */
+static const struct kvm_cap_req kvm_irqchip_required[] = {
+        {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+        {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+};
+
+int kvm_create_irqchip(struct kvm *kvm, const char **what)
+{
+	/* The dummy speaker answers port 0x61, which Linux reads calibrating the PIT. */
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	size_t i;
+
+	for (i = 0; i < sizeof(kvm_irqchip_required) / sizeof(kvm_irqchip_required[0]); i++) {
+		*what = kvm_irqchip_required[i].name;
+		if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, kvm_irqchip_required[i].cap) <= 0)
+			return -ENOSYS;
+	}
+	*what = "KVM_CREATE_IRQCHIP";
+	if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return -errno;
+	kvm->irqchip = true;
+	*what = "KVM_CREATE_PIT2";
+	if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return -errno;
+	*what = NULL;
+	return 0;
+}
+
+int kvm_irq_line(struct kvm *kvm, unsigned irq, bool level)
+{
+	struct kvm_irq_level l = {.irq = irq, .level = level};
+
+	if (!kvm->irqchip)
+		return -ENODEV;
+	return ioctl(kvm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}
+
 int kvm_slot_dirty_log(struct kvm *kvm, const struct kvm_slot *slot, uint64_t *bitmap)
 {
-	struct kvm_dirty_log log = { .slot = (uint32_t)slot->id, .dirty_bitmap = bitmap };
+	struct kvm_dirty_log log = {.slot = (uint32_t)slot->id, .dirty_bitmap = bitmap};
 	uint64_t pages = slot->d.size / KVM_PAGE;
 
 	if (kvm->vm_fd < 0 || !(slot->d.flags & KVM_MEM_LOG_DIRTY_PAGES))
@@ -326,11 +364,11 @@ int kvm_slot_dirty_log(struct kvm *kvm, const struct kvm_slot *slot, uint64_t *b
 		return -errno;
 	if (kvm->manual_dirty_protect) {
 		struct kvm_clear_dirty_log clear = {
-			.slot = (uint32_t)slot->id,
-			.first_page = 0,
-			/* KVM wants a multiple of 64 pages, or the slot's end. */
-			.num_pages = (uint32_t)pages,
-			.dirty_bitmap = bitmap,
+		        .slot = (uint32_t)slot->id,
+		        .first_page = 0,
+		        /* KVM wants a multiple of 64 pages, or the slot's end. */
+		        .num_pages = (uint32_t)pages,
+		        .dirty_bitmap = bitmap,
 		};
 
 		if (ioctl(kvm->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
@@ -351,15 +389,16 @@ void kvm_slots_render(struct kvm *kvm, struct strbuf *sb)
 	size_t i;
 
 	sb_printf(sb, "%4s %-5s %-18s %-18s %-18s %-16s %s\n", "slot", "flags", "guest_phys_addr",
-		  "memory_size", "userspace_addr", "ramblock", "offset");
+	          "memory_size", "userspace_addr", "ramblock", "offset");
 	pthread_rwlock_rdlock(&kvm->as->lock);
 	for (i = 0; i < kvm->table.nr; i++) {
 		const struct kvm_slot *s = &kvm->table.slots[i];
 
-		sb_printf(sb, "%4d %-5s 0x%016llx 0x%016llx 0x%016llx %-16s 0x%016llx\n", s->id,
-			  slot_flags(s->d.flags), (unsigned long long)s->d.gpa,
-			  (unsigned long long)s->d.size, (unsigned long long)(uintptr_t)s->d.host,
-			  s->d.block->idstr, (unsigned long long)s->d.offset);
+		sb_printf(sb, "%4d %-5s 0x%016llx 0x%016llx 0x%016llx ", s->id,
+		          slot_flags(s->d.flags), (unsigned long long)s->d.gpa,
+		          (unsigned long long)s->d.size, (unsigned long long)(uintptr_t)s->d.host);
+		sb_name(sb, s->d.block->idstr, -16);
+		sb_printf(sb, " 0x%016llx\n", (unsigned long long)s->d.offset);
 	}
 	pthread_rwlock_unlock(&kvm->as->lock);
 }
@@ -373,15 +412,17 @@ void kvm_slots_render_json(struct kvm *kvm, struct strbuf *sb)
 	for (i = 0; i < kvm->table.nr; i++) {
 		const struct kvm_slot *s = &kvm->table.slots[i];
 
-		sb_printf(sb,
-			  "%s\n  {\"slot\": %d, \"flags\": %u, \"readonly\": %s, \"dirty_log\": %s, "
-			  "\"guest_phys_addr\": %llu, \"memory_size\": %llu, \"userspace_addr\": %llu, "
-			  "\"ramblock\": ",
-			  i ? "," : "", s->id, s->d.flags,
-			  s->d.flags & KVM_MEM_READONLY ? "true" : "false",
-			  s->d.flags & KVM_MEM_LOG_DIRTY_PAGES ? "true" : "false",
-			  (unsigned long long)s->d.gpa, (unsigned long long)s->d.size,
-			  (unsigned long long)(uintptr_t)s->d.host);
+		sb_printf(
+		        sb,
+		        "%s\n  {\"slot\": %d, \"flags\": %u, \"readonly\": %s, \"dirty_log\": %s, "
+		        "\"guest_phys_addr\": %llu, \"memory_size\": %llu, \"userspace_addr\": "
+		        "%llu, "
+		        "\"ramblock\": ",
+		        i ? "," : "", s->id, s->d.flags,
+		        s->d.flags & KVM_MEM_READONLY ? "true" : "false",
+		        s->d.flags & KVM_MEM_LOG_DIRTY_PAGES ? "true" : "false",
+		        (unsigned long long)s->d.gpa, (unsigned long long)s->d.size,
+		        (unsigned long long)(uintptr_t)s->d.host);
 		sb_json_str(sb, s->d.block->idstr);
 		sb_printf(sb, ", \"offset\": %llu}", (unsigned long long)s->d.offset);
 	}

@@ -8,8 +8,8 @@
 #include "kvmfs/machine.h"
 
 static const struct machine_desc *const machines[] = {
-	&machine_pc,
-	&machine_q35,
+        &machine_pc,
+        &machine_q35,
 };
 
 const struct machine_desc *machine_find(const char *name)
@@ -28,12 +28,38 @@ const char *machine_names(void)
 }
 
 int machine_ram_split(const struct machine_desc *d, uint64_t ram_size, uint64_t *below,
-		      uint64_t *above)
+                      uint64_t *above)
 {
 	if (!ram_size)
 		return -EINVAL;
 	*below = ram_size >= d->split ? d->lowmem : ram_size;
 	*above = ram_size - *below;
+	return 0;
+}
+
+/*
+ * -object memory-backend-ram: after the board's blocks, so that their
+ * ram_addr offsets are the same with or without objects.  Each block gets
+ * its RAM region, as in QEMU, but no region maps it anywhere.
+ */
+static int machine_add_backends(struct machine *m, const struct machine_config *cfg)
+{
+	struct ram_block *rb;
+	unsigned i;
+	int ret;
+
+	if (cfg->nr_backends > MACHINE_MAX_BACKENDS)
+		return -E2BIG;
+	for (i = 0; i < cfg->nr_backends; i++) {
+		ret = ram_block_alloc(&m->ram, cfg->backends[i].id, cfg->backends[i].size, 0, 0,
+		                      &rb);
+		if (ret)
+			return ret;
+		m->backend_mrs[i] = mr_new_ram(cfg->backends[i].id, rb);
+		if (!m->backend_mrs[i])
+			return -ENOMEM; /* the block goes with the ram list */
+		m->nr_backends++;
+	}
 	return 0;
 }
 
@@ -52,6 +78,9 @@ int machine_init(struct machine *m, const struct machine_config *cfg)
 		return ret;
 	ram_list_init(&m->ram, cfg->backing);
 	ret = m->desc->build(m);
+	if (ret)
+		goto err;
+	ret = machine_add_backends(m, cfg);
 	if (ret)
 		goto err;
 	if (cfg->firmware) {
@@ -76,6 +105,8 @@ void machine_exit(struct machine *m)
 {
 	if (m->as.fv)
 		as_exit(&m->as);
+	while (m->nr_backends)
+		mr_free(m->backend_mrs[--m->nr_backends]);
 	mr_free(m->system);
 	mr_free(m->ram_mr);
 	m->system = m->ram_mr = NULL;

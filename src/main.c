@@ -1,10 +1,13 @@
 /*
  * main.c - kvmfs: a KVM virtual machine whose memory is a filesystem.
  *
- *   kvmfs [-M pc|q35] [-m SIZE] [-smp N] [-S] [-bios FILE] [--writable] MNT
+ *   kvmfs [-M pc|q35] [-m SIZE] [-smp N] [-S] [-bios FILE]
+ *         [-kernel FILE [-initrd FILE] [-append CMDLINE]] [--writable] MNT
  *
- * Everything that can be wrong with the command line, the firmware or the
- * mountpoint is found before any VM is built or anything is mounted; then
+ * Everything that can be wrong with the command line, the firmware, the
+ * kernel files or the mountpoint is found before any VM is built or anything
+ * is mounted (a kernel too big for the RAM, once the machine is built but
+ * before mounting); then
  * the VM is built, the tree mounted, the vCPUs started.  Only main decides
  * to exit.
  */
@@ -23,6 +26,7 @@
 #include "kvmfs/dirty.h"
 #include "kvmfs/fs.h"
 #include "kvmfs/guest.h"
+#include "kvmfs/loader.h"
 #include "kvmfs/machine/pc.h"
 #include "kvmfs/vm.h"
 
@@ -53,7 +57,7 @@ static int load_bios(const char *path, struct firmware *fw, char *err, size_t er
 		ret = -EINVAL;
 	} else if ((uint64_t)st.st_size > PC_BIOS_SIZE) {
 		snprintf(err, errlen, "-bios %s: %lld bytes; pc.bios holds at most %llu", path,
-			 (long long)st.st_size, (unsigned long long)PC_BIOS_SIZE);
+		         (long long)st.st_size, (unsigned long long)PC_BIOS_SIZE);
 		ret = -EFBIG;
 	} else if (!(fw->data = malloc((size_t)st.st_size))) {
 		ret = -ENOMEM;
@@ -88,12 +92,27 @@ static int check_ram_fits(const struct options *o, char *err, size_t errlen)
 	top = above ? PC_ABOVE_4G_BASE + above : 0x100000000ULL;
 	if (above > UINT64_MAX - PC_ABOVE_4G_BASE || top > host_phys_limit()) {
 		snprintf(err, errlen,
-			 "-m %llu MiB: more than this host can address (%llu GiB of guest-physical space)",
-			 (unsigned long long)(o->ram_size >> 20),
-			 (unsigned long long)(host_phys_limit() >> 30));
+		         "-m %llu MiB: more than this host can address (%llu GiB of guest-physical "
+		         "space)",
+		         (unsigned long long)(o->ram_size >> 20),
+		         (unsigned long long)(host_phys_limit() >> 30));
 		return -E2BIG;
 	}
 	return 0;
+}
+
+/*
+ * kvmfs needs nothing but /dev/kvm and /dev/fuse; say which one is missing
+ * before anything is built rather than let a library fail later with less
+ * to go on.  (/dev/kvm is opened, and named, by kvm_init.)
+ */
+static int check_device(const char *dev, const char *why, char *err, size_t errlen)
+{
+	if (access(dev, R_OK | W_OK) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: %s (kvmfs needs read-write access to it %s)", dev,
+	         strerror(errno), why);
+	return -errno;
 }
 
 /* stdin feeds the UART's receiver; a full FIFO makes us wait, not drop. */
@@ -110,7 +129,7 @@ static void *stdin_pump(void *arg)
 		while (done < (unsigned)n) {
 			done += serial_receive(s, buf + done, (unsigned)n - done);
 			if (done < (unsigned)n)
-				nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+				nanosleep(&(struct timespec){0, 1000000}, NULL);
 		}
 	}
 	return NULL;
@@ -119,7 +138,7 @@ static void *stdin_pump(void *arg)
 /* Without a mountpoint: run until a signal, or until the guest stops for good. */
 static int wait_unmounted(struct vm *vm, const sigset_t *sigs)
 {
-	struct timespec tick = { 0, 100 * 1000000L };
+	struct timespec tick = {0, 100 * 1000000L};
 
 	for (;;) {
 		if (sigtimedwait(sigs, NULL, &tick) > 0)
@@ -135,8 +154,9 @@ static int wait_unmounted(struct vm *vm, const sigset_t *sigs)
 
 int main(int argc, char **argv)
 {
-	struct fs_config fc = { 0 };
-	struct firmware fw = { NULL, 0 };
+	struct fs_config fc = {0};
+	struct firmware fw = {NULL, 0};
+	struct loader kernel = {0};
 	struct options o;
 	struct dirty dirty;
 	struct fs *fs = NULL;
@@ -150,9 +170,15 @@ int main(int argc, char **argv)
 	if (ret == CMDLINE_EXIT)
 		return 0;
 	if (ret != CMDLINE_OK || check_ram_fits(&o, err, sizeof(err)) ||
+	    (o.mountpoint && check_device("/dev/fuse", "to mount its tree", err, sizeof(err))) ||
 	    (o.mountpoint && fs_check_mountpoint(o.mountpoint, err, sizeof(err))) ||
 	    (o.bios && load_bios(o.bios, &fw, err, sizeof(err)))) {
 		fprintf(stderr, "kvmfs: %s\n", err);
+		return 1;
+	}
+	if (o.kernel && loader_open(&kernel, o.kernel, o.initrd, o.append, err, sizeof(err))) {
+		fprintf(stderr, "kvmfs: %s\n", err);
+		free(fw.data);
 		return 1;
 	}
 	if (!o.bios) {
@@ -169,16 +195,20 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
 
-	if (vm_init(&vm, &o, o.bios ? fw.data : guest_firmware, fw.size, err, sizeof(err))) {
+	ret = vm_init(&vm, &o, o.bios ? fw.data : guest_firmware, fw.size,
+	              o.kernel ? &kernel : NULL, err, sizeof(err));
+	/* The kernel is in guest RAM now (or refused): the file copies can go. */
+	loader_close(&kernel);
+	if (ret) {
 		fprintf(stderr, "kvmfs: %s\n", err);
 		goto out_fw;
 	}
 	dirty_init(&dirty, &vm, o.sweep_ms);
 	if (o.mountpoint) {
-		fc = (struct fs_config){ .mountpoint = o.mountpoint,
-					 .writable = o.writable,
-					 .direct_io = o.direct_io,
-					 .allow_other = o.allow_other };
+		fc = (struct fs_config){.mountpoint = o.mountpoint,
+		                        .writable = o.writable,
+		                        .direct_io = o.direct_io,
+		                        .allow_other = o.allow_other};
 		if (fs_mount(&vm, &dirty, &fc, &fs, err, sizeof(err))) {
 			fprintf(stderr, "kvmfs: %s\n", err);
 			goto out_vm;
@@ -191,10 +221,11 @@ int main(int argc, char **argv)
 	if (pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
 		pthread_detach(pump);
 
-	fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s\n", o.machine,
-		(unsigned long long)(o.ram_size >> 20), o.cpus,
-		o.accel == ACCEL_NONE ? " -accel none" : "", o.mountpoint ? ", mounted at " : "",
-		o.mountpoint ? o.mountpoint : "");
+	fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s%s%s\n", o.machine,
+	        (unsigned long long)(o.ram_size >> 20), o.cpus,
+	        o.accel == ACCEL_NONE ? " -accel none" : "", o.kernel ? " -kernel " : "",
+	        o.kernel ? o.kernel : "", o.mountpoint ? ", mounted at " : "",
+	        o.mountpoint ? o.mountpoint : "");
 	if (fs) {
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		status = fs_loop(fs) ? 1 : 0;

@@ -68,7 +68,7 @@ struct memory_region *mr_new_rom(const char *name, struct ram_block *block)
 }
 
 struct memory_region *mr_new_alias(const char *name, struct memory_region *target, uint64_t offset,
-				   uint64_t size)
+                                   uint64_t size)
 {
 	struct memory_region *mr = mr_new(name, MR_ALIAS, size);
 
@@ -80,7 +80,7 @@ struct memory_region *mr_new_alias(const char *name, struct memory_region *targe
 }
 
 struct memory_region *mr_new_io(const char *name, uint64_t size, const struct mr_ops *ops,
-				void *opaque)
+                                void *opaque)
 {
 	struct memory_region *mr = mr_new(name, MR_IO, size);
 
@@ -111,7 +111,7 @@ void mr_free(struct memory_region *mr)
 }
 
 int mr_add_subregion_overlap(struct memory_region *parent, uint64_t addr,
-			     struct memory_region *child, int priority)
+                             struct memory_region *child, int priority)
 {
 	struct memory_region **subs;
 	size_t i;
@@ -147,7 +147,7 @@ int mr_del_subregion(struct memory_region *parent, struct memory_region *child)
 	for (i = 0; i < parent->nr_subs; i++) {
 		if (parent->subs[i] == child) {
 			memmove(&parent->subs[i], &parent->subs[i + 1],
-				(parent->nr_subs - i - 1) * sizeof(*parent->subs));
+			        (parent->nr_subs - i - 1) * sizeof(*parent->subs));
 			parent->nr_subs--;
 			child->container = NULL;
 			return 0;
@@ -164,10 +164,10 @@ void mr_set_enabled(struct memory_region *mr, bool enabled)
 const char *mr_type(const struct memory_region *mr)
 {
 	static const char *const names[] = {
-		[MR_CONTAINER] = "i/o",
-		[MR_RAM] = "ram",
-		[MR_ROM] = "rom",
-		[MR_IO] = "i/o",
+	        [MR_CONTAINER] = "i/o",
+	        [MR_RAM] = "ram",
+	        [MR_ROM] = "rom",
+	        [MR_IO] = "i/o",
 	};
 	int depth = 0;
 
@@ -203,7 +203,7 @@ static s128 fr_end(const struct flat_range *fr)
 
 /* Claim the parts of [start, end) that no range holds yet. */
 static int fv_fill(struct flatview *fv, struct memory_region *mr, s128 start, s128 end,
-		   uint64_t offset, bool readonly)
+                   uint64_t offset, bool readonly)
 {
 	s128 pos = start;
 	size_t i = 0;
@@ -221,13 +221,19 @@ static int fv_fill(struct flatview *fv, struct memory_region *mr, s128 start, s1
 		}
 		if (i < fv->nr && fv->ranges[i].start < stop)
 			stop = fv->ranges[i].start;
-		/* A 2^64 range cannot be told in 64 bits: it loses its last byte. */
+		/*
+		 * A 2^64-byte piece cannot be told in 64 bits: it goes in as two
+		 * halves (which fv_simplify leaves apart), so that its last byte
+		 * is not lost to whatever lies below it.
+		 */
+		if (stop - pos > (s128)UINT64_MAX)
+			stop = pos + ((s128)1 << 63);
 		fr = (struct flat_range){
-			.start = (uint64_t)pos,
-			.size = stop - pos > (s128)UINT64_MAX ? UINT64_MAX : (uint64_t)(stop - pos),
-			.mr = mr,
-			.offset = offset + (uint64_t)(pos - start),
-			.readonly = readonly,
+		        .start = (uint64_t)pos,
+		        .size = (uint64_t)(stop - pos),
+		        .mr = mr,
+		        .offset = offset + (uint64_t)(pos - start),
+		        .readonly = readonly,
 		};
 		ret = fv_insert(fv, i, &fr);
 		if (ret)
@@ -239,7 +245,7 @@ static int fv_fill(struct flatview *fv, struct memory_region *mr, s128 start, s1
 }
 
 static int render(struct flatview *fv, struct memory_region *mr, s128 base, s128 clip_start,
-		  s128 clip_end, bool readonly, int depth)
+                  s128 clip_end, bool readonly, int depth)
 {
 	s128 start, end;
 	size_t i;
@@ -260,7 +266,7 @@ static int render(struct flatview *fv, struct memory_region *mr, s128 base, s128
 			return 0;
 		/* Place the target so that alias_offset lands on our base. */
 		return render(fv, mr->alias, base - (s128)mr->alias->addr - (s128)mr->alias_offset,
-			      start, end, readonly, depth + 1);
+		              start, end, readonly, depth + 1);
 	}
 	for (i = 0; i < mr->nr_subs; i++) {
 		ret = render(fv, mr->subs[i], base, start, end, readonly, depth + 1);
@@ -269,7 +275,8 @@ static int render(struct flatview *fv, struct memory_region *mr, s128 base, s128
 	}
 	if (mr->kind == MR_CONTAINER)
 		return 0;
-	return fv_fill(fv, mr, start, end, (uint64_t)(start - base), readonly || mr->kind == MR_ROM);
+	return fv_fill(fv, mr, start, end, (uint64_t)(start - base),
+	               readonly || mr->kind == MR_ROM);
 }
 
 /* Join neighbours that continue one another in the same region. */
@@ -356,7 +363,7 @@ void as_exit(struct address_space *as)
 
 int as_add_listener(struct address_space *as, struct as_listener *l)
 {
-	struct flatview empty = { NULL, 0, 0 };
+	struct flatview empty = {NULL, 0, 0};
 	struct as_listener **pp;
 	int ret;
 
@@ -375,7 +382,9 @@ int as_add_listener(struct address_space *as, struct as_listener *l)
 
 static bool flatview_equal(const struct flatview *a, const struct flatview *b)
 {
-	return a->nr == b->nr && !memcmp(a->ranges, b->ranges, a->nr * sizeof(*a->ranges));
+	/* Two empty views may both have no array at all: memcmp(NULL, ...) is undefined. */
+	return a->nr == b->nr &&
+	       (!a->nr || !memcmp(a->ranges, b->ranges, a->nr * sizeof(*a->ranges)));
 }
 
 int as_commit(struct address_space *as)
@@ -477,7 +486,7 @@ static int mtree_cmp(const void *a, const void *b)
 }
 
 static void mtree_print(struct strbuf *sb, struct memory_region *mr, int level, uint64_t base,
-			struct mtree_queue *q)
+                        struct mtree_queue *q)
 {
 	uint64_t start = base + mr->addr;
 	struct memory_region **sorted;
@@ -486,13 +495,17 @@ static void mtree_print(struct strbuf *sb, struct memory_region *mr, int level, 
 	if (level > 64)
 		return;
 	sb_printf(sb, "%*s" ADDR_FMT "-" ADDR_FMT " (prio %d, %s): ", level * 2, "",
-		  (unsigned long long)start, mr_last(start, mr->size), mr->priority, mr_type(mr));
+	          (unsigned long long)start, mr_last(start, mr->size), mr->priority, mr_type(mr));
 	if (mr->kind == MR_ALIAS && mr->alias) {
-		sb_printf(sb, "alias %s @%s " ADDR_FMT "-" ADDR_FMT, mr->name, mr->alias->name,
-			  (unsigned long long)mr->alias_offset, mr_last(mr->alias_offset, mr->size));
+		sb_printf(sb, "alias ");
+		sb_name(sb, mr->name, 0);
+		sb_printf(sb, " @");
+		sb_name(sb, mr->alias->name, 0);
+		sb_printf(sb, " " ADDR_FMT "-" ADDR_FMT, (unsigned long long)mr->alias_offset,
+		          mr_last(mr->alias_offset, mr->size));
 		mtree_queue_add(q, mr->alias);
 	} else {
-		sb_printf(sb, "%s", mr->name);
+		sb_name(sb, mr->name, 0);
 	}
 	sb_printf(sb, "%s\n", mr->enabled ? "" : " [disabled]");
 
@@ -518,7 +531,7 @@ static void mtree_print(struct strbuf *sb, struct memory_region *mr, int level, 
 
 void as_render_tree(struct address_space *as, struct strbuf *sb)
 {
-	struct mtree_queue q = { NULL, 0 };
+	struct mtree_queue q = {NULL, 0};
 	size_t i;
 
 	pthread_rwlock_rdlock(&as->lock);
@@ -527,7 +540,9 @@ void as_render_tree(struct address_space *as, struct strbuf *sb)
 	sb_printf(sb, "\n");
 	/* Regions shown through aliases, as QEMU appends them; the list grows. */
 	for (i = 0; i < q.nr; i++) {
-		sb_printf(sb, "memory-region: %s\n", q.mr[i]->name);
+		sb_printf(sb, "memory-region: ");
+		sb_name(sb, q.mr[i]->name, 0);
+		sb_printf(sb, "\n");
 		mtree_print(sb, q.mr[i], 1, 0, &q);
 		sb_printf(sb, "\n");
 	}
@@ -545,12 +560,11 @@ static void tree_json(struct strbuf *sb, struct memory_region *mr, uint64_t base
 	sb_printf(sb, "{\"name\": ");
 	sb_json_str(sb, mr->name);
 	sb_printf(sb,
-		  ", \"type\": \"%s\", \"kind\": \"%s\", \"start\": %llu, \"last\": %llu, "
-		  "\"size\": %llu, \"priority\": %d, \"enabled\": %s",
-		  mr_type(mr),
-		  (const char *[]){ "container", "ram", "rom", "alias", "io" }[mr->kind],
-		  (unsigned long long)start, mr_last(start, mr->size), (unsigned long long)mr->size,
-		  mr->priority, mr->enabled ? "true" : "false");
+	          ", \"type\": \"%s\", \"kind\": \"%s\", \"start\": %llu, \"last\": %llu, "
+	          "\"size\": %llu, \"priority\": %d, \"enabled\": %s",
+	          mr_type(mr), (const char *[]){"container", "ram", "rom", "alias", "io"}[mr->kind],
+	          (unsigned long long)start, mr_last(start, mr->size), (unsigned long long)mr->size,
+	          mr->priority, mr->enabled ? "true" : "false");
 	if (mr->kind == MR_ALIAS && mr->alias) {
 		sb_printf(sb, ", \"alias\": ");
 		sb_json_str(sb, mr->alias->name);
@@ -581,9 +595,10 @@ void as_render_tree_json(struct address_space *as, struct strbuf *sb)
 
 void flatview_render_range(const struct flat_range *fr, const char *accel, struct strbuf *sb)
 {
-	sb_printf(sb, "  " ADDR_FMT "-" ADDR_FMT " (prio %d, %s): %s", (unsigned long long)fr->start,
-		  mr_last(fr->start, fr->size), fr->mr->priority,
-		  fr->readonly ? "rom" : mr_type(fr->mr), fr->mr->name);
+	sb_printf(sb, "  " ADDR_FMT "-" ADDR_FMT " (prio %d, %s): ", (unsigned long long)fr->start,
+	          mr_last(fr->start, fr->size), fr->mr->priority,
+	          fr->readonly ? "rom" : mr_type(fr->mr));
+	sb_name(sb, fr->mr->name, 0);
 	if (fr->offset)
 		sb_printf(sb, " @" ADDR_FMT, (unsigned long long)fr->offset);
 	if (accel && flat_range_is_ram(fr))
@@ -596,8 +611,11 @@ void as_render_flatview(struct address_space *as, const char *accel, struct strb
 	size_t i;
 
 	pthread_rwlock_rdlock(&as->lock);
-	sb_printf(sb, "FlatView #0\n AS \"%s\", root: %s\n Root memory region: %s\n", as->name,
-		  as->root->name, as->root->name);
+	sb_printf(sb, "FlatView #0\n AS \"%s\", root: ", as->name);
+	sb_name(sb, as->root->name, 0);
+	sb_printf(sb, "\n Root memory region: ");
+	sb_name(sb, as->root->name, 0);
+	sb_printf(sb, "\n");
 	for (i = 0; i < as->fv->nr; i++)
 		flatview_render_range(&as->fv->ranges[i], accel, sb);
 	if (!as->fv->nr)
@@ -615,13 +633,16 @@ void as_render_flatview_json(struct address_space *as, struct strbuf *sb)
 	for (i = 0; i < as->fv->nr; i++) {
 		const struct flat_range *fr = &as->fv->ranges[i];
 
-		sb_printf(sb, "%s\n  {\"start\": %llu, \"last\": %llu, \"size\": %llu, \"region\": ",
-			  i ? "," : "", (unsigned long long)fr->start, mr_last(fr->start, fr->size),
-			  (unsigned long long)fr->size);
+		sb_printf(sb,
+		          "%s\n  {\"start\": %llu, \"last\": %llu, \"size\": %llu, \"region\": ",
+		          i ? "," : "", (unsigned long long)fr->start, mr_last(fr->start, fr->size),
+		          (unsigned long long)fr->size);
 		sb_json_str(sb, fr->mr->name);
-		sb_printf(sb, ", \"type\": \"%s\", \"priority\": %d, \"offset\": %llu, \"readonly\": %s",
-			  fr->readonly ? "rom" : mr_type(fr->mr), fr->mr->priority,
-			  (unsigned long long)fr->offset, fr->readonly ? "true" : "false");
+		sb_printf(
+		        sb,
+		        ", \"type\": \"%s\", \"priority\": %d, \"offset\": %llu, \"readonly\": %s",
+		        fr->readonly ? "rom" : mr_type(fr->mr), fr->mr->priority,
+		        (unsigned long long)fr->offset, fr->readonly ? "true" : "false");
 		if (fr->mr->block) {
 			sb_printf(sb, ", \"ramblock\": ");
 			sb_json_str(sb, fr->mr->block->idstr);

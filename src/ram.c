@@ -91,7 +91,7 @@ static int ram_map(struct ram_list *rl, struct ram_block *rb)
 	 * pages; the reservation is address space only (PROT_NONE).
 	 */
 	resv = mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-		    0);
+	            0);
 	if (resv == MAP_FAILED)
 		return -errno;
 	host = (uint8_t *)round_up((uint64_t)(uintptr_t)resv, align);
@@ -101,13 +101,13 @@ static int ram_map(struct ram_list *rl, struct ram_block *rb)
 		fd = memfd_create(rb->idstr, MFD_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, (off_t)len) < 0)
 			goto err;
-		if (mmap(host, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd,
-			 0) == MAP_FAILED)
+		if (mmap(host, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | MAP_NORESERVE,
+		         fd, 0) == MAP_FAILED)
 			goto err;
 		rb->flags |= RAM_SHARED;
 	} else if (mmap(host, len, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
-			0) == MAP_FAILED) {
+	                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+	                0) == MAP_FAILED) {
 		goto err;
 	}
 	if (host > resv)
@@ -131,7 +131,7 @@ static int ram_map(struct ram_list *rl, struct ram_block *rb)
 	rb->host = host;
 	rb->fd = fd;
 	return 0;
-err: {
+err : {
 	int ret = -errno;
 
 	if (fd >= 0)
@@ -142,7 +142,7 @@ err: {
 }
 
 int ram_block_alloc(struct ram_list *rl, const char *idstr, uint64_t size, uint64_t max_size,
-		    unsigned flags, struct ram_block **out)
+                    unsigned flags, struct ram_block **out)
 {
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	struct ram_block *rb;
@@ -236,7 +236,7 @@ int ram_block_resize(struct ram_list *rl, struct ram_block *rb, uint64_t new_siz
 	/* What the guest no longer sees is given back to the host. */
 	if (new_size < rb->used_length && rb->host)
 		madvise(rb->host + new_size, rb->used_length - new_size,
-			rb->fd >= 0 ? MADV_REMOVE : MADV_DONTNEED);
+		        rb->fd >= 0 ? MADV_REMOVE : MADV_DONTNEED);
 	rb->used_length = new_size;
 	rl->version++;
 out:
@@ -264,7 +264,7 @@ void ram_list_exit(struct ram_list *rl)
 /* QEMU's size_to_str(), for the PSize column: "4 KiB", "2 MiB". */
 static void page_size_str(uint64_t v, char *buf, size_t len)
 {
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB" };
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB"};
 	unsigned i = 0;
 
 	while (i + 1 < sizeof(unit) / sizeof(unit[0]) && v >= 1024 && !(v % 1024)) {
@@ -280,13 +280,14 @@ void ram_list_render(struct ram_list *rl, struct strbuf *sb)
 	char ps[32];
 
 	sb_printf(sb, "%24s %8s  %18s %18s %18s\n", "Block Name", "PSize", "Offset", "Used",
-		  "Total");
+	          "Total");
 	pthread_mutex_lock(&rl->lock);
 	for (rb = rl->head; rb; rb = rb->next) {
 		page_size_str(rb->page_size, ps, sizeof(ps));
-		sb_printf(sb, "%24s %8s  0x%016llx 0x%016llx 0x%016llx\n", rb->idstr, ps,
-			  (unsigned long long)rb->offset, (unsigned long long)rb->used_length,
-			  (unsigned long long)rb->max_length);
+		sb_name(sb, rb->idstr, 24);
+		sb_printf(sb, " %8s  0x%016llx 0x%016llx 0x%016llx\n", ps,
+		          (unsigned long long)rb->offset, (unsigned long long)rb->used_length,
+		          (unsigned long long)rb->max_length);
 	}
 	pthread_mutex_unlock(&rl->lock);
 }
@@ -302,15 +303,16 @@ void ram_list_render_json(struct ram_list *rl, struct strbuf *sb)
 		sb_printf(sb, "%s\n  {\"idstr\": ", sep);
 		sb_json_str(sb, rb->idstr);
 		sb_printf(sb,
-			  ", \"offset\": %llu, \"used_length\": %llu, \"max_length\": %llu, "
-			  "\"page_size\": %llu, \"host\": %llu, \"shared\": %s, \"readonly\": %s, "
-			  "\"resizeable\": %s, \"fd_backed\": %s}",
-			  (unsigned long long)rb->offset, (unsigned long long)rb->used_length,
-			  (unsigned long long)rb->max_length, (unsigned long long)rb->page_size,
-			  (unsigned long long)(uintptr_t)rb->host,
-			  rb->flags & RAM_SHARED ? "true" : "false",
-			  rb->flags & RAM_READONLY ? "true" : "false",
-			  rb->flags & RAM_RESIZEABLE ? "true" : "false", rb->fd >= 0 ? "true" : "false");
+		          ", \"offset\": %llu, \"used_length\": %llu, \"max_length\": %llu, "
+		          "\"page_size\": %llu, \"host\": %llu, \"shared\": %s, \"readonly\": %s, "
+		          "\"resizeable\": %s, \"fd_backed\": %s}",
+		          (unsigned long long)rb->offset, (unsigned long long)rb->used_length,
+		          (unsigned long long)rb->max_length, (unsigned long long)rb->page_size,
+		          (unsigned long long)(uintptr_t)rb->host,
+		          rb->flags & RAM_SHARED ? "true" : "false",
+		          rb->flags & RAM_READONLY ? "true" : "false",
+		          rb->flags & RAM_RESIZEABLE ? "true" : "false",
+		          rb->fd >= 0 ? "true" : "false");
 		sep = ",";
 	}
 	pthread_mutex_unlock(&rl->lock);

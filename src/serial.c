@@ -25,18 +25,18 @@ enum {
 #define LCR_DLAB 0x80
 #define MCR_LOOP 0x10
 #define MCR_OUT2 0x08
-#define IER_RDI 0x01
+#define IER_RDI  0x01
 #define IER_THRI 0x02
 #define IIR_NONE 0x01
 #define IIR_THRI 0x02
-#define IIR_RDI 0x04
+#define IIR_RDI  0x04
 #define IIR_FIFO 0xc0
-#define LSR_DR 0x01
+#define LSR_DR   0x01
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_DCD 0x80
+#define MSR_CTS  0x10
+#define MSR_DSR  0x20
+#define MSR_DCD  0x80
 
 void serial_init(struct serial *s, struct console *console)
 {
@@ -106,19 +106,11 @@ static void serial_write(struct serial *s, unsigned off, uint8_t v)
 			s->thr_ipending = true;
 		s->ier = v & 0x0f;
 		break;
-	case UART_IIR_FCR:
-		break; /* FIFO control: the FIFO is always on and never overruns */
-	case UART_LCR:
-		s->lcr = v;
-		break;
-	case UART_MCR:
-		s->mcr = v & 0x1f;
-		break;
-	case UART_SCR:
-		s->scr = v;
-		break;
-	default:
-		break; /* LSR, MSR: read-only */
+	case UART_IIR_FCR: break; /* FIFO control: the FIFO is always on and never overruns */
+	case UART_LCR: s->lcr = v; break;
+	case UART_MCR: s->mcr = v & 0x1f; break;
+	case UART_SCR: s->scr = v; break;
+	default: break; /* LSR, MSR: read-only */
 	}
 }
 
@@ -137,27 +129,22 @@ static uint8_t serial_read(struct serial *s, unsigned off)
 		if (!--s->rx_len)
 			s->lsr &= (uint8_t)~LSR_DR;
 		return v;
-	case UART_IER:
-		return s->lcr & LCR_DLAB ? s->dlm : s->ier;
+	case UART_IER: return s->lcr & LCR_DLAB ? s->dlm : s->ier;
 	case UART_IIR_FCR:
 		v = s->iir;
 		/* Reading IIR acknowledges a THR-empty interrupt. */
 		if ((v & 0x0f) == IIR_THRI)
 			s->thr_ipending = false;
 		return v;
-	case UART_LCR:
-		return s->lcr;
-	case UART_MCR:
-		return s->mcr;
-	case UART_LSR:
-		return s->lsr;
+	case UART_LCR: return s->lcr;
+	case UART_MCR: return s->mcr;
+	case UART_LSR: return s->lsr;
 	case UART_MSR:
 		if (s->mcr & MCR_LOOP) /* modem outputs looped back to inputs */
 			return (uint8_t)(((s->mcr & 0x0c) << 4) | ((s->mcr & 0x01) << 5) |
-					 ((s->mcr & 0x02) << 3));
+			                 ((s->mcr & 0x02) << 3));
 		return s->msr;
-	default:
-		return s->scr;
+	default: return s->scr;
 	}
 }
 

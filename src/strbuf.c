@@ -73,3 +73,32 @@ void sb_json_str(struct strbuf *sb, const char *s)
 	}
 	sb_add(sb, "\"", 1);
 }
+
+void sb_name(struct strbuf *sb, const char *s, int width)
+{
+	size_t start = sb->len, len, pad;
+	const char *p;
+
+	for (p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c <= ' ' || c == 0x7f || c == '\\')
+			sb_printf(sb, "\\x%02x", c);
+		else
+			sb_add(sb, p, 1);
+	}
+	if (sb->err)
+		return;
+	len = sb->len - start;
+	pad = (size_t)(width < 0 ? -width : width);
+	if (len >= pad)
+		return;
+	pad -= len;
+	if (sb_grow(sb, pad))
+		return;
+	if (width > 0) /* right aligned: move the name behind the padding */
+		memmove(sb->buf + start + pad, sb->buf + start, len);
+	memset(width > 0 ? sb->buf + start : sb->buf + start + len, ' ', pad);
+	sb->len += pad;
+	sb->buf[sb->len] = '\0';
+}

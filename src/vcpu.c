@@ -17,46 +17,47 @@
 #include <unistd.h>
 
 #include "kvmfs/guest.h"
+#include "kvmfs/loader.h"
 #include "kvmfs/vcpu.h"
 #include "kvmfs/vm.h"
 
-#define SIG_KICK SIGUSR1
+#define SIG_KICK          SIGUSR1
 #define CPUID_MAX_ENTRIES 256
 
 static const char *const exit_names[] = {
-	[KVM_EXIT_UNKNOWN] = "KVM_EXIT_UNKNOWN",
-	[KVM_EXIT_EXCEPTION] = "KVM_EXIT_EXCEPTION",
-	[KVM_EXIT_IO] = "KVM_EXIT_IO",
-	[KVM_EXIT_HYPERCALL] = "KVM_EXIT_HYPERCALL",
-	[KVM_EXIT_DEBUG] = "KVM_EXIT_DEBUG",
-	[KVM_EXIT_HLT] = "KVM_EXIT_HLT",
-	[KVM_EXIT_MMIO] = "KVM_EXIT_MMIO",
-	[KVM_EXIT_IRQ_WINDOW_OPEN] = "KVM_EXIT_IRQ_WINDOW_OPEN",
-	[KVM_EXIT_SHUTDOWN] = "KVM_EXIT_SHUTDOWN",
-	[KVM_EXIT_FAIL_ENTRY] = "KVM_EXIT_FAIL_ENTRY",
-	[KVM_EXIT_INTR] = "KVM_EXIT_INTR",
-	[KVM_EXIT_SET_TPR] = "KVM_EXIT_SET_TPR",
-	[KVM_EXIT_TPR_ACCESS] = "KVM_EXIT_TPR_ACCESS",
-	[KVM_EXIT_NMI] = "KVM_EXIT_NMI",
-	[KVM_EXIT_INTERNAL_ERROR] = "KVM_EXIT_INTERNAL_ERROR",
-	[KVM_EXIT_OSI] = "KVM_EXIT_OSI",
-	[KVM_EXIT_PAPR_HCALL] = "KVM_EXIT_PAPR_HCALL",
-	[KVM_EXIT_WATCHDOG] = "KVM_EXIT_WATCHDOG",
-	[KVM_EXIT_EPR] = "KVM_EXIT_EPR",
-	[KVM_EXIT_SYSTEM_EVENT] = "KVM_EXIT_SYSTEM_EVENT",
-	[KVM_EXIT_IOAPIC_EOI] = "KVM_EXIT_IOAPIC_EOI",
-	[KVM_EXIT_HYPERV] = "KVM_EXIT_HYPERV",
-	[KVM_EXIT_X86_RDMSR] = "KVM_EXIT_X86_RDMSR",
-	[KVM_EXIT_X86_WRMSR] = "KVM_EXIT_X86_WRMSR",
-	[KVM_EXIT_DIRTY_RING_FULL] = "KVM_EXIT_DIRTY_RING_FULL",
-	[KVM_EXIT_X86_BUS_LOCK] = "KVM_EXIT_X86_BUS_LOCK",
+        [KVM_EXIT_UNKNOWN] = "KVM_EXIT_UNKNOWN",
+        [KVM_EXIT_EXCEPTION] = "KVM_EXIT_EXCEPTION",
+        [KVM_EXIT_IO] = "KVM_EXIT_IO",
+        [KVM_EXIT_HYPERCALL] = "KVM_EXIT_HYPERCALL",
+        [KVM_EXIT_DEBUG] = "KVM_EXIT_DEBUG",
+        [KVM_EXIT_HLT] = "KVM_EXIT_HLT",
+        [KVM_EXIT_MMIO] = "KVM_EXIT_MMIO",
+        [KVM_EXIT_IRQ_WINDOW_OPEN] = "KVM_EXIT_IRQ_WINDOW_OPEN",
+        [KVM_EXIT_SHUTDOWN] = "KVM_EXIT_SHUTDOWN",
+        [KVM_EXIT_FAIL_ENTRY] = "KVM_EXIT_FAIL_ENTRY",
+        [KVM_EXIT_INTR] = "KVM_EXIT_INTR",
+        [KVM_EXIT_SET_TPR] = "KVM_EXIT_SET_TPR",
+        [KVM_EXIT_TPR_ACCESS] = "KVM_EXIT_TPR_ACCESS",
+        [KVM_EXIT_NMI] = "KVM_EXIT_NMI",
+        [KVM_EXIT_INTERNAL_ERROR] = "KVM_EXIT_INTERNAL_ERROR",
+        [KVM_EXIT_OSI] = "KVM_EXIT_OSI",
+        [KVM_EXIT_PAPR_HCALL] = "KVM_EXIT_PAPR_HCALL",
+        [KVM_EXIT_WATCHDOG] = "KVM_EXIT_WATCHDOG",
+        [KVM_EXIT_EPR] = "KVM_EXIT_EPR",
+        [KVM_EXIT_SYSTEM_EVENT] = "KVM_EXIT_SYSTEM_EVENT",
+        [KVM_EXIT_IOAPIC_EOI] = "KVM_EXIT_IOAPIC_EOI",
+        [KVM_EXIT_HYPERV] = "KVM_EXIT_HYPERV",
+        [KVM_EXIT_X86_RDMSR] = "KVM_EXIT_X86_RDMSR",
+        [KVM_EXIT_X86_WRMSR] = "KVM_EXIT_X86_WRMSR",
+        [KVM_EXIT_DIRTY_RING_FULL] = "KVM_EXIT_DIRTY_RING_FULL",
+        [KVM_EXIT_X86_BUS_LOCK] = "KVM_EXIT_X86_BUS_LOCK",
 };
 
 static const char *const internal_error_names[] = {
-	[KVM_INTERNAL_ERROR_EMULATION] = "emulation failure",
-	[KVM_INTERNAL_ERROR_SIMUL_EX] = "exception while delivering an exception",
-	[KVM_INTERNAL_ERROR_DELIVERY_EV] = "exit while delivering an event",
-	[KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON] = "unexpected exit reason",
+        [KVM_INTERNAL_ERROR_EMULATION] = "emulation failure",
+        [KVM_INTERNAL_ERROR_SIMUL_EX] = "exception while delivering an exception",
+        [KVM_INTERNAL_ERROR_DELIVERY_EV] = "exit while delivering an event",
+        [KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON] = "unexpected exit reason",
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -64,7 +65,7 @@ static const char *const internal_error_names[] = {
 static const char *exit_name(unsigned reason)
 {
 	return reason < ARRAY_SIZE(exit_names) && exit_names[reason] ? exit_names[reason]
-								     : "unknown exit";
+	                                                             : "unknown exit";
 }
 
 /* ---- port I/O ------------------------------------------------------ */
@@ -82,7 +83,7 @@ static void pio_serial(struct vcpu *v, uint16_t port, bool is_write, uint8_t *da
 	/* A wider access touches consecutive registers, as on the ISA bus. */
 	for (i = 0; i < size; i++)
 		serial_io(&v->vm->serial, (unsigned)(port + i - SERIAL_COM1_BASE) % SERIAL_NR_PORTS,
-			  is_write, &data[i]);
+		          is_write, &data[i]);
 }
 
 static void pio_cmos(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data, unsigned size)
@@ -100,7 +101,7 @@ static uint32_t le32(const uint8_t *data, unsigned size)
 }
 
 static void pio_guest_delay(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data,
-			    unsigned size)
+                            unsigned size)
 {
 	(void)port;
 	if (is_write)
@@ -110,7 +111,7 @@ static void pio_guest_delay(struct vcpu *v, uint16_t port, bool is_write, uint8_
 }
 
 static void pio_guest_event(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data,
-			    unsigned size)
+                            unsigned size)
 {
 	(void)port;
 	if (is_write)
@@ -120,10 +121,10 @@ static void pio_guest_event(struct vcpu *v, uint16_t port, bool is_write, uint8_
 }
 
 static const struct pio_device pio_devices[] = {
-	{ CMOS_PORT_INDEX, CMOS_PORT_DATA, pio_cmos },
-	{ SERIAL_COM1_BASE, SERIAL_COM1_BASE + SERIAL_NR_PORTS - 1, pio_serial },
-	{ GUEST_PORT_DELAY, GUEST_PORT_DELAY + 3, pio_guest_delay },
-	{ GUEST_PORT_EVENT, GUEST_PORT_EVENT + 3, pio_guest_event },
+        {CMOS_PORT_INDEX, CMOS_PORT_DATA, pio_cmos},
+        {SERIAL_COM1_BASE, SERIAL_COM1_BASE + SERIAL_NR_PORTS - 1, pio_serial},
+        {GUEST_PORT_DELAY, GUEST_PORT_DELAY + 3, pio_guest_delay},
+        {GUEST_PORT_EVENT, GUEST_PORT_EVENT + 3, pio_guest_event},
 };
 
 static void vcpu_handle_io(struct vcpu *v)
@@ -169,7 +170,7 @@ static void vcpu_describe(struct vcpu *v, const char *what, char *buf, size_t le
 {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_translation tr = { 0 };
+	struct kvm_translation tr = {0};
 	uint8_t code[16];
 	size_t n = 0, got = 0, i;
 
@@ -180,8 +181,8 @@ static void vcpu_describe(struct vcpu *v, const char *what, char *buf, size_t le
 	}
 	/* The CPL is the DPL of SS (CS's RPL in real mode, where both are 0). */
 	n += (size_t)snprintf(buf + n, len - n, " at RIP 0x%llx (CS base 0x%llx), CPL %u",
-			      (unsigned long long)regs.rip, (unsigned long long)sregs.cs.base,
-			      sregs.ss.dpl);
+	                      (unsigned long long)regs.rip, (unsigned long long)sregs.cs.base,
+	                      sregs.ss.dpl);
 	tr.linear_address = sregs.cs.base + regs.rip;
 	if (ioctl(v->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid)
 		got = as_read(&v->vm->machine.as, tr.physical_address, code, sizeof(code));
@@ -189,8 +190,8 @@ static void vcpu_describe(struct vcpu *v, const char *what, char *buf, size_t le
 		snprintf(buf + n, len - n, "; code: unreadable");
 		return;
 	}
-	n += (size_t)snprintf(buf + n, len - n, "; code at GPA 0x%llx:",
-			      (unsigned long long)tr.physical_address);
+	n += (size_t)snprintf(buf + n, len - n,
+	                      "; code at GPA 0x%llx:", (unsigned long long)tr.physical_address);
 	for (i = 0; i < got && n < len; i++)
 		n += (size_t)snprintf(buf + n, len - n, " %02x", code[i]);
 }
@@ -210,9 +211,9 @@ static void vcpu_internal_error(struct vcpu *v)
 	char what[160];
 
 	snprintf(what, sizeof(what), "KVM_EXIT_INTERNAL_ERROR (suberror %u: %s)", sub,
-		 sub < ARRAY_SIZE(internal_error_names) && internal_error_names[sub]
-			 ? internal_error_names[sub]
-			 : "unknown");
+	         sub < ARRAY_SIZE(internal_error_names) && internal_error_names[sub]
+	                 ? internal_error_names[sub]
+	                 : "unknown");
 	vcpu_fail(v, VM_INTERNAL_ERROR, what);
 }
 
@@ -225,14 +226,9 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	char what[128];
 
 	switch (run->exit_reason) {
-	case KVM_EXIT_IO:
-		vcpu_handle_io(v);
-		return true;
-	case KVM_EXIT_MMIO:
-		vcpu_handle_mmio(v);
-		return true;
-	case KVM_EXIT_INTR:
-		return true;
+	case KVM_EXIT_IO: vcpu_handle_io(v); return true;
+	case KVM_EXIT_MMIO: vcpu_handle_mmio(v); return true;
+	case KVM_EXIT_INTR: return true;
 	case KVM_EXIT_HLT:
 		/* No interrupt can wake it (no irqchip): idle until the next cont. */
 		vm_vcpu_park(v->vm, v, true);
@@ -242,20 +238,18 @@ static bool vcpu_handle_exit(struct vcpu *v)
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "KVM_EXIT_FAIL_ENTRY (hardware reason 0x%llx)",
-			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		         (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		vcpu_fail(v, VM_INTERNAL_ERROR, what);
 		return false;
-	case KVM_EXIT_INTERNAL_ERROR:
-		vcpu_internal_error(v);
-		return false;
+	case KVM_EXIT_INTERNAL_ERROR: vcpu_internal_error(v); return false;
 	case KVM_EXIT_SYSTEM_EVENT:
 		snprintf(what, sizeof(what), "KVM_EXIT_SYSTEM_EVENT (type %u)",
-			 run->system_event.type);
+		         run->system_event.type);
 		vcpu_fail(v, VM_SHUTDOWN, what);
 		return false;
 	default:
 		snprintf(what, sizeof(what), "unhandled exit %u (%s)", run->exit_reason,
-			 exit_name(run->exit_reason));
+		         exit_name(run->exit_reason));
 		vcpu_fail(v, VM_INTERNAL_ERROR, what);
 		return false;
 	}
@@ -295,6 +289,155 @@ static void kick_handler(int sig)
 	(void)sig; /* only there to interrupt KVM_RUN */
 }
 
+/* ---- the state a Linux boot loader leaves ----------------------------- */
+
+struct msr_init {
+	uint32_t index;
+	uint64_t value;
+	const char *name; /* the error's "what" when KVM refuses it */
+};
+
+/* What firmware leaves in MSRs that Linux's early boot reads. */
+static const struct msr_init linux_msrs[] = {
+        /* Fast strings on, as every BIOS leaves them; Linux reads the MSR at CPU setup. */
+        {0x1a0, 1, "KVM_SET_MSRS IA32_MISC_ENABLE (0x1a0)"},
+        /*
+         * MTRRs enabled, default type write-back: with MTRRs off all memory is
+         * uncacheable architecturally, and Linux then leaves PAT off too.
+         */
+        {0x2ff, (1u << 11) | 6, "KVM_SET_MSRS IA32_MTRR_DEF_TYPE (0x2ff)"},
+};
+
+static int vcpu_set_msrs(struct vcpu *v, const char **what)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e[ARRAY_SIZE(linux_msrs)];
+	} m = {.h.nmsrs = ARRAY_SIZE(linux_msrs)};
+	size_t i;
+	int n;
+
+	for (i = 0; i < ARRAY_SIZE(linux_msrs); i++)
+		m.e[i] = (struct kvm_msr_entry){.index = linux_msrs[i].index,
+		                                .data = linux_msrs[i].value};
+	*what = "KVM_SET_MSRS";
+	n = ioctl(v->fd, KVM_SET_MSRS, &m);
+	if (n < 0)
+		return -errno;
+	/* It returns how many it set: the first refused one is named. */
+	if ((size_t)n < ARRAY_SIZE(linux_msrs)) {
+		*what = linux_msrs[n].name;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+#define APIC_LVT_LINT0  0x350
+#define APIC_LVT_LINT1  0x360
+#define APIC_LVT_MASKED (1u << 16)
+#define APIC_DM_NMI     4u
+#define APIC_DM_EXTINT  7u
+
+static void lapic_set_lvt(struct kvm_lapic_state *s, unsigned reg, unsigned mode, bool unmask)
+{
+	uint32_t v;
+
+	memcpy(&v, s->regs + reg, sizeof(v));
+	v = (v & ~0x700u) | mode << 8;
+	if (unmask)
+		v &= ~APIC_LVT_MASKED;
+	memcpy(s->regs + reg, &v, sizeof(v));
+}
+
+/*
+ * Virtual-wire mode, as the MP specification has firmware leave the LAPICs:
+ * LINT0 takes the PIC's interrupts (ExtINT) on the boot CPU, LINT1 is NMI.
+ * Until Linux programs its APIC, PIC interrupts reach the boot vCPU only
+ * through an unmasked ExtINT LINT0.
+ */
+static int vcpu_set_lint(struct vcpu *v, const char **what)
+{
+	struct kvm_lapic_state s;
+	bool bsp = v->id == 0;
+
+	*what = "KVM_GET_LAPIC";
+	if (ioctl(v->fd, KVM_GET_LAPIC, &s) < 0)
+		return -errno;
+	lapic_set_lvt(&s, APIC_LVT_LINT0, APIC_DM_EXTINT, bsp);
+	lapic_set_lvt(&s, APIC_LVT_LINT1, APIC_DM_NMI, bsp);
+	*what = "KVM_SET_LAPIC";
+	return ioctl(v->fd, KVM_SET_LAPIC, &s) < 0 ? -errno : 0;
+}
+
+static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, bool code64)
+{
+	/* 4 GiB, base 0; a 64-bit code segment has L set and D clear. */
+	return (struct kvm_segment){.base = 0,
+	                            .limit = 0xffffffff,
+	                            .selector = selector,
+	                            .type = type,
+	                            .present = 1,
+	                            .dpl = 0,
+	                            .db = !code64,
+	                            .s = 1,
+	                            .l = code64,
+	                            .g = 1};
+}
+
+#define CR0_PE      0x1ULL
+#define CR0_ET      0x10ULL
+#define CR0_PG      0x80000000ULL
+#define CR4_PAE     0x20ULL
+#define EFER_LME    0x100ULL
+#define EFER_LMA    0x400ULL
+#define SEG_CODE_XR 0xb /* execute/read, accessed */
+#define SEG_DATA_RW 0x3 /* read/write, accessed */
+
+/*
+ * boot.rst: 32-bit entry - protected mode, paging off, flat __BOOT_CS and
+ * __BOOT_DS, ESI the zero page, interrupts off; 64-bit entry - the same in
+ * long mode on identity page tables, RSI the zero page.
+ */
+static int vcpu_set_entry(struct vcpu *v, const struct loader_entry *e, const char **what)
+{
+	bool lm = e->mode == 64;
+	struct kvm_sregs sr;
+	struct kvm_regs r = {.rflags = 2, .rip = e->rip, .rsi = e->rsi};
+
+	*what = "KVM_GET_SREGS";
+	if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	sr.cs = flat_segment(LOADER_BOOT_CS, SEG_CODE_XR, lm);
+	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = flat_segment(LOADER_BOOT_DS, SEG_DATA_RW, false);
+	sr.gdt.base = e->gdt_base;
+	sr.gdt.limit = e->gdt_limit;
+	sr.idt.base = 0;
+	sr.idt.limit = 0;
+	sr.cr0 = CR0_PE | CR0_ET | (lm ? CR0_PG : 0);
+	sr.cr3 = lm ? e->cr3 : 0;
+	sr.cr4 = lm ? CR4_PAE : 0;
+	sr.efer = lm ? EFER_LME | EFER_LMA : 0;
+	*what = "KVM_SET_SREGS";
+	if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
+		return -errno;
+	*what = "KVM_SET_REGS";
+	return ioctl(v->fd, KVM_SET_REGS, &r) < 0 ? -errno : 0;
+}
+
+int vcpu_setup_linux(struct vcpu *v, const struct loader_entry *entry, const char **what)
+{
+	int ret;
+
+	ret = vcpu_set_msrs(v, what);
+	if (!ret)
+		ret = vcpu_set_lint(v, what);
+	if (!ret && entry)
+		ret = vcpu_set_entry(v, entry, what);
+	if (!ret)
+		*what = NULL;
+	return ret;
+}
+
 int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
 {
 	struct kvm_cpuid2 *c;
@@ -314,9 +457,9 @@ int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
 }
 
 int vcpu_init(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid2 *cpuid,
-	      const char **what)
+              const char **what)
 {
-	struct sigaction sa = { .sa_handler = kick_handler };
+	struct sigaction sa = {.sa_handler = kick_handler};
 	size_t size = sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]);
 	struct kvm_cpuid2 *c;
 	unsigned i;
@@ -335,11 +478,20 @@ int vcpu_init(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid
 		return -errno;
 	*what = "mmap kvm_run";
 	v->run = mmap(NULL, (size_t)vm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      v->fd, 0);
+	              v->fd, 0);
 	if (v->run == MAP_FAILED) {
 		v->run = NULL;
 		ret = -errno;
 		goto err;
+	}
+
+	/* Registers readable while the guest runs (vcpu_get_state), at the cost of a copy per exit.
+	 */
+	if ((ioctl(vm->kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) &
+	     (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ==
+	    (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) {
+		v->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+		v->sync_regs = true;
 	}
 
 	/*
@@ -369,6 +521,35 @@ int vcpu_init(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid
 	return 0;
 err:
 	vcpu_exit(v);
+	return ret;
+}
+
+int vcpu_get_state(struct vcpu *v, struct kvm_regs *regs, struct kvm_sregs *sregs, bool *exact)
+{
+	struct vm *vm = v->vm;
+	bool stopped;
+	int ret = 0;
+
+	/*
+	 * ctl_lock keeps the VM from being continued under us; with every vCPU
+	 * thread parked outside KVM_RUN, the vCPU ioctls cannot block.
+	 */
+	pthread_mutex_lock(&vm->ctl_lock);
+	pthread_mutex_lock(&vm->lock);
+	stopped =
+	        vm->state != VM_RUNNING && (!vm->threads_started || vm->nr_parked == vm->nr_vcpus);
+	pthread_mutex_unlock(&vm->lock);
+	if (stopped) {
+		if (ioctl(v->fd, KVM_GET_REGS, regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, sregs) < 0)
+			ret = -errno;
+	} else if (v->sync_regs) {
+		memcpy(regs, &v->run->s.regs.regs, sizeof(*regs));
+		memcpy(sregs, &v->run->s.regs.sregs, sizeof(*sregs));
+	} else {
+		ret = -EBUSY;
+	}
+	pthread_mutex_unlock(&vm->ctl_lock);
+	*exact = stopped;
 	return ret;
 }
 

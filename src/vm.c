@@ -15,17 +15,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kvmfs/cpuid.h"
 #include "kvmfs/guest.h"
 #include "kvmfs/vcpu.h"
 #include "kvmfs/vm.h"
 
 static const char *const state_names[] = {
-	[VM_PRELAUNCH] = "paused (prelaunch)",
-	[VM_RUNNING] = "running",
-	[VM_PAUSED] = "paused",
-	[VM_INTERNAL_ERROR] = "paused (internal-error)",
-	[VM_SHUTDOWN] = "paused (shutdown)",
-	[VM_QUIT] = "shutting down",
+        [VM_PRELAUNCH] = "paused (prelaunch)",
+        [VM_RUNNING] = "running",
+        [VM_PAUSED] = "paused",
+        [VM_INTERNAL_ERROR] = "paused (internal-error)",
+        [VM_SHUTDOWN] = "paused (shutdown)",
+        [VM_QUIT] = "shutting down",
 };
 
 static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
@@ -40,7 +41,7 @@ static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 		max = ioctl(vm->kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (max > 0 && vm->opts.cpus > (unsigned)max) {
 		snprintf(err, errlen, "-smp %u: this host's KVM allows at most %d vCPUs",
-			 vm->opts.cpus, max);
+		         vm->opts.cpus, max);
 		return -EINVAL;
 	}
 	vm->vcpus = calloc(vm->opts.cpus, sizeof(*vm->vcpus));
@@ -49,11 +50,17 @@ static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 	ret = vcpu_supported_cpuid(vm->kvm.fd, &cpuid);
 	if (ret)
 		goto fail;
+	cpuid_filter(cpuid);
 	for (i = 0; i < vm->opts.cpus; i++) {
 		ret = vcpu_init(&vm->vcpus[i], vm, i, cpuid, &what);
 		if (ret)
 			break;
 		vm->nr_vcpus++;
+		if (vm->linux_boot) {
+			ret = vcpu_setup_linux(&vm->vcpus[i], i == 0 ? &vm->entry : NULL, &what);
+			if (ret)
+				break;
+		}
 	}
 	free(cpuid);
 	if (!ret)
@@ -63,16 +70,27 @@ fail:
 	return ret;
 }
 
+/* The 8250's interrupt output, wired to ISA IRQ 4 of the in-kernel PIC/IOAPIC. */
+static void vm_serial_irq(void *opaque, bool level)
+{
+	struct vm *vm = opaque;
+
+	/* Fails only without an irqchip, and then nobody is listening. */
+	(void)kvm_irq_line(&vm->kvm, SERIAL_COM1_IRQ, level);
+}
+
 int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t firmware_size,
-	    char *err, size_t errlen)
+            const struct loader *kernel, char *err, size_t errlen)
 {
 	struct machine_config mc = {
-		.type = o->machine,
-		.ram_size = o->ram_size,
-		.cpus = o->cpus,
-		.backing = o->backing,
-		.firmware = firmware,
-		.firmware_size = firmware_size,
+	        .type = o->machine,
+	        .ram_size = o->ram_size,
+	        .cpus = o->cpus,
+	        .backing = o->backing,
+	        .firmware = firmware,
+	        .firmware_size = firmware_size,
+	        .backends = o->backends,
+	        .nr_backends = o->nr_backends,
 	};
 	pthread_condattr_t ca;
 	const char *what;
@@ -97,15 +115,15 @@ int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t
 	ret = machine_init(&vm->machine, &mc);
 	if (ret) {
 		snprintf(err, errlen, "building machine %s with %llu MiB: %s", o->machine,
-			 (unsigned long long)(o->ram_size >> 20), strerror(-ret));
+		         (unsigned long long)(o->ram_size >> 20), strerror(-ret));
 		goto err_console;
 	}
 	if (o->accel == ACCEL_KVM) {
 		ret = kvm_init(&vm->kvm, &vm->machine.as, true, &what);
 		if (ret) {
 			snprintf(err, errlen, "%s: %s%s", what, strerror(-ret),
-				 ret == -ENOENT ? " (no KVM on this host; -accel none runs without)"
-						: "");
+			         ret == -ENOENT ? " (no KVM on this host; -accel none runs without)"
+			                        : "");
 			goto err_machine;
 		}
 	} else {
@@ -115,8 +133,27 @@ int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t
 			goto err_machine;
 		}
 	}
+	if (kernel) {
+		/* Into RAM even with -accel none: the FS shows what would boot. */
+		ret = loader_place(kernel, &vm->machine, &vm->entry, err, errlen);
+		if (ret)
+			goto err_kvm;
+		vm->linux_boot = true;
+	}
+	/* Linux needs interrupts; the built-in guest relies on HLT exits instead. */
+	if (kernel && o->accel == ACCEL_KVM) {
+		ret = kvm_create_irqchip(&vm->kvm, &what);
+		if (ret) {
+			snprintf(err, errlen, "%s: %s", what, strerror(-ret));
+			goto err_kvm;
+		}
+	}
 	cmos_init(&vm->cmos, vm->machine.below_4g, vm->machine.above_4g, o->cpus);
 	serial_init(&vm->serial, &vm->console);
+	if (vm->kvm.irqchip) {
+		vm->serial.irq = vm_serial_irq;
+		vm->serial.irq_opaque = vm;
+	}
 	if (o->accel == ACCEL_KVM) {
 		ret = vm_create_vcpus(vm, err, errlen);
 		if (ret)
@@ -130,6 +167,7 @@ err_devices:
 	free(vm->vcpus);
 	serial_exit(&vm->serial);
 	cmos_exit(&vm->cmos);
+err_kvm:
 	kvm_exit(&vm->kvm);
 err_machine:
 	machine_exit(&vm->machine);
@@ -221,7 +259,7 @@ void vm_fail(struct vm *vm, enum vm_state state, const char *reason)
 		vm->state = state;
 		snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
 		fprintf(stderr, "kvmfs: %s; the VM is stopped, its memory stays inspectable\n",
-			reason);
+		        reason);
 		vm_kick_all_locked(vm);
 	}
 	pthread_mutex_unlock(&vm->lock);

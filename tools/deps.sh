@@ -1,21 +1,30 @@
 #!/bin/sh
 # deps.sh - make sure the Debian packages a target needs are installed.
 #
-#   tools/deps.sh build|check|bench
+#   tools/deps.sh build|check|bench|nested
 #
 # As root, installs what is missing with apt-get (after apt-get update);
 # otherwise prints the exact apt-get line and fails.  Quiet when all is there.
 set -eu
 
 build="gcc make binutils pkg-config libfuse3-dev fuse3"
-check="$build libcmocka-dev python3 python3-pytest bsdextrautils coreutils qemu-system-x86"
+# clang + libclang-rt-14-dev: libFuzzer and the sanitizers; passwd: useradd for the access tests.
+check="$build libcmocka-dev python3 python3-pytest bsdextrautils coreutils qemu-system-x86 clang python3-pyelftools
+	libclang-rt-14-dev valgrind passwd util-linux"
+# lz4 (Debian's kernel payload; xz-utils/zstd for others): tools/fetch-debian-kernel.sh.
+check="$check lz4 xz-utils zstd"
 bench="$build fio python3"
+# make check-nested: check's set (the guest runs the host's own tests and
+# tools, shared read-only) plus what tools/nested-kvm/setup.sh builds with:
+# cpio (the initramfs), libc6-dev (a static kvmtest).
+nested="$check cpio libc6-dev"
 
 case "${1:-build}" in
 build) want=$build ;;
 check) want=$check ;;
 bench) want=$bench ;;
-*) echo "deps.sh: unknown set '$1' (build, check, bench)" >&2; exit 2 ;;
+nested) want=$nested ;;
+*) echo "deps.sh: unknown set '$1' (build, check, bench, nested)" >&2; exit 2 ;;
 esac
 
 missing=

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvmfs/machine.h"
 #include "kvmfs/ram.h"
 
 enum accel {
@@ -23,6 +24,9 @@ struct options {
 	unsigned cpus;
 	bool start_paused; /* -S */
 	const char *bios;
+	const char *kernel; /* -kernel: a bzImage or an ELF vmlinux */
+	const char *initrd; /* -initrd, only with -kernel */
+	const char *append; /* -append: the kernel command line */
 	const char *mountpoint;
 	bool writable;
 	bool direct_io;
@@ -31,10 +35,13 @@ struct options {
 	enum accel accel;
 	enum ram_backing backing;
 	unsigned sweep_ms; /* dirty-log sweep period */
+	/* -object memory-backend-ram,id=ID,size=SIZE: extra, unmapped RAM blocks */
+	struct machine_backend backends[MACHINE_MAX_BACKENDS];
+	unsigned nr_backends;
 };
 
-#define CMDLINE_DEFAULT_RAM (128ULL << 20) /* QEMU's default -m */
-#define CMDLINE_MIN_RAM (2ULL << 20)
+#define CMDLINE_DEFAULT_RAM      (128ULL << 20) /* QEMU's default -m */
+#define CMDLINE_MIN_RAM          (2ULL << 20)
 #define CMDLINE_DEFAULT_SWEEP_MS 5
 
 enum cmdline_result {

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #define CMOS_PORT_INDEX 0x70
-#define CMOS_PORT_DATA 0x71
+#define CMOS_PORT_DATA  0x71
 
 struct cmos {
 	pthread_mutex_t lock; /* index and data are one register pair for all vCPUs */

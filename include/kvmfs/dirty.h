@@ -20,7 +20,12 @@
 struct dirty_listener {
 	/* A run of len bytes at offset in rb was written by the guest. */
 	void (*dirty)(struct dirty_listener *l, struct ram_block *rb, uint64_t offset,
-		      uint64_t len);
+	              uint64_t len);
+	/*
+	 * exact: runs hold only dirty pages (for counting them); otherwise
+	 * runs may bridge a few clean pages (cheaper cache invalidation).
+	 */
+	bool exact;
 	struct dirty_listener *next;
 };
 
@@ -36,7 +41,7 @@ struct dirty {
 	uint64_t bitmap_words;
 	struct dirty_listener *listeners; /* fixed before dirty_start() */
 	struct vm_stop_listener on_stop;
-	uint64_t sweeps;      /* statistics */
+	uint64_t sweeps; /* statistics */
 	uint64_t dirty_pages;
 };
 

@@ -27,7 +27,7 @@ struct fs_config {
 int fs_check_mountpoint(const char *path, char *err, size_t errlen);
 /* Mount the tree; the guest's writes reach it through dirty's listener. */
 int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, struct fs **out,
-	     char *err, size_t errlen);
+             char *err, size_t errlen);
 /* Serve requests until unmounted or a signal ends the session. */
 int fs_loop(struct fs *fs);
 void fs_unmount(struct fs *fs);

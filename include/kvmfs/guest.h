@@ -36,6 +36,9 @@
 #ifndef KVMFS_GUEST_H
 #define KVMFS_GUEST_H
 
+/* Laid out by hand: the assembler reads it too, and tests parse its #defines. */
+// clang-format off
+
 #define GUEST_RECORD_MAGIC "KVMFSMEM"
 #define GUEST_RECORD_SIZE 24
 #define GUEST_RECORD_STRIDE 0x100000 /* one record per MiB */
@@ -115,5 +118,7 @@
 extern const unsigned char guest_firmware[];
 extern const unsigned char guest_firmware_end[];
 #endif
+
+// clang-format on
 
 #endif

@@ -48,13 +48,13 @@ struct kvm_slot_table {
 
 /* Pure: the slots a flat view needs.  dirty_log adds KVM_MEM_LOG_DIRTY_PAGES to RAM. */
 int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, bool dirty_log,
-		     struct kvm_slot_desc **out, size_t *nr);
+                     struct kvm_slot_desc **out, size_t *nr);
 /*
  * Pure: which old slots stay (keep[i]) and which new descs are already
  * present (have[j]); everything else is removed resp. added.
  */
 void kvm_slots_diff(const struct kvm_slot *old, size_t nr_old, const struct kvm_slot_desc *new,
-		    size_t nr_new, bool *keep, bool *have);
+                    size_t nr_new, bool *keep, bool *have);
 
 struct kvm {
 	int fd;    /* /dev/kvm */
@@ -62,6 +62,7 @@ struct kvm {
 	int vcpu_mmap_size;
 	bool manual_dirty_protect; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
 	bool dirty_log;            /* RAM slots log dirty pages */
+	bool irqchip;              /* in-kernel PIC, IOAPIC, LAPICs and PIT exist */
 	struct address_space *as;
 	struct as_listener listener;
 	struct kvm_slot_table table; /* guarded by as->lock */
@@ -75,6 +76,13 @@ int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, const ch
 /* No /dev/kvm: slots are derived and shown but registered nowhere. */
 int kvm_init_none(struct kvm *kvm, struct address_space *as);
 void kvm_exit(struct kvm *kvm);
+/*
+ * The in-kernel PIC, IOAPIC and LAPICs, and the PIT, that a Linux guest
+ * needs; before any vCPU exists.  The built-in guest runs without them.
+ */
+int kvm_create_irqchip(struct kvm *kvm, const char **what);
+/* Drive an ISA/IOAPIC interrupt line (KVM_IRQ_LINE). */
+int kvm_irq_line(struct kvm *kvm, unsigned irq, bool level);
 
 /*
  * Fetch (and, with manual protect, clear) the dirty bitmap of one slot:

@@ -17,18 +17,32 @@ struct machine;
 struct machine_desc {
 	const char *name;
 	const char *desc;
-	uint64_t lowmem;  /* RAM below 4G when the RAM is split */
-	uint64_t split;   /* RAM sizes from this one up are split */
+	uint64_t lowmem; /* RAM below 4G when the RAM is split */
+	uint64_t split;  /* RAM sizes from this one up are split */
 	int (*build)(struct machine *m);
 };
 
+/*
+ * A RAM block that is not mapped into guest-physical space, as QEMU's
+ * `-object memory-backend-ram,id=ID,size=SIZE` creates one: it appears in the
+ * ram list (and so in ramblocks/ and ramblocks.json), in no flat view.
+ */
+#define MACHINE_MAX_BACKENDS 16
+
+struct machine_backend {
+	char id[RAM_IDSTR_MAX + 1];
+	uint64_t size;
+};
+
 struct machine_config {
-	const char *type;      /* -M */
-	uint64_t ram_size;     /* -m, bytes */
-	unsigned cpus;         /* -smp */
+	const char *type;  /* -M */
+	uint64_t ram_size; /* -m, bytes */
+	unsigned cpus;     /* -smp */
 	enum ram_backing backing;
-	const void *firmware;  /* placed at the top of pc.bios */
+	const void *firmware; /* placed at the top of pc.bios */
 	size_t firmware_size;
+	const struct machine_backend *backends; /* allocated after the board's blocks */
+	unsigned nr_backends;
 };
 
 struct machine {
@@ -45,6 +59,8 @@ struct machine {
 	struct ram_block *ram_block;
 	struct ram_block *bios_block;
 	struct ram_block *rom_block;
+	struct memory_region *backend_mrs[MACHINE_MAX_BACKENDS]; /* own their blocks' regions */
+	unsigned nr_backends;
 };
 
 const struct machine_desc *machine_find(const char *name);
@@ -52,7 +68,7 @@ const struct machine_desc *machine_find(const char *name);
 const char *machine_names(void);
 /* Splits RAM as the board does; no allocation, for the parsers. */
 int machine_ram_split(const struct machine_desc *d, uint64_t ram_size, uint64_t *below,
-		      uint64_t *above);
+                      uint64_t *above);
 int machine_init(struct machine *m, const struct machine_config *cfg);
 void machine_exit(struct machine *m);
 

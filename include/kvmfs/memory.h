@@ -65,15 +65,15 @@ struct memory_region *mr_new_container(const char *name, uint64_t size);
 struct memory_region *mr_new_ram(const char *name, struct ram_block *block);
 struct memory_region *mr_new_rom(const char *name, struct ram_block *block);
 struct memory_region *mr_new_alias(const char *name, struct memory_region *target, uint64_t offset,
-				   uint64_t size);
+                                   uint64_t size);
 struct memory_region *mr_new_io(const char *name, uint64_t size, const struct mr_ops *ops,
-				void *opaque);
+                                void *opaque);
 /* Frees mr and, recursively, the subregions it still holds. */
 void mr_free(struct memory_region *mr);
 
 int mr_add_subregion(struct memory_region *parent, uint64_t addr, struct memory_region *child);
 int mr_add_subregion_overlap(struct memory_region *parent, uint64_t addr,
-			     struct memory_region *child, int priority);
+                             struct memory_region *child, int priority);
 int mr_del_subregion(struct memory_region *parent, struct memory_region *child);
 void mr_set_enabled(struct memory_region *mr, bool enabled);
 /* "ram", "rom" or "i/o", as QEMU names region types; an alias has its target's. */
@@ -106,7 +106,8 @@ struct address_space;
 
 /* Called by as_commit with the old (may be empty) and the new view. */
 struct as_listener {
-	int (*commit)(struct as_listener *l, const struct flatview *old, const struct flatview *new);
+	int (*commit)(struct as_listener *l, const struct flatview *old,
+	              const struct flatview *new);
 	struct as_listener *next;
 };
 

@@ -37,8 +37,8 @@ struct ram_block {
 	uint64_t used_length; /* what the guest sees */
 	uint64_t max_length;  /* what is reserved */
 	uint64_t page_size;
-	unsigned flags;       /* enum ram_flags */
-	int fd;               /* memfd, or -1 for anonymous memory */
+	unsigned flags;           /* enum ram_flags */
+	int fd;                   /* memfd, or -1 for anonymous memory */
 	struct memory_region *mr; /* the region that owns the block */
 	struct ram_block *next;
 };
@@ -66,7 +66,7 @@ void ram_list_exit(struct ram_list *rl); /* frees every block */
  * idstr, -EINVAL for a bad name or size, -ENOSPC when no offset fits.
  */
 int ram_block_alloc(struct ram_list *rl, const char *idstr, uint64_t size, uint64_t max_size,
-		    unsigned flags, struct ram_block **out);
+                    unsigned flags, struct ram_block **out);
 void ram_block_free(struct ram_list *rl, struct ram_block *rb);
 int ram_block_resize(struct ram_list *rl, struct ram_block *rb, uint64_t new_size);
 struct ram_block *ram_block_find(struct ram_list *rl, const char *idstr);

@@ -15,8 +15,9 @@
 struct console;
 
 #define SERIAL_COM1_BASE 0x3f8
-#define SERIAL_NR_PORTS 8
-#define SERIAL_RX_FIFO 64
+#define SERIAL_COM1_IRQ  4 /* its ISA interrupt line */
+#define SERIAL_NR_PORTS  8
+#define SERIAL_RX_FIFO   64
 
 struct serial {
 	pthread_mutex_t lock; /* guards the registers: vCPUs and the stdin thread */

@@ -13,13 +13,14 @@
 #include "kvmfs/cmdline.h"
 #include "kvmfs/console.h"
 #include "kvmfs/kvm.h"
+#include "kvmfs/loader.h"
 #include "kvmfs/machine.h"
 #include "kvmfs/serial.h"
 #include "kvmfs/cmos.h"
 
 /* The run states, named as QEMU's `info status` names them. */
 enum vm_state {
-	VM_PRELAUNCH,      /* -S: built, never started */
+	VM_PRELAUNCH, /* -S: built, never started */
 	VM_RUNNING,
 	VM_PAUSED,         /* stopped by `ctl` */
 	VM_INTERNAL_ERROR, /* an exit the VMM cannot handle: stays stopped */
@@ -47,15 +48,18 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;
 
+	bool linux_boot;           /* -kernel: placed, irqchip, vCPU 0 at the entry */
+	struct loader_entry entry; /* where vCPU 0 starts then */
+
 	/* ctl_lock serializes stop/cont; lock guards state, reason, run_gen,
 	 * nr_parked and the stop listeners. */
 	pthread_mutex_t ctl_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	enum vm_state state;
-	char reason[512];  /* why it stopped, for `ctl` */
-	unsigned nr_parked; /* vCPU threads waiting outside KVM_RUN */
-	uint64_t run_gen;   /* bumped by every cont: wakes halted vCPUs */
+	char reason[512];      /* why it stopped, for `ctl` */
+	unsigned nr_parked;    /* vCPU threads waiting outside KVM_RUN */
+	uint64_t run_gen;      /* bumped by every cont: wakes halted vCPUs */
 	uint64_t guest_passes; /* GUEST_EVENT_PASS count */
 	bool threads_started;
 	struct vm_stop_listener *stop_listeners;
@@ -64,9 +68,13 @@ struct vm {
 	uint64_t unhandled_mmio;
 };
 
-/* Build everything; on failure err holds one line and nothing is left. */
+/*
+ * Build everything; on failure err holds one line and nothing is left.
+ * With a kernel (-kernel, already opened) it is placed in RAM and the VM
+ * set up to boot it; NULL runs the firmware.
+ */
 int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t firmware_size,
-	    char *err, size_t errlen);
+            const struct loader *kernel, char *err, size_t errlen);
 /* Start the vCPU threads: running, or parked in prelaunch with -S. */
 int vm_start(struct vm *vm);
 /* Stop every vCPU; returns once none is inside KVM_RUN. */

@@ -36,12 +36,12 @@ static int pc_add_chipset_aliases(struct memory_region *system, struct memory_re
 	int ret;
 
 	ret = add(system, PC_SMRAM_ADDR,
-		  mr_new_alias("smram-region", pci, PC_SMRAM_ADDR, PC_SMRAM_SIZE), 1);
+	          mr_new_alias("smram-region", pci, PC_SMRAM_ADDR, PC_SMRAM_SIZE), 1);
 	for (a = PC_PAM_START; !ret && a < PC_PAM_BIOS_ADDR; a += PC_PAM_SEGMENT)
 		ret = add(system, a, mr_new_alias("pam-pci", pci, a, PC_PAM_SEGMENT), 1);
 	if (!ret)
 		ret = add(system, PC_PAM_BIOS_ADDR,
-			  mr_new_alias("pam-pci", pci, PC_PAM_BIOS_ADDR, PC_PAM_BIOS_SIZE), 1);
+		          mr_new_alias("pam-pci", pci, PC_PAM_BIOS_ADDR, PC_PAM_BIOS_SIZE), 1);
 	return ret;
 }
 
@@ -54,10 +54,10 @@ static int pc_build(struct machine *m)
 	ret = ram_block_alloc(&m->ram, "pc.ram", m->ram_size, 0, 0, &m->ram_block);
 	if (!ret)
 		ret = ram_block_alloc(&m->ram, "pc.bios", PC_BIOS_SIZE, 0, RAM_READONLY,
-				      &m->bios_block);
+		                      &m->bios_block);
 	if (!ret)
 		ret = ram_block_alloc(&m->ram, "pc.rom", PC_ROM_SIZE, 0, RAM_READONLY,
-				      &m->rom_block);
+		                      &m->rom_block);
 	if (ret)
 		return ret;
 
@@ -72,7 +72,7 @@ static int pc_build(struct machine *m)
 	ret = add(m->system, 0, mr_new_alias("ram-below-4g", m->ram_mr, 0, m->below_4g), 0);
 	if (!ret && m->above_4g)
 		ret = add(m->system, PC_ABOVE_4G_BASE,
-			  mr_new_alias("ram-above-4g", m->ram_mr, m->below_4g, m->above_4g), 0);
+		          mr_new_alias("ram-above-4g", m->ram_mr, m->below_4g, m->above_4g), 0);
 	if (ret)
 		return ret;
 
@@ -86,26 +86,26 @@ static int pc_build(struct machine *m)
 	ret = add(pci, PC_BIOS_ADDR, bios, 0);
 	if (!ret)
 		ret = add(pci, PC_ISA_BIOS_ADDR,
-			  mr_new_alias("isa-bios", bios, PC_BIOS_SIZE - PC_ISA_BIOS_SIZE,
-				       PC_ISA_BIOS_SIZE),
-			  1);
+		          mr_new_alias("isa-bios", bios, PC_BIOS_SIZE - PC_ISA_BIOS_SIZE,
+		                       PC_ISA_BIOS_SIZE),
+		          1);
 	if (!ret)
 		ret = pc_add_chipset_aliases(m->system, pci);
 	return ret;
 }
 
 const struct machine_desc machine_pc = {
-	.name = "pc",
-	.desc = "Standard PC (i440FX + PIIX, 1996)",
-	.lowmem = PC_I440FX_LOWMEM,
-	.split = PC_I440FX_SPLIT,
-	.build = pc_build,
+        .name = "pc",
+        .desc = "Standard PC (i440FX + PIIX, 1996)",
+        .lowmem = PC_I440FX_LOWMEM,
+        .split = PC_I440FX_SPLIT,
+        .build = pc_build,
 };
 
 const struct machine_desc machine_q35 = {
-	.name = "q35",
-	.desc = "Standard PC (Q35 + ICH9, 2009)",
-	.lowmem = PC_Q35_LOWMEM,
-	.split = PC_Q35_SPLIT,
-	.build = pc_build,
+        .name = "q35",
+        .desc = "Standard PC (Q35 + ICH9, 2009)",
+        .lowmem = PC_Q35_LOWMEM,
+        .split = PC_Q35_SPLIT,
+        .build = pc_build,
 };

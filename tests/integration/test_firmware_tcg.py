@@ -40,7 +40,7 @@ def guest_h():
     """The #defines of guest.h, so the test follows the ABI header."""
     defs = {}
     text = (ROOT / "include/kvmfs/guest.h").read_text()
-    for name, value in re.findall(r"^#define (GUEST_\w+) (\S+)", text, re.M):
+    for name, value in re.findall(r"^#define (GUEST_\w+)\s+(\"[^\"]*\"|0x[0-9a-fA-F]+|\d+)(?=\s|$)", text, re.M):
         if value.startswith('"'):
             defs[name] = value.strip('"').encode()
         else:

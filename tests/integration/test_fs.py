@@ -31,8 +31,9 @@ SPLIT = 0xC0000000  # pc.ram offset that is mapped at 4G once RAM is split
 ROM_SIZE = 0x20000
 BIOS_SIZE = 0x40000
 TEXT_FILES = ["ramblocks.json", "ramblocks.txt", "regions", "regions.json", "flatview",
-              "flatview.json", "memslots", "memslots.json"]
-ROOT_ENTRIES = sorted(TEXT_FILES + ["console", "ctl", "ramblocks"])
+              "flatview.json", "memslots", "memslots.json", "phys.json"]
+ROOT_ENTRIES = sorted(TEXT_FILES + ["console", "ctl", "ramblocks", "phys", "vmcore", "dirty",
+                                    "vcpus"])
 C_ENV = dict(os.environ, LC_ALL="C")
 
 
@@ -88,8 +89,12 @@ def test_ls_R_lists_exactly_the_tree(kvmfs):
     k = kvmfs(*PC_6G)
     out = subprocess.run(["ls", "-R", k.mnt], capture_output=True, text=True, check=True,
                          env=C_ENV).stdout
+    vcpus = "0\n\n{m}/vcpus/0:\nregs\nregs.json\nsregs\nsregs.json\ntranslate\nvmem\n" \
+        if have_kvm() else ""
     expected = (f"{k.mnt}:\n" + "".join(f"{e}\n" for e in ROOT_ENTRIES) + "\n"
-                f"{k.mnt}/ramblocks:\npc.bios\npc.ram\npc.rom\n")
+                f"{k.mnt}/dirty:\npc.ram\npc.ram.bitmap\n\n"
+                f"{k.mnt}/ramblocks:\npc.bios\npc.ram\npc.rom\n\n"
+                f"{k.mnt}/vcpus:\n" + vcpus.format(m=k.mnt))
     assert out == expected
 
 

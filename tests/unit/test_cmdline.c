@@ -20,23 +20,23 @@ struct size_case {
 };
 
 static const struct size_case size_cases[] = {
-	{ "512", 0, 512ULL << 20, NULL },
-	{ "512M", 0, 512ULL << 20, NULL },
-	{ "6G", 0, 6ULL << 30, NULL },
-	{ "6g", 0, 6ULL << 30, NULL },
-	{ "1T", 0, 1ULL << 40, NULL },
-	{ "64K", 0, 64ULL << 10, NULL },
-	{ "4GB", 0, 4ULL << 30, NULL },
-	{ "size=2816M", 0, 2816ULL << 20, NULL },
-	{ "0", CMDLINE_ERROR, 0, "greater than zero" },
-	{ "-1", CMDLINE_ERROR, 0, "not a size" },
-	{ "1.5G", CMDLINE_ERROR, 0, "fractional" },
-	{ "10Q", CMDLINE_ERROR, 0, "suffix" },
-	{ "99999999T", CMDLINE_ERROR, 0, "too large" },
-	{ "", CMDLINE_ERROR, 0, "not a size" },
-	{ "G", CMDLINE_ERROR, 0, "not a size" },
-	{ "4GiB", CMDLINE_ERROR, 0, "suffix" },
-	{ "18446744073709551616", CMDLINE_ERROR, 0, "too large" },
+        {"512", 0, 512ULL << 20, NULL},
+        {"512M", 0, 512ULL << 20, NULL},
+        {"6G", 0, 6ULL << 30, NULL},
+        {"6g", 0, 6ULL << 30, NULL},
+        {"1T", 0, 1ULL << 40, NULL},
+        {"64K", 0, 64ULL << 10, NULL},
+        {"4GB", 0, 4ULL << 30, NULL},
+        {"size=2816M", 0, 2816ULL << 20, NULL},
+        {"0", CMDLINE_ERROR, 0, "greater than zero"},
+        {"-1", CMDLINE_ERROR, 0, "not a size"},
+        {"1.5G", CMDLINE_ERROR, 0, "fractional"},
+        {"10Q", CMDLINE_ERROR, 0, "suffix"},
+        {"99999999T", CMDLINE_ERROR, 0, "too large"},
+        {"", CMDLINE_ERROR, 0, "not a size"},
+        {"G", CMDLINE_ERROR, 0, "not a size"},
+        {"4GiB", CMDLINE_ERROR, 0, "suffix"},
+        {"18446744073709551616", CMDLINE_ERROR, 0, "too large"},
 };
 
 static void test_sizes(void **state)
@@ -75,17 +75,17 @@ static void test_options(void **state)
 		int ret;
 		const char *msg;
 	} cases[] = {
-		{ { "kvmfs", NULL }, CMDLINE_OK, NULL },
-		{ { "kvmfs", "-M", "q35", "-m", "6G", "-smp", "2", "-S", "/mnt", NULL }, CMDLINE_OK },
-		{ { "kvmfs", "-M", "isapc", NULL }, CMDLINE_ERROR, "unknown machine" },
-		{ { "kvmfs", "-smp", "0", NULL }, CMDLINE_ERROR, "1 or more" },
-		{ { "kvmfs", "-smp", "99999", NULL }, CMDLINE_ERROR, "at most" },
-		{ { "kvmfs", "-m", NULL }, CMDLINE_ERROR, "needs a value" },
-		{ { "kvmfs", "-frobnicate", NULL }, CMDLINE_ERROR, "unknown option" },
-		{ { "kvmfs", "-m", "1M", NULL }, CMDLINE_ERROR, "at least 2 MiB" },
-		{ { "kvmfs", "-o", "direct_io,bogus", NULL }, CMDLINE_ERROR, "bogus" },
-		{ { "kvmfs", "a", "b", NULL }, CMDLINE_ERROR, "only one mountpoint" },
-		{ { "kvmfs", "-accel", "tcg", NULL }, CMDLINE_ERROR, "unknown" },
+	        {{"kvmfs", NULL}, CMDLINE_OK, NULL},
+	        {{"kvmfs", "-M", "q35", "-m", "6G", "-smp", "2", "-S", "/mnt", NULL}, CMDLINE_OK},
+	        {{"kvmfs", "-M", "isapc", NULL}, CMDLINE_ERROR, "unknown machine"},
+	        {{"kvmfs", "-smp", "0", NULL}, CMDLINE_ERROR, "1 or more"},
+	        {{"kvmfs", "-smp", "99999", NULL}, CMDLINE_ERROR, "at most"},
+	        {{"kvmfs", "-m", NULL}, CMDLINE_ERROR, "needs a value"},
+	        {{"kvmfs", "-frobnicate", NULL}, CMDLINE_ERROR, "unknown option"},
+	        {{"kvmfs", "-m", "1M", NULL}, CMDLINE_ERROR, "at least 2 MiB"},
+	        {{"kvmfs", "-o", "direct_io,bogus", NULL}, CMDLINE_ERROR, "bogus"},
+	        {{"kvmfs", "a", "b", NULL}, CMDLINE_ERROR, "only one mountpoint"},
+	        {{"kvmfs", "-accel", "tcg", NULL}, CMDLINE_ERROR, "unknown"},
 	};
 	size_t i;
 
@@ -102,9 +102,19 @@ static void test_options(void **state)
 
 static void test_values(void **state)
 {
-	static const char *const argv[] = { "kvmfs", "-M", "q35", "-m", "size=3583M", "-smp",
-					     "cpus=4", "-S", "--writable", "-o",
-					     "direct_io,allow_other", "/mnt/vm", NULL };
+	static const char *const argv[] = {"kvmfs",
+	                                   "-M",
+	                                   "q35",
+	                                   "-m",
+	                                   "size=3583M",
+	                                   "-smp",
+	                                   "cpus=4",
+	                                   "-S",
+	                                   "--writable",
+	                                   "-o",
+	                                   "direct_io,allow_other",
+	                                   "/mnt/vm",
+	                                   NULL};
 	struct options o;
 	char err[256];
 
@@ -120,9 +130,9 @@ static void test_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_options),
-		cmocka_unit_test(test_values),
+	        cmocka_unit_test(test_sizes),
+	        cmocka_unit_test(test_options),
+	        cmocka_unit_test(test_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,21 +18,21 @@
 
 /* Big enough that the pointers computed below stay inside. */
 static uint8_t host_a[0x600000], host_b[0x20000];
-static struct ram_block ba = { .idstr = "a", .host = host_a };
-static struct ram_block bb = { .idstr = "b", .host = host_b };
-static struct memory_region ra = { .name = "a", .kind = MR_RAM, .block = &ba };
-static struct memory_region rb = { .name = "b", .kind = MR_ROM, .block = &bb };
-static struct memory_region io = { .name = "io", .kind = MR_IO };
+static struct ram_block ba = {.idstr = "a", .host = host_a};
+static struct ram_block bb = {.idstr = "b", .host = host_b};
+static struct memory_region ra = {.name = "a", .kind = MR_RAM, .block = &ba};
+static struct memory_region rb = {.name = "b", .kind = MR_ROM, .block = &bb};
+static struct memory_region io = {.name = "io", .kind = MR_IO};
 
 static void test_derive(void **state)
 {
 	struct flat_range r[] = {
-		{ .start = 0, .size = 0xa0000, .mr = &ra, .offset = 0 },
-		{ .start = 0xa0000, .size = 0x20000, .mr = &io },
-		{ .start = 0xc0000, .size = 0x20000, .mr = &rb, .offset = 0, .readonly = true },
-		{ .start = 0x100000, .size = 0x500000, .mr = &ra, .offset = 0x100000 },
+	        {.start = 0, .size = 0xa0000, .mr = &ra, .offset = 0},
+	        {.start = 0xa0000, .size = 0x20000, .mr = &io},
+	        {.start = 0xc0000, .size = 0x20000, .mr = &rb, .offset = 0, .readonly = true},
+	        {.start = 0x100000, .size = 0x500000, .mr = &ra, .offset = 0x100000},
 	};
-	struct flatview fv = { r, 4, 4 };
+	struct flatview fv = {r, 4, 4};
 	struct kvm_slot_desc *d;
 	size_t n;
 
@@ -60,15 +60,15 @@ static void test_derive(void **state)
 static void test_diff(void **state)
 {
 	struct kvm_slot old[] = {
-		{ 0, { 0, 0xa0000, host_a, &ba, 0, 0 } },
-		{ 1, { 0xc0000, 0x20000, host_b, &bb, 0, KVM_MEM_READONLY } },
-		{ 2, { 0x100000, 0x100000, host_a + 0x100000, &ba, 0x100000, 0 } },
+	        {0, {0, 0xa0000, host_a, &ba, 0, 0}},
+	        {1, {0xc0000, 0x20000, host_b, &bb, 0, KVM_MEM_READONLY}},
+	        {2, {0x100000, 0x100000, host_a + 0x100000, &ba, 0x100000, 0}},
 	};
 	struct kvm_slot_desc new[] = {
-		{ 0, 0xa0000, host_a, &ba, 0, 0 },                                /* same */
-		{ 0xc0000, 0x20000, host_b, &bb, 0, 0 },                          /* flags changed */
-		{ 0x100000, 0x200000, host_a + 0x100000, &ba, 0x100000, 0 },      /* grown */
-		{ 0x100000000ULL, 0x1000, host_a + 0x300000, &ba, 0x300000, 0 }, /* new */
+	        {0, 0xa0000, host_a, &ba, 0, 0},                               /* same */
+	        {0xc0000, 0x20000, host_b, &bb, 0, 0},                         /* flags changed */
+	        {0x100000, 0x200000, host_a + 0x100000, &ba, 0x100000, 0},     /* grown */
+	        {0x100000000ULL, 0x1000, host_a + 0x300000, &ba, 0x300000, 0}, /* new */
 	};
 	bool keep[3], have[4];
 
@@ -100,9 +100,9 @@ static void test_max_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_derive),
-		cmocka_unit_test(test_diff),
-		cmocka_unit_test(test_max_size),
+	        cmocka_unit_test(test_derive),
+	        cmocka_unit_test(test_diff),
+	        cmocka_unit_test(test_max_size),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,7 +21,7 @@
 
 static void build(struct machine *m, const char *type, const char *size)
 {
-	struct machine_config mc = { .type = type, .cpus = 1, .backing = RAM_BACKING_MEMFD };
+	struct machine_config mc = {.type = type, .cpus = 1, .backing = RAM_BACKING_MEMFD};
 	char err[128];
 
 	assert_int_equal(cmdline_parse_size(size, &mc.ram_size, err, sizeof(err)), 0);
@@ -54,10 +54,10 @@ static void check_flatview(const struct qemu_layout *q, const char *accel)
 	for (i = 0; q->flatview[i]; i++) {
 		assert_true(i < n);
 		snprintf(want, sizeof(want), "%s%s%s", q->flatview[i], accel ? " " : "",
-			 accel ? accel : "");
+		         accel ? accel : "");
 		if (strcmp(lines[i], want))
 			fail_msg("-M %s -m %s line %zu:\n got  '%s'\n want '%s'", q->machine,
-				 q->size, i, lines[i], want);
+			         q->size, i, lines[i], want);
 	}
 	assert_int_equal(n, i);
 	sb_free(&sb);
@@ -90,11 +90,11 @@ static void test_ramblock_equals_qemu(void **state)
 		ram_list_render(&m.ram, &sb);
 		assert_int_equal(sb.err, 0);
 		assert_non_null(strstr(sb.buf, "              Block Name    PSize              "
-						"Offset               Used              Total\n"));
+		                               "Offset               Used              Total\n"));
 		for (j = 0; j < 3; j++) {
 			if (!strstr(sb.buf, q->ramblock[j]))
 				fail_msg("-M %s -m %s: no row '%s' in\n%s", q->machine, q->size,
-					 q->ramblock[j], sb.buf);
+				         q->ramblock[j], sb.buf);
 		}
 		sb_free(&sb);
 		machine_exit(&m);
@@ -105,32 +105,32 @@ static void test_ramblock_equals_qemu(void **state)
 static void test_mtree_lines(void **state)
 {
 	static const char *const want[] = {
-		"address-space: memory\n"
-		"  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
-		"    0000000000000000-00000000bfffffff (prio 0, ram): alias ram-below-4g @pc.ram "
-		"0000000000000000-00000000bfffffff\n"
-		"    0000000000000000-ffffffffffffffff (prio -1, i/o): pci\n"
-		"      00000000000c0000-00000000000dffff (prio 1, rom): pc.rom\n"
-		"      00000000000e0000-00000000000fffff (prio 1, rom): alias isa-bios @pc.bios "
-		"0000000000020000-000000000003ffff\n"
-		"      00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n"
-		"    00000000000a0000-00000000000bffff (prio 1, i/o): alias smram-region @pci "
-		"00000000000a0000-00000000000bffff\n"
-		"    00000000000c0000-00000000000c3fff (prio 1, i/o): alias pam-pci @pci "
-		"00000000000c0000-00000000000c3fff\n",
-		"    00000000000f0000-00000000000fffff (prio 1, i/o): alias pam-pci @pci "
-		"00000000000f0000-00000000000fffff\n"
-		"    0000000100000000-00000001bfffffff (prio 0, ram): alias ram-above-4g @pc.ram "
-		"00000000c0000000-000000017fffffff\n"
-		"\n"
-		"memory-region: pc.ram\n"
-		"  0000000000000000-000000017fffffff (prio 0, ram): pc.ram\n"
-		"\n"
-		"memory-region: pc.bios\n"
-		"  00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n"
-		"\n"
-		"memory-region: pci\n"
-		"  0000000000000000-ffffffffffffffff (prio -1, i/o): pci\n",
+	        "address-space: memory\n"
+	        "  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n"
+	        "    0000000000000000-00000000bfffffff (prio 0, ram): alias ram-below-4g @pc.ram "
+	        "0000000000000000-00000000bfffffff\n"
+	        "    0000000000000000-ffffffffffffffff (prio -1, i/o): pci\n"
+	        "      00000000000c0000-00000000000dffff (prio 1, rom): pc.rom\n"
+	        "      00000000000e0000-00000000000fffff (prio 1, rom): alias isa-bios @pc.bios "
+	        "0000000000020000-000000000003ffff\n"
+	        "      00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n"
+	        "    00000000000a0000-00000000000bffff (prio 1, i/o): alias smram-region @pci "
+	        "00000000000a0000-00000000000bffff\n"
+	        "    00000000000c0000-00000000000c3fff (prio 1, i/o): alias pam-pci @pci "
+	        "00000000000c0000-00000000000c3fff\n",
+	        "    00000000000f0000-00000000000fffff (prio 1, i/o): alias pam-pci @pci "
+	        "00000000000f0000-00000000000fffff\n"
+	        "    0000000100000000-00000001bfffffff (prio 0, ram): alias ram-above-4g @pc.ram "
+	        "00000000c0000000-000000017fffffff\n"
+	        "\n"
+	        "memory-region: pc.ram\n"
+	        "  0000000000000000-000000017fffffff (prio 0, ram): pc.ram\n"
+	        "\n"
+	        "memory-region: pc.bios\n"
+	        "  00000000fffc0000-00000000ffffffff (prio 0, rom): pc.bios\n"
+	        "\n"
+	        "memory-region: pci\n"
+	        "  0000000000000000-ffffffffffffffff (prio -1, i/o): pci\n",
 	};
 	struct strbuf sb = STRBUF_INIT;
 	struct machine m;
@@ -149,9 +149,9 @@ static void test_mtree_lines(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_flatview_equals_qemu),
-		cmocka_unit_test(test_ramblock_equals_qemu),
-		cmocka_unit_test(test_mtree_lines),
+	        cmocka_unit_test(test_flatview_equals_qemu),
+	        cmocka_unit_test(test_ramblock_equals_qemu),
+	        cmocka_unit_test(test_mtree_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

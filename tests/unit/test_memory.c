@@ -56,7 +56,8 @@ static void test_priority_and_order(void **state)
 	assert_ptr_equal(at(fv, 0x200)->mr, lo);
 	/* lo is split around the others: ranges do not overlap and are sorted. */
 	for (size_t i = 1; i < fv->nr; i++)
-		assert_true(fv->ranges[i - 1].start + fv->ranges[i - 1].size <= fv->ranges[i].start);
+		assert_true(fv->ranges[i - 1].start + fv->ranges[i - 1].size <=
+		            fv->ranges[i].start);
 	flatview_free(fv);
 	mr_free(root);
 }
@@ -91,6 +92,7 @@ static void test_alias_of_alias_and_clipping(void **state)
 	assert_null(at(fv, 0x180));
 	flatview_free(fv);
 	mr_free(root);
+	mr_free(a1); /* in no container: only a2's alias target */
 	mr_free(r);
 }
 
@@ -124,7 +126,7 @@ static void test_merge_and_readonly(void **state)
 /* ---- random trees against a per-address reference --------------------- */
 
 #define SPACE 512
-#define NR 14
+#define NR    14
 
 static uint32_t rng_state;
 
@@ -136,7 +138,7 @@ static uint32_t rnd(uint32_t n)
 
 /* What QEMU's rules say is at addr within mr: the leaf and the offset. */
 static int resolve(struct memory_region *mr, uint64_t addr, struct memory_region **leaf,
-		   uint64_t *off, int depth)
+                   uint64_t *off, int depth)
 {
 	size_t i;
 
@@ -193,7 +195,7 @@ static void random_tree(uint32_t seed)
 			parent = all[rnd((uint32_t)n)];
 		} while (parent->kind != MR_CONTAINER);
 		assert_int_equal(mr_add_subregion_overlap(parent, rnd(SPACE), mr, (int)rnd(3) - 1),
-				 0);
+		                 0);
 		if (rnd(8) == 0)
 			mr_set_enabled(mr, false);
 		all[n++] = mr;
@@ -205,14 +207,14 @@ static void random_tree(uint32_t seed)
 
 		if (!found) {
 			if (fr)
-				fail_msg("seed %u addr %llu: flat view has %s, reference a hole", seed,
-					 (unsigned long long)a, fr->mr->name);
+				fail_msg("seed %u addr %llu: flat view has %s, reference a hole",
+				         seed, (unsigned long long)a, fr->mr->name);
 			continue;
 		}
 		if (!fr || fr->mr != leaf || fr->offset + (a - fr->start) != off)
 			fail_msg("seed %u addr %llu: want %s+%llu, got %s", seed,
-				 (unsigned long long)a, leaf->name, (unsigned long long)off,
-				 fr ? fr->mr->name : "hole");
+			         (unsigned long long)a, leaf->name, (unsigned long long)off,
+			         fr ? fr->mr->name : "hole");
 	}
 	flatview_free(fv);
 	/* Aliases may point anywhere in the tree: free the tree once. */
@@ -231,10 +233,10 @@ static void test_random_trees(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_priority_and_order),
-		cmocka_unit_test(test_alias_of_alias_and_clipping),
-		cmocka_unit_test(test_merge_and_readonly),
-		cmocka_unit_test(test_random_trees),
+	        cmocka_unit_test(test_priority_and_order),
+	        cmocka_unit_test(test_alias_of_alias_and_clipping),
+	        cmocka_unit_test(test_merge_and_readonly),
+	        cmocka_unit_test(test_random_trees),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,22 +24,17 @@ struct gap_case {
 };
 
 static const struct gap_case gap_cases[] = {
-	{ "empty list: 0", { { 0, 0 } }, 0x1000, 0, 0 },
-	{ "after the only block", { { 0, 0x20000000 } }, 0x40000, 0, 0x20000000 },
-	{ "rounded up to 256 KiB", { { 0, 0x1001 } }, 0x1000, 0, 0x40000 },
-	{ "smallest gap that fits wins",
-	  { { 0, 0x40000 }, { 0x100000, 0x40000 }, { 0x180000, 0x40000 } },
-	  0x40000,
-	  0,
-	  0x140000 },
-	{ "a gap too small is skipped",
-	  { { 0, 0x40000 }, { 0x80000, 0x40000 } },
-	  0x80000,
-	  0,
-	  0xc0000 },
-	{ "the gap before the first block is never used", { { 0x100000, 0x1000 } }, 0x1000, 0,
-	  0x140000 },
-	{ "no fit is an error", { { 0, UINT64_MAX - 0x80000 } }, 0x100000, -ENOSPC, 0 },
+        {"empty list: 0", {{0, 0}}, 0x1000, 0, 0},
+        {"after the only block", {{0, 0x20000000}}, 0x40000, 0, 0x20000000},
+        {"rounded up to 256 KiB", {{0, 0x1001}}, 0x1000, 0, 0x40000},
+        {"smallest gap that fits wins",
+         {{0, 0x40000}, {0x100000, 0x40000}, {0x180000, 0x40000}},
+         0x40000,
+         0,
+         0x140000},
+        {"a gap too small is skipped", {{0, 0x40000}, {0x80000, 0x40000}}, 0x80000, 0, 0xc0000},
+        {"the gap before the first block is never used", {{0x100000, 0x1000}}, 0x1000, 0, 0x140000},
+        {"no fit is an error", {{0, UINT64_MAX - 0x80000}}, 0x100000, -ENOSPC, 0},
 };
 
 static void test_find_offset(void **state)
@@ -65,7 +60,7 @@ static void test_find_offset(void **state)
 		ret = ram_find_offset(&rl, c->size, &off);
 		if (ret != c->ret || (!ret && off != c->want))
 			fail_msg("%s: got %d/0x%llx, want %d/0x%llx", c->what, ret,
-				 (unsigned long long)off, c->ret, (unsigned long long)c->want);
+			         (unsigned long long)off, c->ret, (unsigned long long)c->want);
 	}
 }
 
@@ -133,9 +128,9 @@ static void test_resize(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_find_offset),
-		cmocka_unit_test(test_alloc_order_and_laziness),
-		cmocka_unit_test(test_resize),
+	        cmocka_unit_test(test_find_offset),
+	        cmocka_unit_test(test_alloc_order_and_laziness),
+	        cmocka_unit_test(test_resize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,26 +27,26 @@
 #define PC_ABOVE_4G_BASE 0x100000000ULL
 
 #define PC_I440FX_LOWMEM 0xc0000000ULL /* low RAM when split */
-#define PC_I440FX_SPLIT 0xe0000000ULL  /* RAM size from which it is split */
-#define PC_Q35_LOWMEM 0x80000000ULL
-#define PC_Q35_SPLIT 0xb0000000ULL
+#define PC_I440FX_SPLIT  0xe0000000ULL /* RAM size from which it is split */
+#define PC_Q35_LOWMEM    0x80000000ULL
+#define PC_Q35_SPLIT     0xb0000000ULL
 
-#define PC_BIOS_SIZE 0x40000ULL /* 256 KiB */
-#define PC_BIOS_ADDR (0x100000000ULL - PC_BIOS_SIZE)
+#define PC_BIOS_SIZE     0x40000ULL /* 256 KiB */
+#define PC_BIOS_ADDR     (0x100000000ULL - PC_BIOS_SIZE)
 #define PC_ISA_BIOS_SIZE 0x20000ULL /* its last 128 KiB, below 1 MiB */
 #define PC_ISA_BIOS_ADDR (0x100000ULL - PC_ISA_BIOS_SIZE)
-#define PC_ROM_ADDR 0xc0000ULL
-#define PC_ROM_SIZE 0x20000ULL /* 128 KiB */
+#define PC_ROM_ADDR      0xc0000ULL
+#define PC_ROM_SIZE      0x20000ULL /* 128 KiB */
 
-#define PC_SMRAM_ADDR 0xa0000ULL
-#define PC_SMRAM_SIZE 0x20000ULL
-#define PC_PAM_START 0xc0000ULL /* 12 segments of 16 KiB, then 64 KiB at 0xf0000 */
-#define PC_PAM_SEGMENT 0x4000ULL
+#define PC_SMRAM_ADDR    0xa0000ULL
+#define PC_SMRAM_SIZE    0x20000ULL
+#define PC_PAM_START     0xc0000ULL /* 12 segments of 16 KiB, then 64 KiB at 0xf0000 */
+#define PC_PAM_SEGMENT   0x4000ULL
 #define PC_PAM_BIOS_ADDR 0xf0000ULL
 #define PC_PAM_BIOS_SIZE 0x10000ULL
 
 /* Where QEMU puts them: in the PCI hole, below the BIOS, in no memslot. */
 #define PC_KVM_IDENTITY_MAP_ADDR 0xfeffc000ULL
-#define PC_KVM_TSS_ADDR 0xfeffd000ULL
+#define PC_KVM_TSS_ADDR          0xfeffd000ULL
 
 #endif

@@ -1,0 +1,245 @@
+/*
+ * test_vmcore.c - the ELF64 core of a real pc machine (built, not run):
+ * its header parsed back field by field, one PT_LOAD per RAM/ROM range of
+ * the flat view at the range's GPA, the bytes of every PT_LOAD equal to
+ * guest memory, an NT_PRSTATUS per vCPU with the registers where
+ * user_regs_struct has them, the KVMFS note, and SEEK_DATA/SEEK_HOLE over
+ * untouched memory.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kvmfs/machine.h"
+#include "kvmfs/phys.h"
+#include "kvmfs/vmcore.h"
+
+#define MIB (1ULL << 20)
+
+static struct machine m;
+
+static int setup(void **state)
+{
+	struct machine_config mc = {
+	        .type = "pc", .ram_size = 512 * MIB, .cpus = 2, .backing = RAM_BACKING_MEMFD};
+
+	(void)state;
+	return machine_init(&m, &mc);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	machine_exit(&m);
+	return 0;
+}
+
+static struct vmcore *build(unsigned nr_regs, struct kvm_regs *regs, struct kvm_sregs *sregs)
+{
+	struct vmcore_info info = {.machine = "pc",
+	                           .ram_size = 512 * MIB,
+	                           .nr_cpus = 2,
+	                           .regs = regs,
+	                           .sregs = sregs,
+	                           .nr_regs = nr_regs};
+	struct vmcore *vc = NULL;
+
+	assert_int_equal(vmcore_build(&m.as, &info, &vc), 0);
+	return vc;
+}
+
+static void read_at(struct vmcore *vc, uint64_t off, void *buf, size_t len)
+{
+	vmcore_read(vc, &m.as, off, buf, len);
+}
+
+static void test_header(void **state)
+{
+	struct vmcore *vc = build(0, NULL, NULL);
+	const struct flatview *fv = m.as.fv;
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	size_t i, load = 0;
+
+	(void)state;
+	read_at(vc, 0, &eh, sizeof(eh));
+	assert_memory_equal(eh.e_ident, ELFMAG, SELFMAG);
+	assert_int_equal(eh.e_ident[EI_CLASS], ELFCLASS64);
+	assert_int_equal(eh.e_type, ET_CORE);
+	assert_int_equal(eh.e_machine, EM_X86_64);
+	assert_int_equal(eh.e_phentsize, sizeof(Elf64_Phdr));
+	read_at(vc, eh.e_phoff, &ph, sizeof(ph));
+	assert_int_equal(ph.p_type, PT_NOTE);
+	/* Every RAM/ROM range of the flat view, in order, back to back after the header. */
+	for (i = 0; i < fv->nr; i++) {
+		const struct flat_range *fr = &fv->ranges[i];
+
+		if (!flat_range_is_ram(fr))
+			continue;
+		load++;
+		read_at(vc, eh.e_phoff + load * sizeof(ph), &ph, sizeof(ph));
+		assert_int_equal(ph.p_type, PT_LOAD);
+		assert_int_equal(ph.p_paddr, fr->start);
+		assert_int_equal(ph.p_filesz, fr->size);
+		assert_int_equal(ph.p_memsz, fr->size);
+		assert_int_equal(ph.p_offset, vc->segs[load - 1].file_offset);
+		assert_int_equal(ph.p_offset % VMCORE_HEADER_ALIGN, 0);
+	}
+	assert_int_equal(eh.e_phnum, 1 + load);
+	/* pc: pc.ram low, pc.rom, isa-bios, pc.ram from 1M, pc.bios at 4G - 256K. */
+	assert_int_equal(load, 5);
+	assert_int_equal(vc->size, ph.p_offset + ph.p_filesz);
+	vmcore_free(vc);
+}
+
+static void test_bytes(void **state)
+{
+	struct vmcore *vc = build(0, NULL, NULL);
+	uint8_t *core = malloc(2 * MIB), *phys = malloc(2 * MIB);
+	size_t i;
+
+	(void)state;
+	/* Something to see: bytes in low RAM, in RAM above 1M, and the firmware ROM. */
+	memcpy(m.ram_block->host + 0x1000, "KVMFSSTA", 8);
+	memset(m.ram_block->host + 0x234567, 0x5a, 3000);
+	memcpy(m.bios_block->host + m.bios_block->used_length - 16, "\xea\x5b\xe0\x00\xf0", 5);
+	for (i = 0; i < vc->nr_segs; i++) {
+		const struct vmcore_segment *s = &vc->segs[i];
+		uint64_t len = s->size < 2 * MIB ? s->size : 2 * MIB;
+		uint64_t at = s->size - len; /* the tail: where the reset vector is */
+
+		read_at(vc, s->file_offset + at, core, len);
+		phys_read(&m.as, s->gpa + at, phys, len);
+		assert_memory_equal(core, phys, len);
+		read_at(vc, s->file_offset, core, len);
+		phys_read(&m.as, s->gpa, phys, len);
+		assert_memory_equal(core, phys, len);
+	}
+	read_at(vc, vc->segs[0].file_offset + 0x1000, core, 8);
+	assert_memory_equal(core, "KVMFSSTA", 8);
+	read_at(vc, vc->size - 16, core, 5);
+	assert_memory_equal(core, "\xea\x5b\xe0\x00\xf0", 5);
+	/* Past the end: zeros, nothing read. */
+	memset(core, 1, 16);
+	read_at(vc, vc->size, core, 16);
+	assert_int_equal(core[0] | core[15], 0);
+	free(core);
+	free(phys);
+	vmcore_free(vc);
+}
+
+/* Find note (name, type) in the PT_NOTE; returns its descriptor offset or 0. */
+static uint64_t find_note(struct vmcore *vc, const char *name, uint32_t type, unsigned nth,
+                          uint32_t *descsz)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	uint64_t pos, end;
+	unsigned seen = 0;
+
+	read_at(vc, 0, &eh, sizeof(eh));
+	read_at(vc, eh.e_phoff, &ph, sizeof(ph));
+	for (pos = ph.p_offset, end = ph.p_offset + ph.p_filesz; pos < end;) {
+		Elf64_Nhdr nh;
+		char nm[16] = "";
+
+		read_at(vc, pos, &nh, sizeof(nh));
+		read_at(vc, pos + sizeof(nh), nm, nh.n_namesz < sizeof(nm) ? nh.n_namesz : 15);
+		pos += sizeof(nh) + ((nh.n_namesz + 3) & ~3u);
+		if (!strcmp(nm, name) && nh.n_type == type && seen++ == nth) {
+			*descsz = nh.n_descsz;
+			return pos;
+		}
+		pos += (nh.n_descsz + 3) & ~3u;
+	}
+	return 0;
+}
+
+static void test_notes(void **state)
+{
+	struct kvm_regs regs[2] = {{.rip = 0xfff0, .rsp = 0x8000, .rax = 1, .r15 = 15},
+	                           {.rip = 0x1234, .rflags = 0x202}};
+	struct kvm_sregs sregs[2] = {{.cs.selector = 0xf000, .fs.base = 0x7000},
+	                             {.cs.selector = 8}};
+	struct vmcore *vc = build(2, regs, sregs);
+	uint64_t at, gregs[27];
+	uint32_t sz, pid;
+	char text[128] = "";
+
+	(void)state;
+	at = find_note(vc, "CORE", NT_PRSTATUS, 0, &sz);
+	assert_true(at);
+	assert_int_equal(sz, 336);
+	read_at(vc, at + 32, &pid, 4);
+	assert_int_equal(pid, 1);
+	read_at(vc, at + 112, gregs, sizeof(gregs));
+	/* user_regs_struct: r15 first, rax at 10, rip at 16, cs 17, rsp 19, fs_base 21. */
+	assert_int_equal(gregs[0], 15);
+	assert_int_equal(gregs[10], 1);
+	assert_int_equal(gregs[16], 0xfff0);
+	assert_int_equal(gregs[17], 0xf000);
+	assert_int_equal(gregs[19], 0x8000);
+	assert_int_equal(gregs[21], 0x7000);
+
+	at = find_note(vc, "CORE", NT_PRSTATUS, 1, &sz);
+	assert_true(at);
+	read_at(vc, at + 32, &pid, 4);
+	assert_int_equal(pid, 2);
+	read_at(vc, at + 112, gregs, sizeof(gregs));
+	assert_int_equal(gregs[16], 0x1234);
+	assert_int_equal(gregs[18], 0x202);
+
+	at = find_note(vc, "KVMFS", VMCORE_NT_KVMFS, 0, &sz);
+	assert_true(at);
+	assert_true(sz < sizeof(text));
+	read_at(vc, at, text, sz);
+	assert_string_equal(text, "machine=pc\nram_size=536870912\ncpus=2\n");
+	vmcore_free(vc);
+
+	/* Without vCPUs (-accel none): no NT_PRSTATUS, the KVMFS note still there. */
+	vc = build(0, NULL, NULL);
+	assert_false(find_note(vc, "CORE", NT_PRSTATUS, 0, &sz));
+	assert_true(find_note(vc, "KVMFS", VMCORE_NT_KVMFS, 0, &sz));
+	vmcore_free(vc);
+}
+
+static void test_holes(void **state)
+{
+	struct vmcore *vc = build(0, NULL, NULL);
+	const struct vmcore_segment *ram = &vc->segs[3]; /* pc.ram from 1 MiB */
+	uint64_t out;
+
+	(void)state;
+	assert_int_equal(ram->gpa, MIB);
+	/* The header is data. */
+	assert_int_equal(vmcore_seek(vc, &m.as, 0, SEEK_DATA, &out), 0);
+	assert_int_equal(out, 0);
+	/* Untouched RAM (a fresh memfd) is a hole; a written page is data. */
+	memset(m.ram_block->host + 64 * MIB, 1, 4096);
+	assert_int_equal(vmcore_seek(vc, &m.as, ram->file_offset + 32 * MIB, SEEK_DATA, &out), 0);
+	assert_int_equal(out, ram->file_offset + 63 * MIB);
+	assert_int_equal(vmcore_seek(vc, &m.as, out, SEEK_HOLE, &out), 0);
+	assert_int_equal(out, ram->file_offset + 63 * MIB + 4096);
+	assert_int_equal(vmcore_seek(vc, &m.as, vc->size, SEEK_DATA, &out), -ENXIO);
+	vmcore_free(vc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_header),
+	        cmocka_unit_test(test_bytes),
+	        cmocka_unit_test(test_notes),
+	        cmocka_unit_test(test_holes),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
