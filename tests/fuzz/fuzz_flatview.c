@@ -1,0 +1,105 @@
+/*
+ * fuzz_flatview.c - libFuzzer harness for flattening: random region trees
+ * (region_tree.h) against a brute-force reference that applies QEMU's rules
+ * to one address at a time.
+ *
+ * For every address of the windows at 0 and at the top of the 2^64 space
+ * the flat view must name the leaf and offset the reference finds (or a
+ * hole), read-only exactly for ROM; and the view must be sorted, without
+ * overlaps or empty ranges, with no two neighbours left unmerged.
+ *
+ *   make fuzz-build && build-fuzz/fuzz_flatview tests/fuzz/corpus/fuzz_flatview
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "region_tree.h"
+
+typedef unsigned __int128 u128;
+
+/* QEMU's rule for one address: the first enabled subregion (highest
+ * priority, latest added) that holds it wins, else the region itself. */
+static int resolve(struct memory_region *mr, u128 addr, struct memory_region **leaf, u128 *off,
+                   int depth)
+{
+	u128 size = mr->size == MR_SIZE_2_64 ? (u128)1 << 64 : mr->size;
+	size_t i;
+
+	if (!mr->enabled || addr >= size || depth > 2 * RT_MAX + 2)
+		return 0;
+	if (mr->kind == MR_ALIAS)
+		return resolve(mr->alias, mr->alias_offset + addr, leaf, off, depth + 1);
+	for (i = 0; i < mr->nr_subs; i++) {
+		struct memory_region *s = mr->subs[i];
+
+		if (addr >= s->addr && resolve(s, addr - s->addr, leaf, off, depth + 1))
+			return 1;
+	}
+	if (mr->kind == MR_CONTAINER)
+		return 0;
+	*leaf = mr;
+	*off = addr;
+	return 1;
+}
+
+static void check_addr(struct memory_region *root, const struct flatview *fv, uint64_t a)
+{
+	const struct flat_range *fr = flatview_lookup(fv, a);
+	struct memory_region *leaf = NULL;
+	u128 off = 0;
+	int found = resolve(root, a, &leaf, &off, 0);
+
+	if (!found && !fr)
+		return;
+	if (!found || !fr || fr->mr != leaf || (u128)fr->offset + (a - fr->start) != off ||
+	    fr->readonly != (leaf->kind == MR_ROM)) {
+		fprintf(stderr, "addr %#llx: reference %s+%#llx, flat view %s+%#llx\n",
+		        (unsigned long long)a, found ? leaf->name : "hole", (unsigned long long)off,
+		        fr ? fr->mr->name : "hole",
+		        fr ? (unsigned long long)(fr->offset + (a - fr->start)) : 0ULL);
+		abort();
+	}
+}
+
+static void check_shape(const struct flatview *fv)
+{
+	size_t i;
+
+	for (i = 0; i < fv->nr; i++) {
+		const struct flat_range *r = &fv->ranges[i], *p = i ? r - 1 : NULL;
+
+		if (!r->size || (u128)r->start + r->size > (u128)1 << 64)
+			abort();
+		if (p && (u128)p->start + p->size > r->start)
+			abort(); /* unsorted or overlapping */
+		if (p && p->mr == r->mr && p->readonly == r->readonly &&
+		    (u128)p->start + p->size == r->start && p->offset + p->size == r->offset &&
+		    (u128)p->size + r->size <= UINT64_MAX)
+			abort(); /* should have been merged */
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct ram_block b[4];
+	struct ram_block *blocks[4] = {&b[0], &b[1], &b[2], &b[3]};
+	struct fuzz_in in = {data, size};
+	struct region_tree t;
+	struct memory_region *root = rt_build(&t, &in, blocks, 4, false);
+	struct flatview *fv;
+	uint64_t a;
+
+	if (flatview_build(root, &fv))
+		abort(); /* acyclic trees of at most 33 regions always flatten */
+	check_shape(fv);
+	for (a = 0; a < RT_SPACE; a++)
+		check_addr(root, fv, a);
+	for (a = RT_TOP; a; a++)
+		check_addr(root, fv, a);
+	flatview_free(fv);
+	mr_free(root);
+	return 0;
+}

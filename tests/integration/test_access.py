@@ -1,0 +1,187 @@
+"""Access: who may read guest memory through the tree, and what kvmfs
+needs to run.
+
+- RAM files are 0400 (0600 with --writable) and belong to the user running
+  kvmfs; text files 0444, ctl 0600.
+- Another, unprivileged user cannot read anything through the mount by
+  default; with -o allow_other the mode bits decide: the 0444 views yes,
+  guest memory (0400, not theirs) no.
+- kvmfs runs as a non-root user who has /dev/fuse, and names the device it
+  lacks otherwise (/dev/fuse, or /dev/kvm without -accel none).
+
+The tests create a throw-away user (useradd, removed afterwards) and run
+commands as that user with setpriv; they need root and skip otherwise.
+
+Run: python3 -m pytest -q tests/integration/test_access.py
+"""
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import KVMFS, READY, is_mounted, lazy_unmount, wait_for
+
+PC = ("-M", "pc", "-m", "64M", "-accel", "none")
+
+
+def require_root():
+    if os.geteuid() != 0:
+        pytest.skip("creating a user and running commands as them needs root")
+    for tool in ("useradd", "userdel", "setpriv"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is missing")
+
+
+@pytest.fixture
+def user():
+    """A fresh unprivileged user: (name, uid, gid)."""
+    require_root()
+    name = f"kvmfst{os.getpid() % 100000}"
+    subprocess.run(["userdel", name], capture_output=True)
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                   check=True)
+    try:
+        out = subprocess.run(["id", "-u", name], capture_output=True, text=True, check=True)
+        uid = int(out.stdout)
+        gid = int(subprocess.run(["id", "-g", name], capture_output=True, text=True,
+                                 check=True).stdout)
+        yield name, uid, gid
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+@pytest.fixture
+def open_dir():
+    """A directory every user can enter (pytest's tmp_path is root's only)."""
+    d = tempfile.mkdtemp(prefix="kvmfs-access-")
+    os.chmod(d, 0o755)
+    yield d
+    for sub in os.listdir(d):
+        lazy_unmount(os.path.join(d, sub))
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def as_user(user, cmd, **kw):
+    name, uid, gid = user
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                           "--"] + [str(c) for c in cmd], capture_output=True, text=True, **kw)
+
+
+def test_modes_and_owner(kvmfs):
+    for extra, ram_mode in (((), 0o400), (("--writable",), 0o600)):
+        k = kvmfs("-M", "pc", "-m", "64M", *extra)
+        for name in ("pc.ram", "pc.bios", "pc.rom"):
+            st = os.stat(k.path("ramblocks", name))
+            assert stat.S_IMODE(st.st_mode) == ram_mode
+            assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+        assert stat.S_IMODE(os.stat(k.path("ctl")).st_mode) == 0o600
+        # No allow_other unless asked for.
+        with open("/proc/self/mountinfo") as f:
+            line = next(l for l in f if f" {os.path.realpath(k.mnt)} " in l)
+        assert "allow_other" not in line
+
+
+def test_other_user_is_kept_out_by_default(kvmfs, user, open_dir):
+    mnt = os.path.join(open_dir, "mnt")
+    os.mkdir(mnt)
+    k = kvmfs(*PC, mnt=mnt, accel=False)
+    r = as_user(user, ["cat", k.path("ramblocks", "pc.rom")])
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    r = as_user(user, ["cat", k.path("ramblocks.json")])
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    # Root itself reads fine: the refusal is about the other user.
+    with open(k.path("ramblocks", "pc.rom"), "rb") as f:
+        assert len(f.read()) == 0x20000
+
+
+def test_allow_other_lets_the_mode_bits_decide(kvmfs, user, open_dir):
+    mnt = os.path.join(open_dir, "mnt")
+    os.mkdir(mnt)
+    k = kvmfs(*PC, "-o", "allow_other", mnt=mnt, accel=False)
+    r = as_user(user, ["cat", k.path("ramblocks.json")])
+    assert r.returncode == 0 and '"pc.ram"' in r.stdout, r
+    r = as_user(user, ["cat", k.path("ramblocks", "pc.rom")])
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    r = as_user(user, ["sh", "-c", f"echo stop > '{k.path('ctl')}'"])
+    assert r.returncode != 0, r
+
+
+def _grant(dev, user):
+    """Give user read-write access to dev; returns how to undo it."""
+    name, uid, _ = user
+    st = os.stat(dev)
+    if shutil.which("setfacl"):
+        subprocess.run(["setfacl", "-m", f"u:{name}:rw", dev], check=True)
+        return lambda: subprocess.run(["setfacl", "-x", f"u:{name}", dev], check=False)
+    os.chown(dev, uid, st.st_gid)
+    return lambda: os.chown(dev, st.st_uid, st.st_gid)
+
+
+def _run_as_user_until_ready(user, args, mnt, timeout=20.0):
+    name, uid, gid = user
+    p = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                          "--", str(KVMFS)] + list(args) + [mnt],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    return p
+
+
+def test_runs_as_a_user_with_dev_fuse(user, open_dir):
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("no /dev/fuse")
+    name, uid, gid = user
+    mnt = os.path.join(open_dir, "mnt")
+    os.mkdir(mnt)
+    os.chown(mnt, uid, gid)
+    undo = _grant("/dev/fuse", user) if not os.access("/dev/fuse", os.W_OK) or \
+        stat.S_IMODE(os.stat("/dev/fuse").st_mode) & 0o006 != 0o006 else (lambda: None)
+    p = None
+    try:
+        p = _run_as_user_until_ready(user, PC, mnt)
+        assert wait_for(lambda: is_mounted(mnt) or p.poll() is not None, 20.0)
+        assert p.poll() is None, p.stderr.read()
+        # Only that user may look (no allow_other): even root is kept out.
+        r = as_user(user, ["stat", "-c", "%u %g %a", os.path.join(mnt, "ramblocks", "pc.ram")])
+        assert r.stdout.split() == [str(uid), str(gid), "400"], r
+        r = as_user(user, ["wc", "-c", os.path.join(mnt, "ramblocks", "pc.bios")])
+        assert r.returncode == 0 and r.stdout.split()[0] == str(0x40000), r
+        p.terminate()
+        assert p.wait(timeout=20) == 0
+        assert not is_mounted(mnt)
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        lazy_unmount(mnt)
+        undo()
+
+
+def test_missing_device_is_named(user, open_dir):
+    name, uid, gid = user
+    mnt = os.path.join(open_dir, "mnt")
+    os.mkdir(mnt)
+    os.chown(mnt, uid, gid)
+    # No access to /dev/fuse (it is 0600 root, or we make it so for the test).
+    st = os.stat("/dev/fuse")
+    os.chmod("/dev/fuse", 0o600)
+    try:
+        r = as_user(user, [KVMFS, *PC, mnt], timeout=20)
+    finally:
+        os.chmod("/dev/fuse", stat.S_IMODE(st.st_mode))
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "/dev/fuse" in lines[0], r.stderr
+    assert not is_mounted(mnt)
+
+    # Without -accel none kvmfs needs /dev/kvm; run without a mountpoint.
+    r = as_user(user, [KVMFS, "-M", "pc", "-m", "64M"], timeout=20)
+    if os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK) and \
+            stat.S_IMODE(os.stat("/dev/kvm").st_mode) & 0o006 == 0o006:
+        pytest.skip("this user has /dev/kvm here")
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "/dev/kvm" in lines[0], r.stderr
