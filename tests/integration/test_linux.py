@@ -1,0 +1,338 @@
+"""Booting Linux with -kernel: Debian's cloud kernel, and files that are no kernel.
+
+The kernel is Debian's linux-image-*-cloud-amd64, fetched and unpacked by
+tools/fetch-debian-kernel.sh into build/debian-kernel (vmlinuz, the vmlinux
+extracted from it, the -dbg package's System.map).  Without network or apt,
+the tests that need it skip.
+
+Everywhere (no /dev/kvm needed): a bad -kernel file is one error line, a
+non-zero exit and no mount; with `-S` (and `-accel none` where there is no
+KVM) the loader's work is read back through ramblocks/pc.ram - the zero page
+(e820 = the flat view's RAM, command line, type_of_loader, code32_start), the
+kernel's segments and `linux_banner` at the physical address System.map
+predicts, the initrd.
+
+With /dev/kvm: the kernel's own console output (banner, BIOS-e820 map =
+flat view RAM), the diagnostic when the host's KVM gives up on it, the
+banner in guest memory equal to the console's, and vcpus/0/translate.
+
+Run: /usr/bin/python3 -m pytest -v tests/integration/test_linux.py
+"""
+import json
+import os
+import re
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, have_kvm, is_mounted, require_guest, wait_for
+
+KDIR = ROOT / "build" / "debian-kernel"
+FETCH = ROOT / "tools" / "fetch-debian-kernel.sh"
+CMDLINE = "console=ttyS0 earlyprintk=serial nokaslr"
+KERNEL_MAP_BASE = 0xffffffff80000000  # __START_KERNEL_map: phys = virt - this, without KASLR
+
+ZERO_PAGE = 0x7000
+LEGACY_HOLE = (0xA0000, 0x100000)  # never usable, whatever the flat view shows
+BOOT_TIMEOUT = 300.0  # ring-0 code is emulated on the target hosts: ~1 us per instruction
+
+
+# ---- the Debian kernel ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def debian_kernel():
+    files = [KDIR / n for n in ("vmlinuz", "vmlinux", "System.map")]
+    if not all(f.exists() and f.stat().st_size for f in files):
+        r = subprocess.run([str(FETCH), str(KDIR)], capture_output=True, text=True,
+                           timeout=900)
+        if r.returncode != 0:
+            pytest.skip(f"Debian's cloud kernel could not be fetched: {r.stderr.strip()}")
+    return KDIR
+
+
+def symbol(kdir, name):
+    with open(kdir / "System.map") as f:
+        for line in f:
+            addr, _, sym = line.split()
+            if sym == name:
+                return int(addr, 16)
+    raise KeyError(name)
+
+
+def elf_loads(path):
+    """(offset, paddr, filesz, memsz) of every PT_LOAD of a 64-bit ELF."""
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        phoff, = struct.unpack_from("<Q", eh, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    out = []
+    for i in range(phnum):
+        p_type, _, off, _, paddr, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", ph,
+                                                                         i * phentsize)
+        if p_type == 1:
+            out.append((off, paddr, filesz, memsz))
+    return out
+
+
+# ---- reading the model back ----------------------------------------------
+
+def flatview_ram(k):
+    """[start, end) of writable RAM in the flat view, adjacent ranges merged."""
+    with open(k.path("flatview.json")) as f:
+        fv = json.load(f)
+    ranges = fv["ranges"] if isinstance(fv, dict) else fv
+    out = []
+    for r in ranges:
+        if r["type"] != "ram" or r.get("readonly"):
+            continue
+        start, end = r["start"], r["last"] + 1
+        if out and out[-1][1] == start:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def minus(ranges, hole):
+    out = []
+    for s, e in ranges:
+        for a, b in ((s, min(e, hole[0])), (max(s, hole[1]), e)):
+            if a < b:
+                out.append((a, b))
+    return out
+
+
+def guest_read(k, gpa, n):
+    """Bytes at a guest-physical address of low RAM or RAM above 4G (pc.ram)."""
+    ram = flatview_ram(k)
+    with open(k.path("ramblocks", "pc.ram"), "rb") as f:
+        # pc.ram offset: low RAM is identity, RAM above 4G follows low RAM.
+        low_end = max(e for s, e in ram if s < 1 << 32)
+        f.seek(gpa if gpa < 1 << 32 else low_end + gpa - (1 << 32))
+        return f.read(n)
+
+
+def zero_page(k):
+    bp = guest_read(k, ZERO_PAGE, 4096)
+    n = bp[0x1E8]
+    e820 = [struct.unpack_from("<QQI", bp, 0x2D0 + 20 * i) for i in range(n)]
+    return bp, [(a, a + s, t) for a, s, t in e820]
+
+
+def usable(e820):
+    out = []
+    for s, e, t in e820:
+        if t != 1:
+            continue
+        if out and out[-1][1] == s:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def check_e820(k, e820):
+    want = minus(flatview_ram(k), LEGACY_HOLE)
+    assert usable(e820) == want
+    # Nothing usable in the hole, the ROMs or below-4G MMIO, and the hole reserved.
+    assert any(s <= LEGACY_HOLE[0] and e >= LEGACY_HOLE[1] and t == 2 for s, e, t in e820)
+    assert any(e > 1 << 32 for s, e in want) == any(e > 1 << 32 for s, e in usable(e820))
+
+
+# ---- files that are not kernels: the same everywhere -----------------------
+
+def _bzimage(protocol=0x020F, cut=None):
+    setup = 5 * 512
+    payload = 0x2000
+    b = bytearray(setup + payload)
+    b[0x1F1] = 4
+    struct.pack_into("<I", b, 0x1F4, payload // 16)
+    struct.pack_into("<H", b, 0x1FE, 0xAA55)
+    b[0x200:0x202] = b"\xeb\x6a"
+    b[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", b, 0x206, protocol)
+    b[0x211] = 1
+    struct.pack_into("<I", b, 0x214, 0x100000)
+    struct.pack_into("<I", b, 0x238, 255)
+    return bytes(b[:cut] if cut else b)
+
+
+BAD_FILES = [
+    ("text", b"#!/bin/sh\necho hello\n" * 40, "not a Linux kernel"),
+    ("old-protocol", _bzimage(protocol=0x0204), "boot protocol 2.04 is too old"),
+    ("truncated", _bzimage(cut=4000), "truncated"),
+    ("empty", b"", "empty"),
+    ("elf32", b"\x7fELF\x01\x01\x01" + bytes(60), "32-bit"),
+]
+
+
+@pytest.mark.parametrize("name,data,msg", BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_kernel_is_one_line(run_kvmfs, tmp_path, name, data, msg):
+    bad = tmp_path / name
+    bad.write_bytes(data)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = run_kvmfs("-kernel", bad, mnt=mnt)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"kvmfs: -kernel {bad}: ") and msg in lines[0], lines[0]
+    assert not is_mounted(mnt)
+    assert not os.listdir(mnt)
+
+
+def test_kernel_too_big_for_ram(run_kvmfs, tmp_path, debian_kernel):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = run_kvmfs("-m", "16M", "-kernel", debian_kernel / "vmlinux", mnt=mnt)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs RAM at 0x1000000-" in lines[0], r.stderr
+    assert not is_mounted(mnt)
+
+
+# ---- what the loader wrote: -S, readable here -------------------------------
+
+LAYOUTS = [("pc", "128M"), ("pc", "6G"), ("q35", "2G"), ("q35", "6G")]
+
+
+@pytest.mark.parametrize("machine,size", LAYOUTS, ids=[f"{m}-{s}" for m, s in LAYOUTS])
+def test_vmlinux_zero_page(kvmfs, debian_kernel, machine, size):
+    k = kvmfs("-S", "-M", machine, "-m", size, "-kernel", debian_kernel / "vmlinux",
+              "-append", CMDLINE)
+    bp, e820 = zero_page(k)
+    assert struct.unpack_from("<H", bp, 0x1FE)[0] == 0xAA55
+    assert bp[0x202:0x206] == b"HdrS"
+    assert bp[0x210] == 0xFF  # type_of_loader: undefined
+    cmd_ptr, = struct.unpack_from("<I", bp, 0x228)
+    assert guest_read(k, cmd_ptr, len(CMDLINE) + 1) == CMDLINE.encode() + b"\0"
+    check_e820(k, e820)
+
+    # Every segment at its physical address, bss zeroed.
+    data = (debian_kernel / "vmlinux").read_bytes()
+    for off, paddr, filesz, memsz in elf_loads(debian_kernel / "vmlinux"):
+        assert guest_read(k, paddr, 4096) == data[off:off + 4096]
+        assert guest_read(k, paddr + filesz - 4096, 4096) == data[off + filesz - 4096:off + filesz]
+        if memsz > filesz:
+            assert guest_read(k, paddr + filesz, min(memsz - filesz, 4096)) == \
+                bytes(min(memsz - filesz, 4096))
+
+    # linux_banner where System.map says, without KASLR.
+    phys = symbol(debian_kernel, "linux_banner") - KERNEL_MAP_BASE
+    banner = guest_read(k, phys, 512).split(b"\0")[0]
+    version = (debian_kernel / "version").read_text().strip()
+    assert banner.startswith(f"Linux version {version} ".encode()), banner
+
+
+def test_bzimage_zero_page_and_initrd(kvmfs, debian_kernel, tmp_path):
+    vmlinuz = (debian_kernel / "vmlinuz").read_bytes()
+    initrd = tmp_path / "initrd"
+    blob = os.urandom(300 * 1024 + 123)
+    initrd.write_bytes(blob)
+    k = kvmfs("-S", "-m", "512M", "-kernel", debian_kernel / "vmlinuz", "-initrd", initrd,
+              "-append", CMDLINE)
+    bp, e820 = zero_page(k)
+    setup = ((vmlinuz[0x1F1] or 4) + 1) * 512
+    hdr_end = 0x202 + vmlinuz[0x201]
+    # The file's setup header, except the fields a loader fills in.
+    filled = {0x210, 0x218, 0x219, 0x21A, 0x21B, 0x21C, 0x21D, 0x21E, 0x21F,
+              0x228, 0x229, 0x22A, 0x22B}
+    for off in range(0x1F1, hdr_end):
+        if off not in filled:
+            assert bp[off] == vmlinuz[off], hex(off)
+    assert struct.unpack_from("<H", bp, 0x206)[0] >= 0x0206
+    assert bp[0x210] == 0xFF
+    assert struct.unpack_from("<I", bp, 0x214)[0] == 0x100000  # code32_start
+    assert guest_read(k, 0x100000, 65536) == vmlinuz[setup:setup + 65536]
+    check_e820(k, e820)
+
+    image, size = struct.unpack_from("<II", bp, 0x218)
+    addr_max, = struct.unpack_from("<I", bp, 0x22C)
+    low_end = max(e for s, e, t in e820 if t == 1 and e <= 1 << 32)
+    assert size == len(blob)
+    assert image % 4096 == 0
+    assert image + size - 1 <= addr_max and image + size <= low_end
+    assert guest_read(k, image, size) == blob
+
+
+# ---- a real boot: needs /dev/kvm ---------------------------------------------
+
+def console(k):
+    try:
+        return Path(k.path("console")).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+E820_LINE = re.compile(r"BIOS-e820: \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\] (\w+)")
+
+
+def map_complete(text):
+    """The e820 map is printed whole: some other line follows its entries."""
+    i = text.find("BIOS-provided physical RAM map")
+    return i >= 0 and any("BIOS-e820" not in l for l in text[i:].splitlines()[1:])
+
+
+def boot(kvmfs, debian_kernel, machine, size):
+    require_guest("booting Debian's kernel needs KVM")
+    k = kvmfs("-M", machine, "-m", size, "-kernel", debian_kernel / "vmlinux", "-append", CMDLINE)
+    wait_for(lambda: map_complete(console(k)) or "the VM is stopped" in k.stderr(),
+             BOOT_TIMEOUT, 0.5)
+    return k
+
+
+@pytest.mark.parametrize("machine,size", [("pc", "6G"), ("q35", "6G"), ("pc", "1G")],
+                         ids=["pc-6G", "q35-6G", "pc-1G"])
+def test_boot_banner_and_e820(kvmfs, debian_kernel, machine, size):
+    k = boot(kvmfs, debian_kernel, machine, size)
+    text = console(k)
+    assert "Linux version " in text, text[-2000:] + k.stderr()
+    assert "Linux version " in k.stdout()  # the console is echoed to stdout too
+    assert "BIOS-provided physical RAM map" in text
+    got = [(int(a, 16), int(b, 16) + 1) for a, b, t in E820_LINE.findall(text) if t == "usable"]
+    want = minus(flatview_ram(k), LEGACY_HOLE)
+    assert got == want
+    assert any(s >= 1 << 32 for s, e in got) == (size == "6G")
+
+
+def test_emulation_failure_is_diagnosed(kvmfs, debian_kernel):
+    k = boot(kvmfs, debian_kernel, "pc", "1G")
+    if not wait_for(lambda: "the VM is stopped" in k.stderr(), BOOT_TIMEOUT, 0.5):
+        pytest.skip("KVM ran the kernel without giving up (hardware virtualization here?)")
+    line = [l for l in k.stderr().splitlines() if "the VM is stopped" in l][0]
+    assert re.search(r"KVM_EXIT_\w+", line) and re.search(r"RIP 0x[0-9a-f]+", line), line
+    assert "code at GPA" in line or "code: unreadable" in line, line
+    assert k.proc.poll() is None and is_mounted(k.mnt)
+    status = Path(k.path("ctl")).read_text()
+    assert status.startswith("paused (internal-error)") and "RIP 0x" in status
+    # Stopped for good: cont is refused, the state stays.
+    with pytest.raises(OSError):
+        Path(k.path("ctl")).write_text("cont\n")
+    assert Path(k.path("ctl")).read_text().startswith("paused (internal-error)")
+
+
+def test_banner_in_guest_memory(kvmfs, debian_kernel):
+    k = boot(kvmfs, debian_kernel, "pc", "1G")
+    m = re.search(r"(Linux version [^\n]*)", console(k))
+    assert m, console(k)[-2000:]
+    Path(k.path("ctl")).write_text("stop\n")
+    virt = symbol(debian_kernel, "linux_banner")
+    phys = virt - KERNEL_MAP_BASE
+    mem = guest_read(k, phys, 1024).split(b"\0")[0].decode(errors="replace")
+    assert mem.rstrip("\n") == m.group(1).rstrip()
+
+    translate = Path(k.path("vcpus", "0", "translate"))
+    if not translate.exists():
+        pytest.skip("no vcpus/0/translate in this build")
+    with open(translate, "r+") as f:
+        f.write(hex(virt))
+        f.seek(0)
+        walk = f.read()
+    pa = re.search(r"^pa (0x[0-9a-f]+)", walk, re.M)
+    assert pa, walk
+    assert int(pa.group(1), 16) == phys
