@@ -1351,17 +1351,49 @@ err_lock:
 	return ret;
 }
 
-int fs_loop(struct fs *fs)
+/* Only there to interrupt the loop thread's wait (no SA_RESTART). */
+static void fs_wake_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *fs_loop_thread(void *arg)
 {
 	struct fuse_loop_config lc = {.clone_fd = 0, .max_idle_threads = 10};
+	struct fs *fs = arg;
+	sigset_t set;
+
+	pthread_setname_np(pthread_self(), "fuse-loop");
+	/* The one signal this thread takes: fs_unmount's wake-up. */
+	sigemptyset(&set);
+	sigaddset(&set, FS_WAKE_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	fs->loop_ret = fuse_session_loop_mt(fs->se, &lc);
+	__atomic_store_n(&fs->loop_done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+int fs_start(struct fs *fs)
+{
+	struct sigaction sa = {.sa_handler = fs_wake_handler};
+	sigset_t set, old;
 	int ret;
 
-	if (fuse_set_signal_handlers(fs->se))
-		return -EIO;
-	ret = fuse_session_loop_mt(fs->se, &lc);
-	fuse_remove_signal_handlers(fs->se);
-	/* A signal that ended the session is reported as its number: a clean end. */
-	return ret < 0 ? ret : 0;
+	sigaction(FS_WAKE_SIGNAL, &sa, NULL);
+	/* Workers inherit the mask: only the loop thread itself takes the wake-up. */
+	sigemptyset(&set);
+	sigaddset(&set, FS_WAKE_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	ret = -pthread_create(&fs->loop_thread, NULL, fs_loop_thread, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ret)
+		fs->loop_started = true;
+	return ret;
+}
+
+bool fs_done(struct fs *fs)
+{
+	return __atomic_load_n(&fs->loop_done, __ATOMIC_ACQUIRE);
 }
 
 void fs_unmount(struct fs *fs)
@@ -1371,6 +1403,21 @@ void fs_unmount(struct fs *fs)
 	pthread_rwlock_wrlock(&fs->live_lock);
 	fs->live = false;
 	pthread_rwlock_unlock(&fs->live_lock);
+	/*
+	 * The session loop ends last, after everything that sends the kernel
+	 * invalidations has stopped: an invalidation waits for page locks that
+	 * readers hold until their READ is answered, so it must never outlive
+	 * the threads that answer.  Ending it: the exit flag, then a signal to
+	 * break the loop's wait; libfuse then cancels its workers.
+	 */
+	if (fs->loop_started) {
+		fuse_session_exit(fs->se);
+		while (!fs_done(fs)) {
+			pthread_kill(fs->loop_thread, FS_WAKE_SIGNAL);
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+		}
+		pthread_join(fs->loop_thread, NULL);
+	}
 	/* Does nothing if the mount already went away (fusermount3 -u). */
 	if (fs->mounted)
 		fuse_session_unmount(fs->se);

@@ -15,6 +15,7 @@
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -27,6 +28,8 @@ struct strbuf;
 struct ram_block;
 struct vm;
 
+/* Wakes the session loop so that it sees fuse_session_exit(). */
+#define FS_WAKE_SIGNAL SIGUSR2
 #define FS_IO_MAX (1u << 20) /* max_write and readahead we ask the kernel for */
 
 enum fs_kind {
@@ -96,6 +99,11 @@ struct fs {
 	 */
 	pthread_rwlock_t live_lock;
 	bool live;
+	/* The session loop's thread (fs_start) and how it ended. */
+	pthread_t loop_thread;
+	bool loop_started;
+	bool loop_done; /* atomic: set by the loop thread as it returns */
+	int loop_ret;
 };
 
 /* What each kind of node does; a NULL entry answers the request as noted. */

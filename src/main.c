@@ -135,14 +135,22 @@ static void *stdin_pump(void *arg)
 	return NULL;
 }
 
-/* Without a mountpoint: run until a signal, or until the guest stops for good. */
-static int wait_unmounted(struct vm *vm, const sigset_t *sigs)
+/*
+ * Run until a signal, until the user unmounts the tree, or - without a
+ * mountpoint, where nothing is left to inspect - until the guest stops for
+ * good (then the exit status is 1).
+ */
+static int wait_for_end(struct vm *vm, struct fs *fs, const sigset_t *sigs)
 {
 	struct timespec tick = {0, 100 * 1000000L};
 
 	for (;;) {
 		if (sigtimedwait(sigs, NULL, &tick) > 0)
 			return 0;
+		if (fs && fs_done(fs))
+			return 0;
+		if (fs)
+			continue;
 		pthread_mutex_lock(&vm->lock);
 		if (vm->state == VM_INTERNAL_ERROR || vm->state == VM_SHUTDOWN) {
 			pthread_mutex_unlock(&vm->lock);
@@ -160,7 +168,7 @@ int main(int argc, char **argv)
 	struct options o;
 	struct dirty dirty;
 	struct fs *fs = NULL;
-	sigset_t sigs, old;
+	sigset_t sigs;
 	pthread_t pump;
 	char err[ERRLEN];
 	static struct vm vm;
@@ -186,14 +194,14 @@ int main(int argc, char **argv)
 	}
 
 	/*
-	 * vCPU and sweep threads inherit a mask without the ending signals, so
-	 * they reach main (or the FUSE loop, which handles them).
+	 * The ending signals stay blocked in every thread: main takes them
+	 * with sigtimedwait() and ends things in order.
 	 */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	ret = vm_init(&vm, &o, o.bios ? fw.data : guest_firmware, fw.size,
 	              o.kernel ? &kernel : NULL, err, sizeof(err));
@@ -214,7 +222,7 @@ int main(int argc, char **argv)
 			goto out_vm;
 		}
 	}
-	if (dirty_start(&dirty) || vm_start(&vm)) {
+	if ((fs && fs_start(fs)) || dirty_start(&dirty) || vm_start(&vm)) {
 		fprintf(stderr, "kvmfs: starting threads: %s\n", strerror(errno));
 		goto out_fs;
 	}
@@ -226,12 +234,11 @@ int main(int argc, char **argv)
 	        o.accel == ACCEL_NONE ? " -accel none" : "", o.kernel ? " -kernel " : "",
 	        o.kernel ? o.kernel : "", o.mountpoint ? ", mounted at " : "",
 	        o.mountpoint ? o.mountpoint : "");
-	if (fs) {
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		status = fs_loop(fs) ? 1 : 0;
-	} else {
-		status = wait_unmounted(&vm, &sigs);
-	}
+	status = wait_for_end(&vm, fs, &sigs);
+	/*
+	 * Producers of invalidations first, while the session still answers
+	 * the reads they may wait for; the session last.
+	 */
 	vm_stop(&vm);
 out_fs:
 	dirty_exit(&dirty);

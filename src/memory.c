@@ -454,6 +454,12 @@ static unsigned long long mr_last(uint64_t start, uint64_t size)
 	return (unsigned long long)(start + (size ? size - 1 : 0));
 }
 
+/* Last address of a flat range: its sizes are plain (a 2^64 range is two). */
+static unsigned long long fr_last(const struct flat_range *fr)
+{
+	return (unsigned long long)(fr->start + fr->size - 1);
+}
+
 struct mtree_queue {
 	struct memory_region **mr;
 	size_t nr;
@@ -596,8 +602,7 @@ void as_render_tree_json(struct address_space *as, struct strbuf *sb)
 void flatview_render_range(const struct flat_range *fr, const char *accel, struct strbuf *sb)
 {
 	sb_printf(sb, "  " ADDR_FMT "-" ADDR_FMT " (prio %d, %s): ", (unsigned long long)fr->start,
-	          mr_last(fr->start, fr->size), fr->mr->priority,
-	          fr->readonly ? "rom" : mr_type(fr->mr));
+	          fr_last(fr), fr->mr->priority, fr->readonly ? "rom" : mr_type(fr->mr));
 	sb_name(sb, fr->mr->name, 0);
 	if (fr->offset)
 		sb_printf(sb, " @" ADDR_FMT, (unsigned long long)fr->offset);
@@ -635,7 +640,7 @@ void as_render_flatview_json(struct address_space *as, struct strbuf *sb)
 
 		sb_printf(sb,
 		          "%s\n  {\"start\": %llu, \"last\": %llu, \"size\": %llu, \"region\": ",
-		          i ? "," : "", (unsigned long long)fr->start, mr_last(fr->start, fr->size),
+		          i ? "," : "", (unsigned long long)fr->start, fr_last(fr),
 		          (unsigned long long)fr->size);
 		sb_json_str(sb, fr->mr->name);
 		sb_printf(

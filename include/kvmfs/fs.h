@@ -28,8 +28,14 @@ int fs_check_mountpoint(const char *path, char *err, size_t errlen);
 /* Mount the tree; the guest's writes reach it through dirty's listener. */
 int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, struct fs **out,
              char *err, size_t errlen);
-/* Serve requests until unmounted or a signal ends the session. */
-int fs_loop(struct fs *fs);
+/* Serve requests in a thread of its own (and the workers it starts). */
+int fs_start(struct fs *fs);
+/* True once the session ended by itself (fusermount3 -u, or an error). */
+bool fs_done(struct fs *fs);
+/*
+ * End the session, unmount and free.  Call it only after the dirty sweep
+ * and the vCPUs have stopped: their invalidations need the session served.
+ */
 void fs_unmount(struct fs *fs);
 
 #endif
