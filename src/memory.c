@@ -289,7 +289,8 @@ static void fv_simplify(struct flatview *fv)
 		struct flat_range *cur = &fv->ranges[i];
 
 		if (prev && prev->mr == cur->mr && prev->readonly == cur->readonly &&
-		    fr_end(prev) == cur->start && prev->offset + prev->size == cur->offset &&
+		    fr_end(prev) == cur->start &&
+		    (s128)prev->offset + prev->size == (s128)cur->offset &&
 		    (s128)prev->size + cur->size <= (s128)UINT64_MAX) {
 			prev->size += cur->size;
 			continue;

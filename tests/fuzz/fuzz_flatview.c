@@ -54,10 +54,12 @@ static void check_addr(struct memory_region *root, const struct flatview *fv, ui
 		return;
 	if (!found || !fr || fr->mr != leaf || (u128)fr->offset + (a - fr->start) != off ||
 	    fr->readonly != (leaf->kind == MR_ROM)) {
-		fprintf(stderr, "addr %#llx: reference %s+%#llx, flat view %s+%#llx\n",
+		fprintf(stderr, "addr %#llx: reference %s+%#llx (kind %d), flat view %s+%#llx (ro %d)\n",
 		        (unsigned long long)a, found ? leaf->name : "hole", (unsigned long long)off,
+		        found ? (int)leaf->kind : -1,
 		        fr ? fr->mr->name : "hole",
-		        fr ? (unsigned long long)(fr->offset + (a - fr->start)) : 0ULL);
+		        fr ? (unsigned long long)(fr->offset + (a - fr->start)) : 0ULL,
+		        fr ? fr->readonly : -1);
 		abort();
 	}
 }
@@ -74,7 +76,7 @@ static void check_shape(const struct flatview *fv)
 		if (p && (u128)p->start + p->size > r->start)
 			abort(); /* unsorted or overlapping */
 		if (p && p->mr == r->mr && p->readonly == r->readonly &&
-		    (u128)p->start + p->size == r->start && p->offset + p->size == r->offset &&
+		    (u128)p->start + p->size == r->start && (u128)p->offset + p->size == r->offset &&
 		    (u128)p->size + r->size <= UINT64_MAX)
 			abort(); /* should have been merged */
 	}
@@ -92,6 +94,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct flatview *fv;
 	uint64_t a;
 
+	/* FUZZ_DUMP=1: print the tree of the input being replayed. */
+	if (getenv("FUZZ_DUMP"))
+		for (unsigned j = 0; j < t.nr; j++) {
+			struct memory_region *m = t.all[j];
+			fprintf(stderr, "%s kind %d addr %#llx size %#llx prio %d en %d in %s alias %s+%#llx\n",
+			        m->name, m->kind, (unsigned long long)m->addr, (unsigned long long)m->size,
+			        m->priority, m->enabled, m->container ? m->container->name : "-",
+			        m->alias ? m->alias->name : "-", (unsigned long long)m->alias_offset);
+		}
 	if (flatview_build(root, &fv))
 		abort(); /* acyclic trees of at most 33 regions always flatten */
 	check_shape(fv);
