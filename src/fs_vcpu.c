@@ -102,7 +102,7 @@ static int fs_vcpu_paging(struct fs *fs, const struct fs_node *n, struct pagewal
 /* Page-table reads go to guest RAM; anything else is not a table. */
 static int fs_vcpu_read_gpa(void *opaque, uint64_t gpa, uint64_t *val)
 {
-	return as_read(opaque, gpa, val, sizeof(*val)) == sizeof(*val) ? 0 : -EFAULT;
+	return as_read(opaque, gpa, val, sizeof(*val), false) == sizeof(*val) ? 0 : -EFAULT;
 }
 
 /* ---- regs, sregs and their JSON ---- */

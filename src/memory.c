@@ -422,21 +422,45 @@ int as_commit(struct address_space *as)
 	return 0;
 }
 
-size_t as_read(struct address_space *as, uint64_t gpa, void *buf, size_t len)
+/* Bytes from addr up to the next range's start (the rest of a hole). */
+static uint64_t fv_hole_left(const struct flatview *fv, uint64_t addr)
+{
+	size_t lo = 0, hi = fv->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fv->ranges[mid].start > addr)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo < fv->nr ? fv->ranges[lo].start - addr : UINT64_MAX - addr + 1;
+}
+
+size_t as_read(struct address_space *as, uint64_t gpa, void *buf, size_t len, bool holes_as_zero)
 {
 	uint8_t *out = buf;
 	size_t done = 0;
 
 	pthread_rwlock_rdlock(&as->lock);
 	while (done < len) {
-		const struct flat_range *fr = flatview_lookup(as->fv, gpa + done);
+		uint64_t pos = gpa + done;
+		const struct flat_range *fr = flatview_lookup(as->fv, pos);
 		uint64_t in, n;
 
-		if (!fr || !flat_range_is_ram(fr) || !fr->mr->block)
+		if (fr && flat_range_is_ram(fr) && fr->mr->block) {
+			in = pos - fr->start;
+			n = fr->size - in < len - done ? fr->size - in : len - done;
+			memcpy(out + done, fr->mr->block->host + fr->offset + in, n);
+		} else if (holes_as_zero) {
+			n = fr ? fr->size - (pos - fr->start) : fv_hole_left(as->fv, pos);
+			if (n > len - done || !n)
+				n = len - done;
+			memset(out + done, 0, n);
+		} else {
 			break;
-		in = gpa + done - fr->start;
-		n = fr->size - in < len - done ? fr->size - in : len - done;
-		memcpy(out + done, fr->mr->block->host + fr->offset + in, n);
+		}
 		done += n;
 	}
 	pthread_rwlock_unlock(&as->lock);

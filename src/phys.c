@@ -89,22 +89,7 @@ uint64_t phys_size(struct address_space *as)
 
 void phys_read(struct address_space *as, uint64_t gpa, void *buf, size_t len)
 {
-	uint8_t *out = buf;
-	size_t done = 0;
-
-	pthread_rwlock_rdlock(&as->lock);
-	while (done < len) {
-		uint64_t avail, pos = gpa + done;
-		const struct flat_range *fr = phys_piece(as->fv, pos, &avail);
-		size_t n = avail < len - done ? (size_t)avail : len - done;
-
-		if (fr)
-			memcpy(out + done, fr->mr->block->host + fr->offset + (pos - fr->start), n);
-		else
-			memset(out + done, 0, n);
-		done += n;
-	}
-	pthread_rwlock_unlock(&as->lock);
+	as_read(as, gpa, buf, len, true);
 }
 
 long phys_write(struct address_space *as, uint64_t gpa, const void *buf, size_t len)

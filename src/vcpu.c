@@ -185,7 +185,7 @@ static void vcpu_describe(struct vcpu *v, const char *what, char *buf, size_t le
 	                      sregs.ss.dpl);
 	tr.linear_address = sregs.cs.base + regs.rip;
 	if (ioctl(v->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid)
-		got = as_read(&v->vm->machine.as, tr.physical_address, code, sizeof(code));
+		got = as_read(&v->vm->machine.as, tr.physical_address, code, sizeof(code), false);
 	if (!got) {
 		snprintf(buf + n, len - n, "; code: unreadable");
 		return;

@@ -135,10 +135,11 @@ int as_add_listener(struct address_space *as, struct as_listener *l);
 int as_commit(struct address_space *as);
 
 /*
- * Copy guest-physical [gpa, gpa+len) from RAM/ROM into buf, up to the first
- * byte that is not RAM; returns the bytes copied.  Takes the read lock.
+ * Copy guest-physical [gpa, gpa+len) from RAM/ROM into buf.  Where no RAM or
+ * ROM is, the copy either stops (and returns the bytes copied so far) or,
+ * with holes_as_zero, reads zeros and goes on.  Takes the read lock.
  */
-size_t as_read(struct address_space *as, uint64_t gpa, void *buf, size_t len);
+size_t as_read(struct address_space *as, uint64_t gpa, void *buf, size_t len, bool holes_as_zero);
 
 /* `info mtree` for this address space, and a nested JSON of the tree. */
 void as_render_tree(struct address_space *as, struct strbuf *sb);

@@ -277,7 +277,7 @@ static void build(struct machine *m, const char *type, const char *size)
 
 static void read_guest(struct machine *m, uint64_t gpa, void *buf, size_t len)
 {
-	assert_int_equal(as_read(&m->as, gpa, buf, len), len);
+	assert_int_equal(as_read(&m->as, gpa, buf, len, false), len);
 }
 
 /* Zero page: header, loader fields, command line, e820 = the model's table. */
