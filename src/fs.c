@@ -919,6 +919,61 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 	fs_op_getattr(req, ino, NULL);
 }
 
+/*
+ * Open handles that own something (a text snapshot, a vmcore header), so
+ * that fs_unmount can free those whose RELEASE never came: a session that
+ * ends while files are still open gets none.
+ */
+struct fs_handle {
+	uint64_t fh;
+	const struct fs_kind_ops *ops;
+	struct fs_handle *next;
+};
+
+static void fs_handle_add(struct fs *fs, const struct fs_kind_ops *ops, uint64_t fh)
+{
+	struct fs_handle *h = malloc(sizeof(*h));
+
+	if (!h)
+		return; /* only costs a leak at exit */
+	h->fh = fh;
+	h->ops = ops;
+	pthread_mutex_lock(&fs->handles_lock);
+	h->next = fs->handles;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+static void fs_handle_release(struct fs *fs, const struct fs_kind_ops *ops,
+                              struct fuse_file_info *fi)
+{
+	struct fs_handle **pp, *h = NULL;
+
+	pthread_mutex_lock(&fs->handles_lock);
+	for (pp = &fs->handles; *pp; pp = &(*pp)->next) {
+		if ((*pp)->fh == fi->fh) {
+			h = *pp;
+			*pp = h->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->handles_lock);
+	free(h);
+	ops->release(fi);
+}
+
+static void fs_handles_release_all(struct fs *fs)
+{
+	while (fs->handles) {
+		struct fs_handle *h = fs->handles;
+		struct fuse_file_info fi = {.fh = h->fh};
+
+		fs->handles = h->next;
+		h->ops->release(&fi);
+		free(h);
+	}
+}
+
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -946,8 +1001,10 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	if (ops->release)
+		fs_handle_add(fs, ops, fi->fh);
 	if (fuse_reply_open(req, fi) == -ENOENT && ops->release)
-		ops->release(fi); /* the opener was interrupted and is gone */
+		fs_handle_release(fs, ops, fi); /* the opener was interrupted and is gone */
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -982,7 +1039,7 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct fs_node *n = fs_node_get(fs, ino);
 
 	if (n && fs_kinds[n->kind]->release)
-		fs_kinds[n->kind]->release(fi);
+		fs_handle_release(fs, fs_kinds[n->kind], fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -1271,6 +1328,7 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&fs->handles_lock, NULL);
 	fs->vm = vm;
 	fs->cfg = *cfg;
 	fs->uid = getuid();
@@ -1422,6 +1480,8 @@ void fs_unmount(struct fs *fs)
 	if (fs->mounted)
 		fuse_session_unmount(fs->se);
 	fuse_session_destroy(fs->se);
+	fs_handles_release_all(fs);
+	pthread_mutex_destroy(&fs->handles_lock);
 	fs_free_nodes(fs);
 	fs_vcpu_exit(fs);
 	/* The sweep that fed it has ended (dirty_exit runs first). */

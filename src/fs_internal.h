@@ -99,6 +99,9 @@ struct fs {
 	 */
 	pthread_rwlock_t live_lock;
 	bool live;
+	/* handles_lock guards handles: open files that own memory (see fs.c). */
+	pthread_mutex_t handles_lock;
+	struct fs_handle *handles;
 	/* The session loop's thread (fs_start) and how it ended. */
 	pthread_t loop_thread;
 	bool loop_started;
