@@ -448,30 +448,43 @@ static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t
 	fuse_reply_buf(req, (const char *)n->rb->host + off, size);
 }
 
-static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
-                         size_t size, off_t off, struct fuse_file_info *fi)
+bool fs_clip(uint64_t off, size_t *len, uint64_t size)
 {
-	uint64_t len = fs_ram_length(fs, n->rb);
+	if (off >= size)
+		return false;
+	if (*len > size - off)
+		*len = (size_t)(size - off);
+	return true;
+}
 
+bool fs_write_begin(struct fs *fs, fuse_req_t req, off_t off, size_t *size, uint64_t file_size)
+{
 	if (!fs->cfg.writable) {
 		fuse_reply_err(req, EROFS);
-		return;
+		return false;
 	}
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
-		return;
+		return false;
 	}
-	if (!size) {
+	if (!*size) {
 		fuse_reply_write(req, 0);
-		return;
+		return false;
 	}
-	if ((uint64_t)off >= len) {
+	/* Files of guest memory never grow: a write at the end has no room. */
+	if (!fs_clip((uint64_t)off, size, file_size)) {
 		fuse_reply_err(req, ENOSPC);
-		return;
+		return false;
 	}
-	if (size > len - (uint64_t)off)
-		size = (size_t)(len - (uint64_t)off);
+	return true;
+}
+
+static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
+                         size_t size, off_t off, struct fuse_file_info *fi)
+{
 	(void)fi;
+	if (!fs_write_begin(fs, req, off, &size, fs_ram_length(fs, n->rb)))
+		return;
 	/*
 	 * Races with the guest's own accesses exactly as a DMA would.  This
 	 * file's cache already holds the bytes; the other views of them drop

@@ -174,4 +174,13 @@ void fs_text_release(struct fuse_file_info *fi);
 /* Opening a file of guest memory: no O_TRUNC, cache kept (or direct_io). */
 int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
 
+/* Clip [off, off+*len) to a file of size bytes; false when nothing is left. */
+bool fs_clip(uint64_t off, size_t *len, uint64_t size);
+/*
+ * The checks every write into guest memory makes: --writable, a sane
+ * offset, a non-empty request that starts inside the file (clipped to it).
+ * False when it already replied.
+ */
+bool fs_write_begin(struct fs *fs, fuse_req_t req, off_t off, size_t *size, uint64_t file_size);
+
 #endif

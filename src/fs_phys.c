@@ -31,16 +31,6 @@ static struct address_space *fs_as(struct fs *fs)
 	return &fs->vm->machine.as;
 }
 
-/* Clip a read at off to size; false when nothing is left to read. */
-static bool fs_clip(uint64_t off, size_t *len, uint64_t size)
-{
-	if (off >= size)
-		return false;
-	if (*len > size - off)
-		*len = (size_t)(size - off);
-	return true;
-}
-
 /* ---- phys ---- */
 
 static void fs_phys_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
@@ -91,23 +81,8 @@ static void fs_phys_write(struct fs *fs, struct fs_node *n, fuse_req_t req, cons
 
 	(void)n;
 	(void)fi;
-	if (!fs->cfg.writable) {
-		fuse_reply_err(req, EROFS);
+	if (!fs_write_begin(fs, req, off, &size, phys_size(fs_as(fs))))
 		return;
-	}
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (!size) {
-		fuse_reply_write(req, 0);
-		return;
-	}
-	/* The file never grows, as a RAM file never does. */
-	if (!fs_clip((uint64_t)off, &size, phys_size(fs_as(fs)))) {
-		fuse_reply_err(req, ENOSPC);
-		return;
-	}
 	done = phys_write(fs_as(fs), (uint64_t)off, buf, size);
 	if (done < 0) {
 		fuse_reply_err(req, (int)-done);
