@@ -1,55 +1,26 @@
 /*
  * fs.c - the FUSE tree: guest memory and the VM's model as files.
  *
- *   MNT/ramblocks/<idstr>  the bytes of each RAM block (st_size = used_length)
+ *   MNT/ramblocks/<idstr>  the bytes of each RAM block         (fs_ram.c)
  *   MNT/ramblocks.json     `info ramblock` as JSON; ramblocks.txt as text
  *   MNT/regions[.json]     `info mtree` of the "memory" address space
  *   MNT/flatview[.json]    `info mtree -f`
- *   MNT/memslots[.json]    the KVM memslots
- *   MNT/console            everything the guest wrote to its serial port
- *   MNT/ctl                read: the run state; write "stop" or "cont"
+ *   MNT/memslots[.json]    the KVM memslots                     (all: fs_text.c)
+ *   MNT/console            what the guest wrote to its serial port (fs_console.c)
+ *   MNT/ctl                read: the run state; write "stop" or "cont" (fs_ctl.c)
  *   MNT/phys[.json]        guest-physical memory as one sparse file   (fs_phys.c)
- *   MNT/vmcore             an ELF core of the guest, built on open     (fs_phys.c)
+ *   MNT/vmcore             an ELF core of the guest, built on open     (fs_vmcore.c)
  *   MNT/dirty/<idstr>[.bitmap]  pages the guest wrote since last read  (fs_dirty.c)
  *   MNT/vcpus/<n>/         registers, translate, vmem                  (fs_vcpu.c)
  *
- * RAM files are served from the page cache (keep_cache on open) and kept
- * true to the guest by the dirty-log sweep, which tells us which runs of a
- * block the guest wrote; we invalidate exactly those.  With -o direct_io
- * every read goes to guest memory instead (and shared mmap is refused by the
- * kernel with ENODEV).  Text and JSON files are rendered once at open(), so
- * that one open file is one consistent snapshot, and are direct_io so the
- * page cache never holds an old one.
+ * This file owns the session: mounting, the fixed part of the tree, the
+ * FUSE operations and the attributes and access rules they share.  Each
+ * node's ops (fs_internal.h) do the rest; fs.c calls the kinds only through
+ * them and through the builders its table names.
  *
- * Writing RAM (write() or a shared writable mapping) needs --writable; it
- * then reaches ROM blocks too: only the guest is kept from writing a ROM
- * (KVM's read-only slot), not the host's owner.  RAM files never change
- * size: a write starting at or past the end fails with ENOSPC, one that
- * straddles it is short, O_APPEND writes therefore always fail with ENOSPC,
- * O_TRUNC and truncate() fail with EPERM.  Without --writable an open for
- * writing fails with EACCES (checked here too, since root passes
- * default_permissions).  Nothing can be created, removed or renamed (EPERM).
- *
- * Names: a RAM block's idstr may hold '/' (QEMU's "/rom@etc/acpi/tables",
- * "0000:00:02.0/vga.vram"); each '/' opens a directory and a leading '/' is
- * dropped.  Within a component '%', control bytes and DEL are written %XX
- * (lowercase hex); a component "." or ".." is written "%2e" or "%2e%2e" and
- * an empty one "%", so no name escapes the tree or hides another.  Should a
- * block's name still clash with a directory or another block (say "a" and
- * "a/b"), or be longer than NAME_MAX once encoded, the file gets the first
- * free suffix "%~1", "%~2", ...; directories are never renamed (two
- * directory names that differ only past NAME_MAX share one directory).
- *
- * Holes: guest memory nobody touched is a hole (SEEK_DATA/SEEK_HOLE answered
- * from the memfd behind each block, st_blocks its allocation), so sparse
- * copies take time proportional to what the guest used.  The same bytes
- * show in several files (ramblocks/<idstr>, phys at every GPA an alias maps
- * them): whatever writes them - the guest, seen by the dirty sweep, or a
- * write() through one file - invalidates the kernel's copy in all others.
- *
- * Inodes are fixed at mount time: 1 the root, then the static table below,
- * then the directories and files of the RAM blocks, the dirty/ views and
- * the vCPUs (the ram list does not change at runtime in this version).
+ * Access: without --writable an open of guest memory for writing fails
+ * with EACCES (checked here too, since root passes default_permissions).
+ * Nothing can be created, removed or renamed (EPERM).
  */
 #ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 34
@@ -72,8 +43,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kvmfs/console.h"
-#include "kvmfs/dirty.h"
 #include "kvmfs/fs.h"
 #include "kvmfs/kvm.h"
 #include "kvmfs/memory.h"
@@ -85,7 +54,6 @@
 #include "fs_internal.h"
 
 #define FS_FUSE_SUPER_MAGIC 0x65735546
-#define FS_CTL_MAX          64 /* longest write `ctl` accepts */
 /* Seconds the kernel may cache names and attributes that cannot change. */
 #define FS_STATIC_TIMEOUT 1.0
 
@@ -137,588 +105,66 @@ static void fs_render_phys_json(struct vm *vm, struct strbuf *sb)
 	phys_render_json(&vm->machine.as, sb);
 }
 
-static void fs_render_ctl(struct vm *vm, struct strbuf *sb)
-{
-	char buf[1024];
-	size_t len;
-
-	vm_status(vm, buf, sizeof(buf));
-	len = strlen(buf);
-	sb_add(sb, buf, len);
-	if (!len || buf[len - 1] != '\n')
-		sb_add(sb, "\n", 1);
-}
-
-#define FS_RAMBLOCKS_DIR "ramblocks"
-#define FS_DIRTY_DIR     "dirty"
-#define FS_VCPUS_DIR     "vcpus"
-
 static const struct fs_file fs_files[] = {
-        {.name = FS_RAMBLOCKS_DIR, .kind = FS_DIR, .mode = 0555},
-        {.name = "ramblocks.json", .kind = FS_TEXT, .mode = 0444, .render = fs_render_ram_json},
-        {.name = "ramblocks.txt", .kind = FS_TEXT, .mode = 0444, .render = fs_render_ram_txt},
-        {.name = "regions", .kind = FS_TEXT, .mode = 0444, .render = fs_render_regions},
-        {.name = "regions.json", .kind = FS_TEXT, .mode = 0444, .render = fs_render_regions_json},
-        {.name = "flatview", .kind = FS_TEXT, .mode = 0444, .render = fs_render_flatview},
-        {.name = "flatview.json", .kind = FS_TEXT, .mode = 0444, .render = fs_render_flatview_json},
-        {.name = "memslots", .kind = FS_TEXT, .mode = 0444, .render = fs_render_memslots},
-        {.name = "memslots.json", .kind = FS_TEXT, .mode = 0444, .render = fs_render_memslots_json},
-        {.name = "console", .kind = FS_CONSOLE, .mode = 0444},
-        {.name = "ctl", .kind = FS_CTL, .mode = 0600, .render = fs_render_ctl},
-        {.name = "phys", .kind = FS_PHYS},
-        {.name = "phys.json", .kind = FS_TEXT, .mode = 0444, .render = fs_render_phys_json},
-        {.name = "vmcore", .kind = FS_VMCORE, .mode = 0400},
-        {.name = FS_DIRTY_DIR, .kind = FS_DIR, .mode = 0555},
-        {.name = FS_VCPUS_DIR, .kind = FS_DIR, .mode = 0555},
+        {.name = "ramblocks", .ops = &fs_dir_ops, .mode = 0555, .build = fs_ram_build},
+        {.name = "ramblocks.json", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_ram_json},
+        {.name = "ramblocks.txt", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_ram_txt},
+        {.name = "regions", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_regions},
+        {.name = "regions.json",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_regions_json},
+        {.name = "flatview", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_flatview},
+        {.name = "flatview.json",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_flatview_json},
+        {.name = "memslots", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_memslots},
+        {.name = "memslots.json",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_memslots_json},
+        {.name = "console", .ops = &fs_console_ops, .mode = 0444},
+        {.name = "ctl", .ops = &fs_ctl_ops, .mode = 0600, .render = fs_ctl_render},
+        {.name = "phys", .ops = &fs_phys_ops, .build = fs_phys_attach},
+        {.name = "phys.json", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_phys_json},
+        {.name = "vmcore", .ops = &fs_vmcore_ops, .mode = 0400},
+        {.name = "dirty", .ops = &fs_dir_ops, .mode = 0555, .build = fs_dirty_build},
+        {.name = "vcpus", .ops = &fs_dir_ops, .mode = 0555, .build = fs_vcpu_build},
 };
 
 #define FS_NR_FILES (sizeof(fs_files) / sizeof(fs_files[0]))
 
 /* ---- building the inode table ---- */
 
-struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino)
-{
-	if (ino < FUSE_ROOT_ID || ino - FUSE_ROOT_ID >= fs->nr_nodes)
-		return NULL;
-	return &fs->nodes[ino - FUSE_ROOT_ID];
-}
-
-fuse_ino_t fs_node_ino(struct fs *fs, const struct fs_node *n)
-{
-	return FUSE_ROOT_ID + (fuse_ino_t)(n - fs->nodes);
-}
-
-static fuse_ino_t fs_find_child(struct fs *fs, fuse_ino_t dir, const char *name)
-{
-	fuse_ino_t ino;
-
-	for (ino = fs_node_get(fs, dir)->first_child; ino; ino = fs_node_get(fs, ino)->next_sibling)
-		if (!strcmp(fs_node_get(fs, ino)->name, name))
-			return ino;
-	return 0;
-}
-
-/* Adds a node under parent (0: the root itself); *ino is its number. */
-int fs_node_add(struct fs *fs, fuse_ino_t parent, const char *name, enum fs_kind kind, mode_t mode,
-                fuse_ino_t *ino)
-{
-	struct fs_node *n, *p;
-
-	if (fs->nr_nodes == fs->cap_nodes) {
-		size_t cap = fs->cap_nodes ? 2 * fs->cap_nodes : 32;
-
-		n = realloc(fs->nodes, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		fs->nodes = n;
-		fs->cap_nodes = cap;
-	}
-	n = &fs->nodes[fs->nr_nodes];
-	*n = (struct fs_node){.kind = kind, .mode = mode, .parent = parent ? parent : FUSE_ROOT_ID};
-	n->name = strdup(name);
-	if (!n->name)
-		return -ENOMEM;
-	*ino = FUSE_ROOT_ID + fs->nr_nodes++;
-	if (!parent)
-		return 0;
-	p = fs_node_get(fs, parent);
-	if (p->last_child)
-		fs_node_get(fs, p->last_child)->next_sibling = *ino;
-	else
-		p->first_child = *ino;
-	p->last_child = *ino;
-	if (kind == FS_DIR)
-		p->nr_subdirs++;
-	return 0;
-}
-
-/*
- * Encode one idstr component (see the header comment).  out holds at least
- * 3 * len + 4 bytes; returns the encoded length.
- */
-static size_t fs_encode_component(const char *s, size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, o = 0;
-
-	if (!len) {
-		out[o++] = '%';
-	} else if ((len == 1 || len == 2) && !strncmp(s, "..", len)) {
-		for (i = 0; i < len; i++)
-			o += (size_t)sprintf(out + o, "%%2e");
-	} else {
-		for (i = 0; i < len; i++) {
-			unsigned char c = (unsigned char)s[i];
-
-			if (c < 0x20 || c == 0x7f || c == '%') {
-				out[o++] = '%';
-				out[o++] = hex[c >> 4];
-				out[o++] = hex[c & 15];
-			} else {
-				out[o++] = (char)c;
-			}
-		}
-	}
-	out[o] = '\0';
-	return o;
-}
-
-/* Cut an encoded name to at most max bytes without splitting a %XX. */
-static void fs_name_cut(char *name, size_t max)
-{
-	size_t len = strlen(name);
-
-	if (len <= max)
-		return;
-	len = max;
-	if (len >= 1 && name[len - 1] == '%')
-		len -= 1;
-	else if (len >= 2 && name[len - 2] == '%')
-		len -= 2;
-	name[len] = '\0';
-}
-
-/* Directories for every component of idstr but the last; *dir the innermost. */
-int fs_add_dirs(struct fs *fs, fuse_ino_t top, const char *idstr, fuse_ino_t *dir,
-                const char **last)
-{
-	char enc[3 * RAM_IDSTR_MAX + 4];
-	const char *s = idstr[0] == '/' ? idstr + 1 : idstr;
-	const char *slash;
-	fuse_ino_t ino;
-	int ret;
-
-	*dir = top;
-	while ((slash = strchr(s, '/'))) {
-		fs_encode_component(s, (size_t)(slash - s), enc);
-		fs_name_cut(enc, NAME_MAX);
-		ino = fs_find_child(fs, *dir, enc);
-		if (!ino) {
-			ret = fs_node_add(fs, *dir, enc, FS_DIR, 0555, &ino);
-			if (ret)
-				return ret;
-		}
-		*dir = ino;
-		s = slash + 1;
-	}
-	*last = s;
-	return 0;
-}
-
-/* The file of rb under top, its name followed by suffix ("" or ".bitmap"). */
-int fs_add_block(struct fs *fs, fuse_ino_t top, struct ram_block *rb, const char *suffix,
-                 enum fs_kind kind, fuse_ino_t *ino)
-{
-	char enc[3 * RAM_IDSTR_MAX + 48];
-	const char *last;
-	fuse_ino_t dir;
-	size_t base;
-	unsigned i;
-	int ret;
-
-	ret = fs_add_dirs(fs, top, rb->idstr, &dir, &last);
-	if (ret)
-		return ret;
-	base = fs_encode_component(last, strlen(last), enc);
-	strcat(enc, suffix);
-	base += strlen(suffix);
-	/* Room for the largest suffix we might need. */
-	fs_name_cut(enc, NAME_MAX - 16);
-	i = strlen(enc) != base || fs_find_child(fs, dir, enc) ? 1 : 0;
-	base = strlen(enc);
-	for (; i; i++) {
-		snprintf(enc + base, sizeof(enc) - base, "%%~%u", i);
-		if (!fs_find_child(fs, dir, enc))
-			break;
-	}
-	ret = fs_node_add(fs, dir, enc, kind, 0, ino);
-	if (ret)
-		return ret;
-	fs_node_get(fs, *ino)->rb = rb;
-	return 0;
-}
+/* ---- building the tree ---- */
 
 static int fs_build(struct fs *fs)
 {
-	struct ram_list *rl = &fs->vm->machine.ram;
-	struct ram_block *rb;
-	fuse_ino_t ino, top = 0, dirty_top = 0, vcpus_top = 0;
+	fuse_ino_t ino;
 	size_t i;
 	int ret;
 
-	ret = fs_node_add(fs, 0, "", FS_DIR, 0555, &ino);
+	ret = fs_node_add(fs, 0, "", &fs_dir_ops, 0555, &ino);
 	for (i = 0; !ret && i < FS_NR_FILES; i++) {
-		ret = fs_node_add(fs, FUSE_ROOT_ID, fs_files[i].name, fs_files[i].kind,
+		ret = fs_node_add(fs, FUSE_ROOT_ID, fs_files[i].name, fs_files[i].ops,
 		                  fs_files[i].mode, &ino);
 		if (ret)
 			break;
 		fs_node_get(fs, ino)->file = &fs_files[i];
-		if (!strcmp(fs_files[i].name, FS_RAMBLOCKS_DIR))
-			top = ino;
-		else if (!strcmp(fs_files[i].name, FS_DIRTY_DIR))
-			dirty_top = ino;
-		else if (!strcmp(fs_files[i].name, FS_VCPUS_DIR))
-			vcpus_top = ino;
-		else if (fs_files[i].kind == FS_PHYS)
-			fs->phys_ino = ino;
+		if (fs_files[i].build)
+			ret = fs_files[i].build(fs, ino);
 	}
-	if (ret)
-		return ret;
-
-	/*
-	 * Directories first, for every block, so that a block whose name a
-	 * directory also needs is the one that gets renamed.
-	 */
-	pthread_mutex_lock(&rl->lock);
-	for (rb = rl->head; !ret && rb; rb = rb->next) {
-		const char *last;
-
-		ret = fs_add_dirs(fs, top, rb->idstr, &ino, &last);
-	}
-	for (rb = rl->head; !ret && rb; rb = rb->next)
-		ret = fs_add_block(fs, top, rb, "", FS_RAM, &ino);
-	pthread_mutex_unlock(&rl->lock);
-	if (!ret)
-		ret = fs_dirty_build(fs, dirty_top);
-	if (!ret)
-		ret = fs_vcpu_build(fs, vcpus_top);
 	return ret;
 }
-
-static void fs_free_nodes(struct fs *fs)
-{
-	size_t i;
-
-	for (i = 0; i < fs->nr_nodes; i++)
-		free(fs->nodes[i].name);
-	free(fs->nodes);
-	fs->nodes = NULL;
-	fs->nr_nodes = fs->cap_nodes = 0;
-}
-
-/* ---- RAM files ---- */
-
-static uint64_t fs_ram_length(struct fs *fs, struct ram_block *rb)
-{
-	struct ram_list *rl = &fs->vm->machine.ram;
-	uint64_t len;
-
-	pthread_mutex_lock(&rl->lock);
-	len = rb->used_length;
-	pthread_mutex_unlock(&rl->lock);
-	return len;
-}
-
-static int fs_ram_size(struct fs *fs, struct fs_node *n, uint64_t *size)
-{
-	*size = fs_ram_length(fs, n->rb);
-	return 0;
-}
-
-int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
-{
-	(void)n;
-	if (fi->flags & O_TRUNC)
-		return -EPERM;
-	/* The dirty-log sweep keeps the cache right; do not drop it on open. */
-	if (fs->cfg.direct_io)
-		fi->direct_io = 1;
-	else
-		fi->keep_cache = 1;
-	return 0;
-}
-
-static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
-                        struct fuse_file_info *fi)
-{
-	uint64_t len = fs_ram_length(fs, n->rb);
-
-	(void)fi;
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if ((uint64_t)off >= len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (size > len - (uint64_t)off)
-		size = (size_t)(len - (uint64_t)off);
-	/* Straight from guest memory: libfuse writes it to /dev/fuse, no copy here. */
-	fuse_reply_buf(req, (const char *)n->rb->host + off, size);
-}
-
-bool fs_clip(uint64_t off, size_t *len, uint64_t size)
-{
-	if (off >= size)
-		return false;
-	if (*len > size - off)
-		*len = (size_t)(size - off);
-	return true;
-}
-
-bool fs_write_begin(struct fs *fs, fuse_req_t req, off_t off, size_t *size, uint64_t file_size)
-{
-	if (!fs->cfg.writable) {
-		fuse_reply_err(req, EROFS);
-		return false;
-	}
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return false;
-	}
-	if (!*size) {
-		fuse_reply_write(req, 0);
-		return false;
-	}
-	/* Files of guest memory never grow: a write at the end has no room. */
-	if (!fs_clip((uint64_t)off, size, file_size)) {
-		fuse_reply_err(req, ENOSPC);
-		return false;
-	}
-	return true;
-}
-
-static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
-                         size_t size, off_t off, struct fuse_file_info *fi)
-{
-	(void)fi;
-	if (!fs_write_begin(fs, req, off, &size, fs_ram_length(fs, n->rb)))
-		return;
-	/*
-	 * Races with the guest's own accesses exactly as a DMA would.  This
-	 * file's cache already holds the bytes; the other views of them drop
-	 * theirs before the writer hears back.
-	 */
-	memcpy(n->rb->host + off, buf, size);
-	fs_invalidate_bytes(fs, n->rb, (uint64_t)off, size,
-	                    &(struct fs_skip){fs_node_ino(fs, n), (uint64_t)off, size});
-	fuse_reply_write(req, size);
-}
-
-static uint64_t fs_ram_resident(struct fs *fs, struct fs_node *n)
-{
-	(void)fs;
-	return phys_block_resident(n->rb);
-}
-
-static int fs_ram_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi, uint64_t off,
-                        int whence, uint64_t *out)
-{
-	(void)fs;
-	(void)fi;
-	return phys_block_seek(n->rb, off, whence, out);
-}
-
-/* ---- rendered files: a strbuf in fi->fh ---- */
-
-static int fs_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
-{
-	n->file->render(fs->vm, sb);
-	return sb->err;
-}
-
-static int fs_text_size(struct fs *fs, struct fs_node *n, uint64_t *size)
-{
-	struct strbuf sb = STRBUF_INIT;
-	int ret = fs_render(fs, n, &sb);
-
-	*size = sb.len;
-	sb_free(&sb);
-	return ret;
-}
-
-/* Hand a rendered snapshot to the open file (or free it on error); direct_io. */
-int fs_text_hand_out(struct strbuf *sb, struct fuse_file_info *fi)
-{
-	struct strbuf *copy;
-	int ret = sb->err;
-
-	copy = ret ? NULL : malloc(sizeof(*copy));
-	if (!copy) {
-		sb_free(sb);
-		return ret ? ret : -ENOMEM;
-	}
-	*copy = *sb;
-	fi->fh = (uintptr_t)copy;
-	fi->direct_io = 1;
-	return 0;
-}
-
-static int fs_text_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
-{
-	struct strbuf sb = STRBUF_INIT;
-
-	fs_render(fs, n, &sb);
-	return fs_text_hand_out(&sb, fi);
-}
-
-void fs_text_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
-                  struct fuse_file_info *fi)
-{
-	struct strbuf *sb = (struct strbuf *)(uintptr_t)fi->fh;
-
-	(void)fs;
-	(void)n;
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if ((uint64_t)off >= sb->len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (size > sb->len - (uint64_t)off)
-		size = sb->len - (size_t)off;
-	fuse_reply_buf(req, sb->buf + off, size);
-}
-
-void fs_text_release(struct fuse_file_info *fi)
-{
-	struct strbuf *sb = (struct strbuf *)(uintptr_t)fi->fh;
-
-	sb_free(sb);
-	free(sb);
-}
-
-/* ---- console ---- */
-
-static int fs_console_size(struct fs *fs, struct fs_node *n, uint64_t *size)
-{
-	(void)n;
-	*size = console_size(&fs->vm->console);
-	return 0;
-}
-
-static int fs_console_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
-{
-	(void)fs;
-	(void)n;
-	/* It grows behind the kernel's back: every read must come here. */
-	fi->direct_io = 1;
-	return 0;
-}
-
-static void fs_console_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size,
-                            off_t off, struct fuse_file_info *fi)
-{
-	char *buf;
-
-	(void)n;
-	(void)fi;
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (size > FS_IO_MAX)
-		size = FS_IO_MAX;
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	size = console_read(&fs->vm->console, (uint64_t)off, buf, size);
-	fuse_reply_buf(req, buf, size);
-	free(buf);
-}
-
-/* ---- ctl ---- */
-
-static const struct {
-	const char *word;
-	int (*run)(struct vm *vm);
-} fs_ctl_cmds[] = {
-        {"stop", vm_stop},
-        {"cont", vm_cont},
-};
-
-static void fs_ctl_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
-                         size_t size, off_t off, struct fuse_file_info *fi)
-{
-	size_t len = size, i;
-	int ret;
-
-	(void)n;
-	(void)fi;
-	(void)off; /* every write is one command, wherever it lands */
-	if (len && buf[len - 1] == '\n')
-		len--;
-	if (!len || size > FS_CTL_MAX) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	for (i = 0; i < sizeof(fs_ctl_cmds) / sizeof(fs_ctl_cmds[0]); i++) {
-		if (strlen(fs_ctl_cmds[i].word) != len || memcmp(fs_ctl_cmds[i].word, buf, len))
-			continue;
-		ret = fs_ctl_cmds[i].run(fs->vm);
-		if (ret < 0)
-			fuse_reply_err(req, -ret);
-		else
-			fuse_reply_write(req, size);
-		return;
-	}
-	fuse_reply_err(req, EINVAL);
-}
-
-static const struct fs_kind_ops fs_dir_ops = {0};
-
-static const struct fs_kind_ops fs_ram_ops = {
-        .open = fs_ram_open,
-        .read = fs_ram_read,
-        .write = fs_ram_write,
-        .size = fs_ram_size,
-        .resident = fs_ram_resident,
-        .lseek = fs_ram_lseek,
-        .writable = true,
-        .ram_mode = true,
-};
-
-static const struct fs_kind_ops fs_text_ops = {
-        .open = fs_text_open,
-        .read = fs_text_read,
-        .release = fs_text_release,
-        .size = fs_text_size,
-        .dynamic = true,
-};
-
-static const struct fs_kind_ops fs_console_ops = {
-        .open = fs_console_open,
-        .read = fs_console_read,
-        .size = fs_console_size,
-        .dynamic = true,
-};
-
-static const struct fs_kind_ops fs_ctl_ops = {
-        .open = fs_text_open,
-        .read = fs_text_read,
-        .write = fs_ctl_write,
-        .release = fs_text_release,
-        .size = fs_text_size,
-        .dynamic = true,
-        .writable = true,
-};
-
-static const struct fs_kind_ops *const fs_kinds[FS_NR_KINDS] = {
-        [FS_DIR] = &fs_dir_ops,
-        [FS_RAM] = &fs_ram_ops,
-        [FS_TEXT] = &fs_text_ops,
-        [FS_CONSOLE] = &fs_console_ops,
-        [FS_CTL] = &fs_ctl_ops,
-        [FS_PHYS] = &fs_phys_ops,
-        [FS_VMCORE] = &fs_vmcore_ops,
-        [FS_VCPU_TEXT] = &fs_vcpu_text_ops,
-        [FS_TRANSLATE] = &fs_translate_ops,
-        [FS_VMEM] = &fs_vmem_ops,
-        [FS_DIRTY] = &fs_dirty_ops,
-};
 
 /* ---- attributes ---- */
 
 static mode_t fs_mode(struct fs *fs, const struct fs_node *n)
 {
-	if (n->kind == FS_DIR)
+	if (n->ops->dir)
 		return S_IFDIR | n->mode;
-	if (fs_kinds[n->kind]->ram_mode)
+	if (n->ops->ram_mode)
 		return S_IFREG | (fs->cfg.writable ? 0600 : 0400);
 	return S_IFREG | n->mode;
 }
@@ -732,7 +178,7 @@ static int fs_stat(struct fs *fs, fuse_ino_t ino, struct stat *st)
 
 	if (!n)
 		return -ENOENT;
-	ops = fs_kinds[n->kind];
+	ops = n->ops;
 	if (ops->size) {
 		ret = ops->size(fs, n, &size);
 		if (ret)
@@ -741,15 +187,14 @@ static int fs_stat(struct fs *fs, fuse_ino_t ino, struct stat *st)
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	st->st_mode = fs_mode(fs, n);
-	st->st_nlink = n->kind == FS_DIR ? 2 + n->nr_subdirs : 1;
+	st->st_nlink = ops->dir ? 2 + n->nr_subdirs : 1;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_size = size > INT64_MAX ? INT64_MAX : (off_t)size;
 	st->st_blksize = 4096;
 	/* Sparse files: coreutils asks for holes only when st_blocks is below st_size. */
 	st->st_blocks = (blkcnt_t)(((ops->resident ? ops->resident(fs, n) : size) + 511) / 512);
-	if (ops->dynamic && n->kind != FS_TEXT) {
-		/* console and ctl change whenever the guest does. */
+	if (ops->live_mtime) {
 		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 	} else {
 		st->st_mtim = fs->start;
@@ -761,83 +206,7 @@ static int fs_stat(struct fs *fs, fuse_ino_t ino, struct stat *st)
 
 static double fs_timeout(const struct fs_node *n)
 {
-	return fs_kinds[n->kind]->dynamic ? 0.0 : FS_STATIC_TIMEOUT;
-}
-
-/* ---- invalidation ---- */
-
-/* Drop the kernel's cached copy of [off, off+len) of inode ino. */
-static void fs_notify_inval(struct fs *fs, fuse_ino_t ino, uint64_t off, uint64_t len)
-{
-	if (off > INT64_MAX)
-		return;
-	if (len > (uint64_t)INT64_MAX - off)
-		len = (uint64_t)INT64_MAX - off;
-	pthread_rwlock_rdlock(&fs->live_lock);
-	/* -ENOENT: the kernel holds no inode for it, so nothing cached. */
-	if (fs->live)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, (off_t)off, (off_t)len);
-	pthread_rwlock_unlock(&fs->live_lock);
-}
-
-struct fs_inval {
-	struct fs *fs;
-	const struct fs_skip *skip;
-};
-
-/* Invalidate [off, off+len) of ino but for the part skip covers. */
-static void fs_notify_except(struct fs *fs, fuse_ino_t ino, uint64_t off, uint64_t len,
-                             const struct fs_skip *skip)
-{
-	uint64_t end = off + len, s_end;
-
-	if (!skip || skip->ino != ino || skip->off >= end || skip->off + skip->len <= off) {
-		fs_notify_inval(fs, ino, off, len);
-		return;
-	}
-	s_end = skip->off + skip->len;
-	if (off < skip->off)
-		fs_notify_inval(fs, ino, off, skip->off - off);
-	if (s_end < end)
-		fs_notify_inval(fs, ino, s_end, end - s_end);
-}
-
-static void fs_inval_phys(void *opaque, struct ram_block *rb, uint64_t offset, uint64_t gpa,
-                          uint64_t len)
-{
-	struct fs_inval *iv = opaque;
-
-	(void)rb;
-	(void)offset;
-	fs_notify_except(iv->fs, iv->fs->phys_ino, gpa, len, iv->skip);
-}
-
-/*
- * Called by the dirty sweep for what the guest wrote and after every write
- * through the FS; any other writer of guest memory that bypasses both must
- * call it too.
- */
-void fs_invalidate_bytes(struct fs *fs, struct ram_block *rb, uint64_t off, uint64_t len,
-                         const struct fs_skip *skip)
-{
-	struct fs_inval iv = {fs, skip};
-	size_t i;
-
-	for (i = 0; i < fs->nr_nodes; i++) {
-		if (fs->nodes[i].kind != FS_RAM || fs->nodes[i].rb != rb)
-			continue;
-		fs_notify_except(fs, FUSE_ROOT_ID + i, off, len, skip);
-		break;
-	}
-	/* The same bytes at every GPA that maps them: aliases included. */
-	phys_block_to_gpa(&fs->vm->machine.as, rb, off, len, fs_inval_phys, &iv);
-}
-
-static void fs_dirty(struct dirty_listener *l, struct ram_block *rb, uint64_t offset, uint64_t len)
-{
-	struct fs *fs = (struct fs *)((char *)l - offsetof(struct fs, dirty));
-
-	fs_invalidate_bytes(fs, rb, offset, len, NULL);
+	return n->ops->dynamic ? 0.0 : FS_STATIC_TIMEOUT;
 }
 
 /* ---- FUSE operations ---- */
@@ -873,12 +242,12 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (p->kind != FS_DIR) {
+	if (!p->ops->dir) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
 	memset(&e, 0, sizeof(e));
-	e.ino = fs_find_child(fs, parent, name);
+	e.ino = fs_node_find(fs, parent, name);
 	if (!e.ino) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -924,7 +293,7 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 	 * exception: a shell's "> ctl" truncates to 0 when the kernel cannot
 	 * pass O_TRUNC to open; that is harmless and must not fail.
 	 */
-	if (!(n->kind == FS_CTL && (to_set & FUSE_SET_ATTR_SIZE) && !attr->st_size &&
+	if (!(n->ops->truncate_ok && (to_set & FUSE_SET_ATTR_SIZE) && !attr->st_size &&
 	      !(to_set & ~(FUSE_SET_ATTR_SIZE | times)))) {
 		fuse_reply_err(req, EPERM);
 		return;
@@ -999,7 +368,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	ops = fs_kinds[n->kind];
+	ops = n->ops;
 	if (!ops->open) {
 		fuse_reply_err(req, EISDIR);
 		return;
@@ -1026,11 +395,11 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_node *n = fs_node_get(fs, ino);
 
-	if (!n || !fs_kinds[n->kind]->read) {
+	if (!n || !n->ops->read) {
 		fuse_reply_err(req, n ? EISDIR : ENOENT);
 		return;
 	}
-	fs_kinds[n->kind]->read(fs, n, req, size, off, fi);
+	n->ops->read(fs, n, req, size, off, fi);
 }
 
 static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -1039,11 +408,11 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_node *n = fs_node_get(fs, ino);
 
-	if (!n || !fs_kinds[n->kind]->write) {
+	if (!n || !n->ops->write) {
 		fuse_reply_err(req, n ? EACCES : ENOENT);
 		return;
 	}
-	fs_kinds[n->kind]->write(fs, n, req, buf, size, off, fi);
+	n->ops->write(fs, n, req, buf, size, off, fi);
 }
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1051,15 +420,15 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_node *n = fs_node_get(fs, ino);
 
-	if (n && fs_kinds[n->kind]->release)
-		fs_handle_release(fs, fs_kinds[n->kind], fi);
+	if (n && n->ops->release)
+		fs_handle_release(fs, n->ops, fi);
 	fuse_reply_err(req, 0);
 }
 
 /* A file without holes of its own: data up to the end, whose virtual hole is the only one. */
 static int fs_lseek_dense(struct fs *fs, struct fs_node *n, uint64_t off, int whence, uint64_t *out)
 {
-	const struct fs_kind_ops *ops = fs_kinds[n->kind];
+	const struct fs_kind_ops *ops = n->ops;
 	uint64_t size = 0;
 	int ret;
 
@@ -1091,8 +460,8 @@ static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		ret = -EINVAL;
 	else if (off < 0)
 		ret = -ENXIO;
-	else if (fs_kinds[n->kind]->lseek)
-		ret = fs_kinds[n->kind]->lseek(fs, n, fi, (uint64_t)off, whence, &out);
+	else if (n->ops->lseek)
+		ret = n->ops->lseek(fs, n, fi, (uint64_t)off, whence, &out);
 	else
 		ret = fs_lseek_dense(fs, n, (uint64_t)off, whence, &out);
 	if (!ret && out > INT64_MAX)
@@ -1110,7 +479,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 	if (!n)
 		fuse_reply_err(req, ENOENT);
-	else if (n->kind != FS_DIR)
+	else if (!n->ops->dir)
 		fuse_reply_err(req, ENOTDIR);
 	else if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		fuse_reply_err(req, EISDIR);
@@ -1130,7 +499,7 @@ static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 	char *buf;
 
 	(void)fi;
-	if (!n || n->kind != FS_DIR) {
+	if (!n || !n->ops->dir) {
 		fuse_reply_err(req, n ? ENOTDIR : ENOENT);
 		return;
 	}
@@ -1347,7 +716,6 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 	fs->uid = getuid();
 	fs->gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &fs->start);
-	fs->dirty.dirty = fs_dirty;
 	ret = pthread_rwlock_init(&fs->live_lock, NULL);
 	if (ret) {
 		free(fs);
@@ -1400,7 +768,7 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 	fs_set_readahead(fs->mountpoint);
 	fuse_opt_free_args(&args);
 	if (dirty) {
-		dirty_add_listener(dirty, &fs->dirty);
+		fs_inval_attach(fs, dirty);
 		dirtylog_attach(&fs->dirtylog, dirty);
 	}
 	*out = fs;
@@ -1411,7 +779,7 @@ err_session:
 err_args:
 	fuse_opt_free_args(&args);
 err_free:
-	fs_free_nodes(fs);
+	fs_nodes_free(fs);
 	fs_vcpu_exit(fs);
 err_dirtylog:
 	dirtylog_exit(&fs->dirtylog);
@@ -1495,7 +863,7 @@ void fs_unmount(struct fs *fs)
 	fuse_session_destroy(fs->se);
 	fs_handles_release_all(fs);
 	pthread_mutex_destroy(&fs->handles_lock);
-	fs_free_nodes(fs);
+	fs_nodes_free(fs);
 	fs_vcpu_exit(fs);
 	/* The sweep that fed it has ended (dirty_exit runs first). */
 	dirtylog_exit(&fs->dirtylog);

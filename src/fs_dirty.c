@@ -50,7 +50,7 @@ static int fs_dirty_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 	return 0;
 }
 
-const struct fs_kind_ops fs_dirty_ops = {
+static const struct fs_kind_ops fs_dirty_ops = {
         .open = fs_dirty_open,
         .read = fs_text_read,
         .release = fs_text_release,
@@ -78,8 +78,8 @@ int fs_dirty_build(struct fs *fs, fuse_ino_t top)
 		ret = fs_add_dirs(fs, top, dl->blocks[i].rb->idstr, &ino, &last);
 	for (i = 0; !ret && i < dl->nr; i++) {
 		for (f = 0; !ret && f < sizeof(files) / sizeof(files[0]); f++) {
-			ret = fs_add_block(fs, top, dl->blocks[i].rb, files[f].suffix, FS_DIRTY,
-			                   &ino);
+			ret = fs_add_block(fs, top, dl->blocks[i].rb, files[f].suffix,
+			                   &fs_dirty_ops, &ino);
 			if (ret)
 				break;
 			fs_node_get(fs, ino)->dlb = &dl->blocks[i];

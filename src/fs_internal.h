@@ -1,10 +1,15 @@
 /*
  * fs_internal.h - what the files of the FUSE tree share: the node table,
- * the per-kind operations, and the helpers the kinds call.  fs.c owns the
- * tree, the FUSE operations and the RAM/text/console/ctl kinds;
- * fs_phys.c the guest-physical views (phys, vmcore), fs_vcpu.c the vcpus/
- * directory, fs_dirty.c the dirty/ directory.  Not a public header: only
- * src/fs*.c include it.
+ * the per-kind operations, and the helpers the kinds call.  Not a public
+ * header: only src/fs*.c include it.
+ *
+ * Calls flow one way.  fs.c (the FUSE session, its operations and the
+ * fixed part of the tree) calls the kinds' builders and reaches their
+ * files only through each node's ops; the kinds - fs_ram.c, fs_text.c,
+ * fs_console.c, fs_ctl.c, fs_phys.c, fs_vmcore.c, fs_dirty.c, fs_vcpu.c -
+ * call down into the shared helpers of fs_node.c (the inode table),
+ * fs_text.c (rendered snapshots), fs_ram.c (the rules of files of guest
+ * memory) and fs_inval.c (keeping the kernel's cache true), and never up.
  */
 #ifndef KVMFS_FS_INTERNAL_H
 #define KVMFS_FS_INTERNAL_H
@@ -24,49 +29,40 @@
 #include "kvmfs/dirtylog.h"
 #include "kvmfs/fs.h"
 
+struct dirty;
 struct strbuf;
 struct ram_block;
 struct vm;
 
 /* Wakes the session loop so that it sees fuse_session_exit(). */
 #define FS_WAKE_SIGNAL SIGUSR2
-#define FS_IO_MAX (1u << 20) /* max_write and readahead we ask the kernel for */
+#define FS_IO_MAX      (1u << 20) /* max_write and readahead we ask the kernel for */
 
-enum fs_kind {
-	FS_DIR,
-	FS_RAM,
-	FS_TEXT,      /* rendered at open */
-	FS_CONSOLE,   /* grows; read live */
-	FS_CTL,       /* rendered at open, commands written */
-	FS_PHYS,      /* guest-physical address space */
-	FS_VMCORE,    /* ELF core, header built at open */
-	FS_VCPU_TEXT, /* a vCPU's registers, rendered at open */
-	FS_TRANSLATE, /* write a virtual address, read its page walk */
-	FS_VMEM,      /* a vCPU's virtual address space */
-	FS_DIRTY,     /* what the guest wrote since the last read */
-	FS_NR_KINDS,
-};
+struct fs_kind_ops;
 
-/* One entry of the fixed part of the tree. */
+/* One entry of the fixed part of the tree (fs.c's table). */
 struct fs_file {
 	const char *name;
-	enum fs_kind kind;
+	const struct fs_kind_ops *ops;
 	mode_t mode;
+	/* fs_text_ops, fs_ctl_ops: the text of one snapshot. */
 	void (*render)(struct vm *vm, struct strbuf *sb);
+	/* Called once the node exists: fills a directory, or notes the inode. */
+	int (*build)(struct fs *fs, fuse_ino_t ino);
 };
 
 struct fs_node {
 	char *name; /* as shown, already encoded */
-	enum fs_kind kind;
+	const struct fs_kind_ops *ops;
 	mode_t mode;
 	fuse_ino_t parent;
-	const struct fs_file *file;  /* FS_TEXT, FS_CTL */
-	struct ram_block *rb;        /* FS_RAM */
-	unsigned cpu;                /* FS_VCPU_TEXT, FS_TRANSLATE, FS_VMEM */
-	const void *what;            /* FS_VCPU_TEXT: which file of fs_vcpu.c's table */
-	struct dirtylog_block *dlb;  /* FS_DIRTY ... */
+	const struct fs_file *file;  /* an entry of the fixed table */
+	struct ram_block *rb;        /* the block a RAM or dirty/ file shows */
+	unsigned cpu;                /* files under vcpus/<cpu>/ */
+	const void *what;            /* vcpus/: which file of fs_vcpu.c's table */
+	struct dirtylog_block *dlb;  /* dirty/ files ... */
 	enum dirtylog_reader reader; /* ... and which of its two files */
-	/* FS_DIR: children in creation order, as inode numbers (0: none). */
+	/* Directories: children in creation order, as inode numbers (0: none). */
 	fuse_ino_t first_child, last_child, next_sibling;
 	unsigned nr_subdirs;
 };
@@ -126,30 +122,49 @@ struct fs_kind_ops {
 	/* SEEK_DATA/SEEK_HOLE (off >= 0); NULL: no holes but the end of the file. */
 	int (*lseek)(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi, uint64_t off,
 	             int whence, uint64_t *out);
-	bool dynamic;  /* attributes change: the kernel must not cache them */
-	bool writable; /* open for writing allowed (RAM-like: only with --writable) */
-	bool ram_mode; /* guest memory: mode 0400, 0600 with --writable */
+	bool dir;        /* a directory: no open, read or write */
+	bool dynamic;    /* attributes change: the kernel must not cache them */
+	bool live_mtime; /* changes whenever the guest does: mtime is now */
+	bool writable;   /* open for writing allowed (RAM-like: only with --writable) */
+	bool ram_mode;   /* guest memory: mode 0400, 0600 with --writable */
+	/* Caches rb's bytes at their block offsets: guest writes invalidate it. */
+	bool block_bytes;
+	/* A shell's "> file" (truncate to 0 without O_TRUNC) is harmless here. */
+	bool truncate_ok;
 };
 
-extern const struct fs_kind_ops fs_phys_ops, fs_vmcore_ops, fs_vcpu_text_ops, fs_translate_ops,
-        fs_vmem_ops, fs_dirty_ops;
+/* The kinds the fixed table of fs.c names; the others stay in their files. */
+extern const struct fs_kind_ops fs_dir_ops, fs_text_ops, fs_console_ops, fs_ctl_ops, fs_phys_ops,
+        fs_vmcore_ops;
 
+/* ---- fs_node.c: the inode table ---- */
 struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino);
 fuse_ino_t fs_node_ino(struct fs *fs, const struct fs_node *n);
-int fs_node_add(struct fs *fs, fuse_ino_t parent, const char *name, enum fs_kind kind, mode_t mode,
-                fuse_ino_t *ino);
-/* Directories for rb's idstr under top, then its file (name + suffix); see fs.c. */
+fuse_ino_t fs_node_find(struct fs *fs, fuse_ino_t dir, const char *name);
+/* Adds a node under parent (0: the root itself); *ino is its number. */
+int fs_node_add(struct fs *fs, fuse_ino_t parent, const char *name, const struct fs_kind_ops *ops,
+                mode_t mode, fuse_ino_t *ino);
+void fs_nodes_free(struct fs *fs);
+/* Directories for rb's idstr under top, then its file (name + suffix); see fs_node.c. */
 int fs_add_dirs(struct fs *fs, fuse_ino_t top, const char *idstr, fuse_ino_t *dir,
                 const char **last);
 int fs_add_block(struct fs *fs, fuse_ino_t top, struct ram_block *rb, const char *suffix,
-                 enum fs_kind kind, fuse_ino_t *ino);
+                 const struct fs_kind_ops *ops, fuse_ino_t *ino);
 
-/* Builders of the directories the other files own. */
-int fs_vcpu_build(struct fs *fs, fuse_ino_t top);
+/* ---- builders of the directories and files the kinds own (fs.c calls them) ---- */
+int fs_ram_build(struct fs *fs, fuse_ino_t top);
 int fs_dirty_build(struct fs *fs, fuse_ino_t top);
+int fs_vcpu_build(struct fs *fs, fuse_ino_t top);
+int fs_phys_attach(struct fs *fs, fuse_ino_t ino);
 int fs_vcpu_init(struct fs *fs);
 void fs_vcpu_exit(struct fs *fs);
 
+/* ---- fs_ctl.c ---- */
+void fs_ctl_render(struct vm *vm, struct strbuf *sb);
+
+/* ---- fs_inval.c ---- */
+/* Start receiving the dirty sweep's news of guest writes. */
+void fs_inval_attach(struct fs *fs, struct dirty *dirty);
 /*
  * Drop the kernel's cached copies of [off, off+len) of rb in every file that
  * shows it (ramblocks/<idstr>, and phys at each GPA mapping it), except
@@ -165,12 +180,16 @@ struct fs_skip {
 void fs_invalidate_bytes(struct fs *fs, struct ram_block *rb, uint64_t off, uint64_t len,
                          const struct fs_skip *skip);
 
-/* Rendered files: a strbuf in fi->fh, read and freed by these. */
+/* ---- fs_text.c: rendered files, a strbuf in fi->fh, read and freed by these ---- */
 int fs_text_hand_out(struct strbuf *sb, struct fuse_file_info *fi);
+/* Open and stat of a fixed-table file: its render() into a snapshot. */
+int fs_text_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
+int fs_text_size(struct fs *fs, struct fs_node *n, uint64_t *size);
 void fs_text_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
                   struct fuse_file_info *fi);
 void fs_text_release(struct fuse_file_info *fi);
 
+/* ---- fs_ram.c: the rules every file of guest memory follows ---- */
 /* Opening a file of guest memory: no O_TRUNC, cache kept (or direct_io). */
 int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
 

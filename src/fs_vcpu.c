@@ -144,7 +144,7 @@ static int fs_vcpu_text_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 	return ret;
 }
 
-const struct fs_kind_ops fs_vcpu_text_ops = {
+static const struct fs_kind_ops fs_vcpu_text_ops = {
         .open = fs_vcpu_text_open,
         .read = fs_text_read,
         .release = fs_text_release,
@@ -246,7 +246,7 @@ static int fs_translate_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 	return 0;
 }
 
-const struct fs_kind_ops fs_translate_ops = {
+static const struct fs_kind_ops fs_translate_ops = {
         .open = fs_translate_open,
         .read = fs_translate_read,
         .write = fs_translate_write,
@@ -367,7 +367,7 @@ static int fs_vmem_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info
 	return 0;
 }
 
-const struct fs_kind_ops fs_vmem_ops = {
+static const struct fs_kind_ops fs_vmem_ops = {
         .open = fs_vmem_open,
         .read = fs_vmem_read,
         .size = fs_vmem_size,
@@ -399,10 +399,10 @@ void fs_vcpu_exit(struct fs *fs)
 }
 
 static int fs_vcpu_add(struct fs *fs, fuse_ino_t dir, unsigned cpu, const char *name,
-                       enum fs_kind kind, mode_t mode, const void *what)
+                       const struct fs_kind_ops *ops, mode_t mode, const void *what)
 {
 	fuse_ino_t ino;
-	int ret = fs_node_add(fs, dir, name, kind, mode, &ino);
+	int ret = fs_node_add(fs, dir, name, ops, mode, &ino);
 
 	if (ret)
 		return ret;
@@ -421,14 +421,14 @@ int fs_vcpu_build(struct fs *fs, fuse_ino_t top)
 
 	for (i = 0; !ret && i < fs->vm->nr_vcpus; i++) {
 		snprintf(name, sizeof(name), "%u", i);
-		ret = fs_node_add(fs, top, name, FS_DIR, 0555, &dir);
+		ret = fs_node_add(fs, top, name, &fs_dir_ops, 0555, &dir);
 		for (f = 0; !ret && f < FS_NR_VCPU_FILES; f++)
-			ret = fs_vcpu_add(fs, dir, i, fs_vcpu_files[f].name, FS_VCPU_TEXT, 0444,
-			                  &fs_vcpu_files[f]);
+			ret = fs_vcpu_add(fs, dir, i, fs_vcpu_files[f].name, &fs_vcpu_text_ops,
+			                  0444, &fs_vcpu_files[f]);
 		if (!ret)
-			ret = fs_vcpu_add(fs, dir, i, "translate", FS_TRANSLATE, 0600, NULL);
+			ret = fs_vcpu_add(fs, dir, i, "translate", &fs_translate_ops, 0600, NULL);
 		if (!ret)
-			ret = fs_vcpu_add(fs, dir, i, "vmem", FS_VMEM, 0400, NULL);
+			ret = fs_vcpu_add(fs, dir, i, "vmem", &fs_vmem_ops, 0400, NULL);
 	}
 	return ret;
 }

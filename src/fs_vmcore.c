@@ -1,0 +1,149 @@
+/*
+ * fs_vmcore.c - MNT/vmcore: an ELF64 core of the guest (see vmcore.h), its
+ * header built at open with the vCPUs' registers of that moment, its
+ * PT_LOAD bytes read from guest memory at read time; direct_io.
+ *
+ * The ELF is the model's (vmcore.c); this file only hands it to FUSE.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvmfs/phys.h"
+#include "kvmfs/vcpu.h"
+#include "kvmfs/vm.h"
+#include "kvmfs/vmcore.h"
+
+#include "fs_internal.h"
+
+static struct address_space *fs_as(struct fs *fs)
+{
+	return &fs->vm->machine.as;
+}
+
+/*
+ * The core as of now.  with_regs: fetch every vCPU's registers (exact when
+ * stopped); without, the notes hold zeros - the layout, and so the size, is
+ * the same.  A vCPU whose registers cannot be read gets zeros too.
+ */
+static int fs_vmcore_build(struct fs *fs, bool with_regs, struct vmcore **out)
+{
+	struct vm *vm = fs->vm;
+	unsigned i, nr = vm->nr_vcpus;
+	struct kvm_regs *regs = calloc(nr ? nr : 1, sizeof(*regs));
+	struct kvm_sregs *sregs = calloc(nr ? nr : 1, sizeof(*sregs));
+	struct vmcore_info info = {
+	        .machine = vm->machine.desc->name,
+	        .ram_size = vm->machine.ram_size,
+	        .nr_cpus = vm->opts.cpus,
+	        .regs = regs,
+	        .sregs = sregs,
+	        .nr_regs = nr,
+	};
+	bool exact;
+	int ret = -ENOMEM;
+
+	if (!regs || !sregs)
+		goto out;
+	for (i = 0; with_regs && i < nr; i++)
+		if (vcpu_get_state(&vm->vcpus[i], &regs[i], &sregs[i], &exact)) {
+			memset(&regs[i], 0, sizeof(regs[i]));
+			memset(&sregs[i], 0, sizeof(sregs[i]));
+		}
+	ret = vmcore_build(fs_as(fs), &info, out);
+out:
+	free(regs);
+	free(sregs);
+	return ret;
+}
+
+static int fs_vmcore_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	struct vmcore *vc;
+	int ret;
+
+	(void)n;
+	ret = fs_vmcore_build(fs, true, &vc);
+	if (ret)
+		return ret;
+	fi->fh = (uintptr_t)vc;
+	/* Built per open and read from guest memory: no page cache. */
+	fi->direct_io = 1;
+	return 0;
+}
+
+static void fs_vmcore_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+	const struct vmcore *vc = (const struct vmcore *)(uintptr_t)fi->fh;
+	char *buf;
+
+	(void)n;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (size > FS_IO_MAX)
+		size = FS_IO_MAX;
+	if (!fs_clip((uint64_t)off, &size, vc->size)) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	vmcore_read(vc, fs_as(fs), (uint64_t)off, buf, size);
+	fuse_reply_buf(req, buf, size);
+	free(buf);
+}
+
+static void fs_vmcore_release(struct fuse_file_info *fi)
+{
+	vmcore_free((struct vmcore *)(uintptr_t)fi->fh);
+}
+
+static int fs_vmcore_size(struct fs *fs, struct fs_node *n, uint64_t *size)
+{
+	struct vmcore *vc;
+	int ret;
+
+	(void)n;
+	ret = fs_vmcore_build(fs, false, &vc);
+	if (ret)
+		return ret;
+	*size = vc->size;
+	vmcore_free(vc);
+	return 0;
+}
+
+static uint64_t fs_vmcore_resident(struct fs *fs, struct fs_node *n)
+{
+	struct vmcore *vc;
+	uint64_t r;
+
+	(void)n;
+	if (fs_vmcore_build(fs, false, &vc))
+		return 0;
+	r = vmcore_resident(vc, fs_as(fs));
+	vmcore_free(vc);
+	return r;
+}
+
+static int fs_vmcore_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
+                           uint64_t off, int whence, uint64_t *out)
+{
+	(void)n;
+	return vmcore_seek((const struct vmcore *)(uintptr_t)fi->fh, fs_as(fs), off, whence, out);
+}
+
+const struct fs_kind_ops fs_vmcore_ops = {
+        .open = fs_vmcore_open,
+        .read = fs_vmcore_read,
+        .release = fs_vmcore_release,
+        .size = fs_vmcore_size,
+        .resident = fs_vmcore_resident,
+        .lseek = fs_vmcore_lseek,
+        .dynamic = true,
+};
