@@ -13,6 +13,8 @@ check="$build libcmocka-dev python3 python3-pytest bsdextrautils coreutils qemu-
 	libclang-rt-14-dev valgrind passwd util-linux"
 # lz4 (Debian's kernel payload; xz-utils/zstd for others): tools/fetch-debian-kernel.sh.
 check="$check lz4 xz-utils zstd"
+# groff-base (groff -ww) and man-db (man -l): the man page's tests in test_install.py.
+check="$check groff-base man-db"
 bench="$build fio python3"
 # make check-nested: check's set (the guest runs the host's own tests and
 # tools, shared read-only) plus what tools/nested-kvm/setup.sh builds with:
