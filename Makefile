@@ -5,6 +5,7 @@
 #                under ASan+UBSan, a valgrind session, the fuzzers for FUZZ_SECONDS each
 #   make asan, make valgrind, make fuzz [FUZZ_SECONDS=30], make stress [DURATION=60]
 #   make format-check, make clean
+#   make install [PREFIX=/usr/local] [DESTDIR=staging dir], make uninstall (same variables)
 #
 # Missing Debian packages are installed by tools/deps.sh when run as root.
 
@@ -35,7 +36,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps deps-check run check unit unit-bins integration format format-check clean \
-	asan valgrind fuzz fuzz-build fuzz-regress stress
+	asan valgrind fuzz fuzz-build fuzz-regress stress install uninstall
 all: $(BUILD)/kvmfs
 
 include src/guest/guest.mk
@@ -187,6 +188,55 @@ $(BUILD)/tools/%: tools/bench/%.c | deps
 bench: $(BUILD)/kvmfs $(BENCH_TOOLS)
 	@tools/deps.sh bench
 	$(PYTHON) tools/bench/run.py
+
+# ---- install: what a user runs, where their other tools live ----
+# PREFIX as usual (default /usr/local); DESTDIR stages the whole tree under
+# another root, for packagers.  Nothing is written outside $(DESTDIR)$(PREFIX),
+# and install builds nothing but what `make` builds: run `make` first as
+# yourself, then `sudo make install` only copies.
+PREFIX ?= /usr/local
+# Plain `=`, not `?=`: a variable of the same name in the environment must
+# not move one part of the install elsewhere (the command line still can).
+bindir = $(PREFIX)/bin
+man1dir = $(PREFIX)/share/man/man1
+includedir = $(PREFIX)/include
+docdir = $(PREFIX)/share/doc/kvmfs
+# The user-facing scripts of tools/, as INSTALLED-NAME:SOURCE: adding one is
+# one word here.  The rest of tools/ (deps.sh, bench/, nested-kvm/,
+# qemu-layouts.py) serves the build and the tests.
+INSTALL_TOOLS := kvmfs-fetch-kernel:tools/fetch-debian-kernel.sh \
+	kvmfs-find-pattern:tools/find-pattern.py \
+	kvmfs-guest-status:tools/guest-status.py
+# Every file install writes, as DEST:SOURCE:MODE; uninstall removes exactly these.
+INSTALL_FILES = $(bindir)/kvmfs:$(BUILD)/kvmfs:0755 \
+	$(foreach t,$(INSTALL_TOOLS),$(bindir)/$(word 1,$(subst :, ,$(t))):$(word 2,$(subst :, ,$(t))):0755) \
+	$(man1dir)/kvmfs.1:src/kvmfs.1:0644 \
+	$(includedir)/kvmfs/guest.h:include/kvmfs/guest.h:0644 \
+	$(docdir)/README.md:README.md:0644
+
+install: $(BUILD)/kvmfs
+	@set -e; for f in $(INSTALL_FILES); do \
+		dest=$${f%%:*}; rest=$${f#*:}; src=$${rest%%:*}; mode=$${rest#*:}; \
+		echo "install -D -m $$mode $$src $(DESTDIR)$$dest"; \
+		install -D -m "$$mode" "$$src" "$(DESTDIR)$$dest"; done
+
+# Directories go only when empty.  Under a DESTDIR every one install may have
+# created is tried, up to DESTDIR itself (rmdir -p on a path relative to it
+# cannot climb higher), so a staged install leaves DESTDIR as it found it.
+# Without DESTDIR only kvmfs's own directories go: bin/, include/ and
+# share/man/ under /usr/local are the system's (Debian creates include/ and
+# share/man/ empty) and stay.
+uninstall:
+	@set -e; for f in $(INSTALL_FILES); do \
+		echo "rm -f $(DESTDIR)$${f%%:*}"; rm -f "$(DESTDIR)$${f%%:*}"; done
+	@set -e; if [ -n "$(DESTDIR)" ]; then \
+		[ -d "$(DESTDIR)" ] || exit 0; cd "$(DESTDIR)"; \
+		for f in $(INSTALL_FILES); do d=$${f%%:*}; d=$${d%/*}; d=$${d#/}; \
+			[ ! -d "$$d" ] || rmdir -p --ignore-fail-on-non-empty "$$d"; done; \
+	else \
+		for d in $(includedir)/kvmfs $(docdir); do \
+			[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; done; \
+	fi
 
 format:
 	clang-format -i $(LIB_SRCS) $(FS_SRCS) src/main.c include/kvmfs/*.h include/kvmfs/*/*.h tests/unit/*.c

@@ -15,8 +15,6 @@
 #include "kvmfs/guest.h"
 #include "kvmfs/machine.h"
 
-#define KVMFS_VERSION "0.1"
-
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
                                                       ...)
 {
@@ -109,7 +107,8 @@ void cmdline_usage(void)
 	       "Machine (QEMU's spellings):\n"
 	       "  -m SIZE        guest RAM: a plain number is MiB, or K/M/G/T suffixed,\n"
 	       "                 'size=' may precede it (default 128M)\n"
-	       "  -M MACHINE     %s (default pc)\n"
+	       "  -M, -machine MACHINE\n"
+	       "                 %s (default pc)\n"
 	       "  -smp N         number of vCPUs, 1..%d (default 1)\n"
 	       "  -S             build everything, start no vCPU (use ctl: cont)\n"
 	       "  -bios FILE     firmware for pc.bios (at most 256 KiB), instead of the\n"
@@ -133,13 +132,17 @@ void cmdline_usage(void)
 	       "                 allow_other: let other users in (mode bits still apply)\n"
 	       "  -sweep-ms N    dirty-log sweep period in ms (default %d)\n"
 	       "\n"
-	       "  --help, --version\n"
+	       "Information:\n"
+	       "  --help         this text\n"
+	       "  --version      the versions of kvmfs, of the libfuse it runs with and of\n"
+	       "                 the KVM API of /dev/kvm\n"
 	       "\n"
 	       "The tree: ramblocks/<idstr> (raw RAM block bytes), ramblocks.txt and\n"
 	       "ramblocks.json (info ramblock), regions[.json] (info mtree), flatview[.json]\n"
-	       "(info mtree -f), memslots[.json] (KVM slots: slot, flags, guest_phys_addr,\n"
-	       "memory_size, userspace_addr, ramblock, offset), console (serial output),\n"
-	       "ctl (write stop/cont; read the run state).  See README.md.\n",
+	       "(info mtree -f), memslots[.json] (KVM slots), console (serial output),\n"
+	       "ctl (write stop/cont; read the run state), phys[.json] (guest-physical\n"
+	       "memory), vmcore (an ELF core), dirty/ (pages the guest wrote), vcpus/<n>/\n"
+	       "(registers, translate, vmem).  Every file and option: man kvmfs.\n",
 	       machine_names(), GUEST_MAX_CPUS, CMDLINE_DEFAULT_SWEEP_MS);
 }
 
@@ -347,7 +350,7 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 			break;
 		case OPT_OBJECT: ret = parse_object(optarg, o, err, errlen); break;
 		case OPT_HELP: cmdline_usage(); return CMDLINE_EXIT;
-		case OPT_VERSION: printf("kvmfs %s\n", KVMFS_VERSION); return CMDLINE_EXIT;
+		case OPT_VERSION: return CMDLINE_VERSION;
 		case ':': return fail(err, errlen, "%s: needs a value", argv[optind - 1]);
 		default:
 			return fail(err, errlen, "%s: unknown option (see --help)",

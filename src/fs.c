@@ -871,3 +871,8 @@ void fs_unmount(struct fs *fs)
 	pthread_rwlock_destroy(&fs->live_lock);
 	free(fs);
 }
+
+const char *fs_fuse_version(void)
+{
+	return fuse_pkgversion();
+}

@@ -290,6 +290,20 @@ err:
 	return ret;
 }
 
+int kvm_api_version(void)
+{
+	int fd, ret;
+
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (ret < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 int kvm_init_none(struct kvm *kvm, struct address_space *as)
 {
 	int ret;

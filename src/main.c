@@ -26,11 +26,14 @@
 #include "kvmfs/dirty.h"
 #include "kvmfs/fs.h"
 #include "kvmfs/guest.h"
+#include "kvmfs/kvm.h"
 #include "kvmfs/loader.h"
 #include "kvmfs/machine/pc.h"
 #include "kvmfs/vm.h"
 
 #define ERRLEN 512
+/* The man page's .TH line names it too (tests/integration/test_install.py checks both agree). */
+#define KVMFS_VERSION "0.2"
 
 struct firmware {
 	void *data;
@@ -160,6 +163,24 @@ static int wait_for_end(struct vm *vm, struct fs *fs, const sigset_t *sigs)
 	}
 }
 
+/*
+ * --version: kvmfs's own, then what it runs with, as a bug report needs
+ * them: libfuse's runtime version (the shared library loaded, which may be
+ * newer than the headers) and the KVM API this host's /dev/kvm speaks.
+ */
+static void print_version(void)
+{
+	int api = kvm_api_version();
+
+	printf("kvmfs %s (libfuse %s; ", KVMFS_VERSION, fs_fuse_version());
+	if (api >= 0)
+		printf("KVM API %d)\n", api);
+	else if (api == -ENOENT)
+		printf("KVM: /dev/kvm absent)\n");
+	else
+		printf("KVM: /dev/kvm: %s)\n", strerror(-api));
+}
+
 int main(int argc, char **argv)
 {
 	struct fs_config fc = {0};
@@ -177,6 +198,10 @@ int main(int argc, char **argv)
 	ret = cmdline_parse(argc, argv, &o, err, sizeof(err));
 	if (ret == CMDLINE_EXIT)
 		return 0;
+	if (ret == CMDLINE_VERSION) {
+		print_version();
+		return 0;
+	}
 	if (ret != CMDLINE_OK || check_ram_fits(&o, err, sizeof(err)) ||
 	    (o.mountpoint && check_device("/dev/fuse", "to mount its tree", err, sizeof(err))) ||
 	    (o.mountpoint && fs_check_mountpoint(o.mountpoint, err, sizeof(err))) ||

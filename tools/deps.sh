@@ -15,6 +15,8 @@ check="$build libcmocka-dev python3 python3-pytest bsdextrautils coreutils qemu-
 check="$check lz4 xz-utils zstd"
 # busybox-static, cpio: tools/make-initramfs.sh (the Linux guest's user space).
 check="$check busybox-static cpio"
+# groff-base (groff -ww) and man-db (man -l): the man page's tests in test_install.py.
+check="$check groff-base man-db"
 bench="$build fio python3"
 # make check-nested: check's set (the guest runs the host's own tests and
 # tools, shared read-only) plus what tools/nested-kvm/setup.sh builds with:

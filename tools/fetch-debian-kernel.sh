@@ -4,6 +4,8 @@
 #   tools/fetch-debian-kernel.sh [OUTDIR]        (default: build/debian-kernel)
 #   tools/fetch-debian-kernel.sh --extract VMLINUZ OUT
 #
+# make install puts it on PATH as kvmfs-fetch-kernel; --help prints the usage.
+#
 # Downloads the linux-image-*-cloud-amd64 package that the metapackage
 # linux-image-cloud-amd64 currently depends on (apt-get download: no root
 # needed, nothing installed), unpacks it under OUTDIR and writes there:
@@ -110,6 +112,23 @@ extract_vmlinux() {
 	rm -f "$tmp"
 	die "$in: no compressed payload that decompresses to an ELF vmlinux"
 }
+
+usage() {
+	cat <<EOF
+usage: ${0##*/} [OUTDIR]
+       ${0##*/} --extract VMLINUZ OUT
+Fetch Debian's cloud kernel into OUTDIR (default build/debian-kernel):
+vmlinuz, vmlinux, System.map, version.  --extract writes only the ELF
+vmlinux inside the bzImage VMLINUZ to OUT.
+EOF
+}
+
+# Installed as kvmfs-fetch-kernel, --help must not become an OUTDIR.
+case "${1:-}" in
+-h | --help) usage; exit 0 ;;
+--extract) ;;
+-*) usage >&2; exit 2 ;;
+esac
 
 if [ "${1:-}" = --extract ]; then
 	[ $# -eq 3 ] || die "usage: $0 --extract VMLINUZ OUT"

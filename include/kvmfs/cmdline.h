@@ -46,8 +46,9 @@ struct options {
 
 enum cmdline_result {
 	CMDLINE_OK = 0,
-	CMDLINE_EXIT = 1,   /* --help or --version printed: exit 0 */
-	CMDLINE_ERROR = -1, /* err holds one line */
+	CMDLINE_EXIT = 1,    /* --help printed: exit 0 */
+	CMDLINE_VERSION = 2, /* --version: the caller prints it (it asks libfuse and KVM), exit 0 */
+	CMDLINE_ERROR = -1,  /* err holds one line */
 };
 
 /*

@@ -37,5 +37,7 @@ bool fs_done(struct fs *fs);
  * and the vCPUs have stopped: their invalidations need the session served.
  */
 void fs_unmount(struct fs *fs);
+/* The version of the libfuse kvmfs runs with (not the one it was built against). */
+const char *fs_fuse_version(void);
 
 #endif

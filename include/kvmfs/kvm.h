@@ -73,6 +73,12 @@ struct kvm {
  * VM.  On failure *what names the step for the error message.
  */
 int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, const char **what);
+/*
+ * /dev/kvm's KVM_GET_API_VERSION (12 on every kernel since 2.6.22), or
+ * -errno: -ENOENT when the host has no /dev/kvm.  For --version; opens and
+ * closes the device, creates nothing.
+ */
+int kvm_api_version(void);
 /* No /dev/kvm: slots are derived and shown but registered nowhere. */
 int kvm_init_none(struct kvm *kvm, struct address_space *as);
 void kvm_exit(struct kvm *kvm);

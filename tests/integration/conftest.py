@@ -126,8 +126,8 @@ class Kvmfs:
         return self.proc.wait(timeout=timeout)
 
 
-def _spawn(args, mnt, out_path, err_path, accel):
-    cmd = [str(KVMFS)] + (accel_args() if accel else []) + [str(a) for a in args]
+def _spawn(args, mnt, out_path, err_path, accel, exe=KVMFS):
+    cmd = [str(exe)] + (accel_args() if accel else []) + [str(a) for a in args]
     if mnt is not None:
         cmd.append(str(mnt))
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -136,14 +136,17 @@ def _spawn(args, mnt, out_path, err_path, accel):
 
 @pytest.fixture
 def kvmfs(tmp_path):
-    """Factory: kvmfs(*args, mnt=None, accel=True, wait=True) -> Kvmfs."""
+    """Factory: kvmfs(*args, mnt=None, accel=True, wait=True, exe=KVMFS) -> Kvmfs.
+
+    exe runs another binary under the same rules (test_install.py: the
+    installed one)."""
     require_fuse()
     if not KVMFS.exists():
         pytest.fail(f"{KVMFS} is missing: run make first")
     started = []
     counter = [0]
 
-    def start(*args, mnt=None, accel=True, wait=True):
+    def start(*args, mnt=None, accel=True, wait=True, exe=KVMFS):
         counter[0] += 1
         n = counter[0]
         if mnt is None:
@@ -151,7 +154,7 @@ def kvmfs(tmp_path):
             mnt.mkdir()
         out_path = tmp_path / f"kvmfs{n}.out"
         err_path = tmp_path / f"kvmfs{n}.err"
-        proc = _spawn(args, mnt, out_path, err_path, accel)
+        proc = _spawn(args, mnt, out_path, err_path, accel, exe)
         k = Kvmfs(proc, mnt, out_path, err_path)
         started.append(k)
         if not wait:

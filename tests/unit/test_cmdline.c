@@ -86,6 +86,11 @@ static void test_options(void **state)
 	        {{"kvmfs", "-o", "direct_io,bogus", NULL}, CMDLINE_ERROR, "bogus"},
 	        {{"kvmfs", "a", "b", NULL}, CMDLINE_ERROR, "only one mountpoint"},
 	        {{"kvmfs", "-accel", "tcg", NULL}, CMDLINE_ERROR, "unknown"},
+	        /* --version is main's to print: parsing only says so, wherever it stands. */
+	        {{"kvmfs", "--version", NULL}, CMDLINE_VERSION, NULL},
+	        {{"kvmfs", "-version", NULL}, CMDLINE_VERSION, NULL},
+	        {{"kvmfs", "-M", "q35", "--version", "/mnt", NULL}, CMDLINE_VERSION, NULL},
+	        {{"kvmfs", "-M", "isapc", "--version", NULL}, CMDLINE_ERROR, "unknown machine"},
 	};
 	size_t i;
 
