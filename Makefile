@@ -206,7 +206,8 @@ docdir = $(PREFIX)/share/doc/kvmfs
 # qemu-layouts.py) serves the build and the tests.
 INSTALL_TOOLS := kvmfs-fetch-kernel:tools/fetch-debian-kernel.sh \
 	kvmfs-find-pattern:tools/find-pattern.py \
-	kvmfs-guest-status:tools/guest-status.py
+	kvmfs-guest-status:tools/guest-status.py \
+	kvmfs-make-initramfs:tools/make-initramfs.sh
 # Every file install writes, as DEST:SOURCE:MODE; uninstall removes exactly these.
 INSTALL_FILES = $(bindir)/kvmfs:$(BUILD)/kvmfs:0755 \
 	$(foreach t,$(INSTALL_TOOLS),$(bindir)/$(word 1,$(subst :, ,$(t))):$(word 2,$(subst :, ,$(t))):0755) \

@@ -23,6 +23,12 @@
 # walks the marker's page tables through MNT/vcpus/0/translate.
 set -eu
 
+case "${1:-}" in
+-h | --help)
+	echo "usage: $(basename "$0") [OUT]   (default OUT: build/initramfs.cpio)"
+	exit 0
+	;;
+esac
 out=${1:-build/initramfs.cpio}
 busybox=/bin/busybox
 

@@ -35,6 +35,7 @@ TOOLS = {
     "kvmfs-fetch-kernel": "tools/fetch-debian-kernel.sh",
     "kvmfs-find-pattern": "tools/find-pattern.py",
     "kvmfs-guest-status": "tools/guest-status.py",
+    "kvmfs-make-initramfs": "tools/make-initramfs.sh",
 }
 
 PC_BIOS_SIZE = 256 << 10
