@@ -1,7 +1,7 @@
 #!/bin/sh
 # fetch-debian-kernel.sh - fetch Debian's cloud kernel and extract its vmlinux.
 #
-#   tools/fetch-debian-kernel.sh [OUTDIR]        (default: build/debian-kernel)
+#   tools/fetch-debian-kernel.sh [--debug] [OUTDIR]   (default: build/debian-kernel)
 #   tools/fetch-debian-kernel.sh --extract VMLINUZ OUT
 #
 # make install puts it on PATH as kvmfs-fetch-kernel; --help prints the usage.
@@ -16,6 +16,11 @@
 #                matching linux-image-*-dbg package (the image package's own
 #                /boot/System.map-* is a stub saying so)
 #   version      the kernel release, e.g. 6.1.0-56-cloud-amd64
+#   vmlinux-dbg  with --debug only: the kernel with its DWARF debug info
+#                (/usr/lib/debug/boot/vmlinux-<release> of the -dbg package,
+#                ~600 MB unpacked), what crash, drgn and gdb read a guest
+#                kernel's memory with.  The -dbg package is downloaded either
+#                way (System.map is in it); --debug only keeps more of it.
 #
 # Cached: a second run with the files present does nothing.  The integration
 # test tests/integration/test_linux.py uses OUTDIR.
@@ -115,18 +120,24 @@ extract_vmlinux() {
 
 usage() {
 	cat <<EOF
-usage: ${0##*/} [OUTDIR]
+usage: ${0##*/} [--debug] [OUTDIR]
        ${0##*/} --extract VMLINUZ OUT
 Fetch Debian's cloud kernel into OUTDIR (default build/debian-kernel):
-vmlinuz, vmlinux, System.map, version.  --extract writes only the ELF
-vmlinux inside the bzImage VMLINUZ to OUT.
+vmlinuz, vmlinux, System.map, version; with --debug also vmlinux-dbg, the
+kernel with debug info for crash, drgn and gdb.  --extract writes only the
+ELF vmlinux inside the bzImage VMLINUZ to OUT.
 EOF
 }
 
 # Installed as kvmfs-fetch-kernel, --help must not become an OUTDIR.
+debug=
 case "${1:-}" in
 -h | --help) usage; exit 0 ;;
 --extract) ;;
+--debug) debug=1; shift ;;
+-*) usage >&2; exit 2 ;;
+esac
+case "${1:-}" in
 -*) usage >&2; exit 2 ;;
 esac
 
@@ -137,7 +148,8 @@ if [ "${1:-}" = --extract ]; then
 fi
 
 out=${1:-build/debian-kernel}
-if [ -s "$out/vmlinux" ] && [ -s "$out/System.map" ] && [ -s "$out/vmlinuz" ]; then
+if [ -s "$out/vmlinux" ] && [ -s "$out/System.map" ] && [ -s "$out/vmlinuz" ] &&
+	[ -s "$out/version" ] && { [ -z "$debug" ] || [ -s "$out/vmlinux-dbg" ]; }; then
 	exit 0
 fi
 mkdir -p "$out"
@@ -166,14 +178,23 @@ cp "$out/root/boot/vmlinuz-$ver" "$out/vmlinuz"
 # tar stopping early breaks dpkg-deb's pipe, which it reports: silenced, the
 # result is checked instead.
 map="./usr/lib/debug/boot/System.map-$ver"
-dpkg-deb --fsys-tarfile "$(ls "$dl"/"$pkg-dbg"_*.deb | head -n 1)" 2>/dev/null |
+dbgdeb=$(ls "$dl"/"$pkg-dbg"_*.deb | head -n 1)
+dpkg-deb --fsys-tarfile "$dbgdeb" 2>/dev/null |
 	tar -x -O --occurrence=1 "$map" >"$out/System.map.tmp" ||
 	die "$pkg-dbg: no $map"
 grep -q ' linux_banner$' "$out/System.map.tmp" || die "$pkg-dbg: $map has no linux_banner"
 mv "$out/System.map.tmp" "$out/System.map"
+if [ -n "$debug" ]; then
+	dbg="./usr/lib/debug/boot/vmlinux-$ver"
+	dpkg-deb --fsys-tarfile "$dbgdeb" 2>/dev/null |
+		tar -x -O --occurrence=1 "$dbg" >"$out/vmlinux-dbg.tmp" ||
+		die "$pkg-dbg: no $dbg"
+	[ "$(hexat "$out/vmlinux-dbg.tmp" 0 4)" = 7f454c46 ] || die "$pkg-dbg: $dbg is not ELF"
+	mv "$out/vmlinux-dbg.tmp" "$out/vmlinux-dbg"
+fi
 extract_vmlinux "$out/vmlinuz" "$out/vmlinux"
 echo "$ver" >"$out/version"
-# Only the four files are kept: modules and packages are not needed to boot
+# Only these files are kept: modules and packages are not needed to boot
 # without an initramfs, and the -dbg package alone is 280 MB.
 rm -rf "$out/root" "$dl"
 echo "fetch-debian-kernel: $ver in $out" >&2
