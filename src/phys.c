@@ -92,6 +92,11 @@ void phys_read(struct address_space *as, uint64_t gpa, void *buf, size_t len)
 	as_read(as, gpa, buf, len, true);
 }
 
+size_t phys_read_ram(void *as, uint64_t gpa, void *buf, size_t len)
+{
+	return as_read(as, gpa, buf, len, false);
+}
+
 long phys_write(struct address_space *as, uint64_t gpa, const void *buf, size_t len)
 {
 	const uint8_t *in = buf;

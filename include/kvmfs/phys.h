@@ -31,6 +31,11 @@ uint64_t phys_size(struct address_space *as);
 /* Copy [gpa, gpa+len) into buf, holes as zeros. */
 void phys_read(struct address_space *as, uint64_t gpa, void *buf, size_t len);
 /*
+ * Copy [gpa, gpa+len) up to the first hole; returns the bytes copied.  as is
+ * an address_space: the reader of a struct guestkernel_mem.
+ */
+size_t phys_read_ram(void *as, uint64_t gpa, void *buf, size_t len);
+/*
  * Write buf at gpa, up to the first hole; returns the bytes written, or
  * -ENXIO when gpa itself is in a hole.  ROM is written too (host patching).
  */
