@@ -68,11 +68,14 @@ int machine_init(struct machine *m, const struct machine_config *cfg)
 	int ret;
 
 	memset(m, 0, sizeof(*m));
-	m->desc = machine_find(cfg->type);
+	m->desc = cfg->ranges ? &machine_core : machine_find(cfg->type);
 	if (!m->desc)
 		return -ENOENT;
 	m->cpus = cfg->cpus;
 	m->ram_size = cfg->ram_size;
+	m->ranges = cfg->ranges;
+	m->nr_ranges = cfg->nr_ranges;
+	m->fd = cfg->fd;
 	ret = machine_ram_split(m->desc, cfg->ram_size, &m->below_4g, &m->above_4g);
 	if (ret)
 		return ret;
@@ -95,6 +98,8 @@ int machine_init(struct machine *m, const struct machine_config *cfg)
 	ret = as_commit(&m->as);
 	if (ret)
 		goto err;
+	m->ranges = NULL; /* the caller's, and not needed any more */
+	m->nr_ranges = 0;
 	return 0;
 err:
 	machine_exit(m);

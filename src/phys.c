@@ -118,6 +118,44 @@ long phys_write(struct address_space *as, uint64_t gpa, const void *buf, size_t 
 	return done || !len ? (long)done : -ENXIO;
 }
 
+/*
+ * A file's block (a dump): its data is where the file has data inside its
+ * pieces; between pieces, and where no piece reaches, it reads zeros: holes.
+ */
+static int phys_pieces_seek(struct ram_block *rb, uint64_t off, int whence, uint64_t *out)
+{
+	uint64_t len = rb->used_length, pos = off;
+	size_t i;
+
+	for (i = 0; i < rb->nr_pieces && pos < len; i++) {
+		const struct ram_file_piece *p = &rb->pieces[i];
+		off_t r;
+
+		if (pos >= p->offset + p->len)
+			continue;
+		if (pos < p->offset) {
+			if (whence == SEEK_HOLE)
+				break; /* pos is in a gap */
+			pos = p->offset;
+		}
+		r = lseek(rb->fd, (off_t)(p->file_offset + (pos - p->offset)), whence);
+		if (r >= 0 && (uint64_t)r < p->file_offset + p->len) {
+			*out = p->offset + ((uint64_t)r - p->file_offset);
+			return 0;
+		}
+		if (r < 0 && errno != ENXIO && whence == SEEK_DATA) {
+			*out = pos; /* no answer: say data, which is never wrong */
+			return 0;
+		}
+		/* No data left in this piece (SEEK_DATA), or it is data to its end (SEEK_HOLE). */
+		pos = p->offset + p->len;
+	}
+	if (whence == SEEK_DATA)
+		return -ENXIO;
+	*out = pos < len ? pos : len;
+	return 0;
+}
+
 int phys_block_seek(struct ram_block *rb, uint64_t off, int whence, uint64_t *out)
 {
 	uint64_t len = rb->used_length;
@@ -125,6 +163,8 @@ int phys_block_seek(struct ram_block *rb, uint64_t off, int whence, uint64_t *ou
 
 	if (off >= len)
 		return -ENXIO;
+	if (rb->nr_pieces)
+		return phys_pieces_seek(rb, off, whence, out);
 	/* A memfd knows which of its pages were ever touched; anonymous memory is all data. */
 	if (rb->fd >= 0)
 		r = lseek(rb->fd, (off_t)off, whence);

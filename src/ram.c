@@ -211,11 +211,123 @@ void ram_block_free(struct ram_list *rl, struct ram_block *rb)
 		}
 	}
 	pthread_mutex_unlock(&rl->lock);
-	if (rb->host)
+	if (rb->map)
+		munmap(rb->map, rb->map_len);
+	else if (rb->host)
 		munmap(rb->host, rb->max_length);
 	if (rb->fd >= 0)
 		close(rb->fd);
+	free(rb->pieces);
 	free(rb);
+}
+
+static int ram_add_piece(struct ram_block *rb, uint64_t offset, uint64_t len, uint64_t file_offset)
+{
+	struct ram_file_piece *p = realloc(rb->pieces, (rb->nr_pieces + 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	rb->pieces = p;
+	p[rb->nr_pieces++] = (struct ram_file_piece){offset, len, file_offset};
+	return 0;
+}
+
+/* Insert a block that is already mapped, under its own name, at a best-fit offset. */
+static int ram_list_add(struct ram_list *rl, struct ram_block *rb)
+{
+	int ret;
+
+	pthread_mutex_lock(&rl->lock);
+	ret = ram_block_find(rl, rb->idstr) ? -EEXIST
+	                                    : ram_find_offset(rl, rb->max_length, &rb->offset);
+	if (!ret) {
+		ram_list_insert(rl, rb);
+		rl->version++;
+	}
+	pthread_mutex_unlock(&rl->lock);
+	return ret;
+}
+
+int ram_block_alloc_file(struct ram_list *rl, const char *idstr, uint64_t size, int fd,
+                         uint64_t file_offset, uint64_t file_len, struct ram_block **out)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), skew = file_offset % page;
+	struct ram_block *rb;
+	uint8_t *map;
+	int ret;
+
+	if (!idstr || !*idstr || strlen(idstr) > RAM_IDSTR_MAX || !size || file_len > size ||
+	    size > SIZE_MAX / 2)
+		return -EINVAL;
+	rb = calloc(1, sizeof(*rb));
+	if (!rb)
+		return -ENOMEM;
+	strcpy(rb->idstr, idstr);
+	rb->used_length = rb->max_length = round_up(size, page);
+	rb->page_size = page;
+	rb->flags = RAM_READONLY;
+	rb->map_len = (size_t)round_up(skew + rb->max_length, page);
+	/*
+	 * Zeros first (what the file does not hold reads as zeros), then the
+	 * file over them from the page holding file_offset: host is skew bytes
+	 * into the mapping, since a core's PT_LOAD need not start on a page.
+	 */
+	map = mmap(NULL, rb->map_len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+	           0);
+	if (map == MAP_FAILED) {
+		ret = -errno;
+		free(rb);
+		return ret;
+	}
+	rb->map = map;
+	rb->host = map + skew;
+	rb->fd = -1;
+	ret = -errno;
+	if (file_len && mmap(map, (size_t)(skew + file_len), PROT_READ, MAP_PRIVATE | MAP_FIXED, fd,
+	                     (off_t)(file_offset - skew)) == MAP_FAILED)
+		goto err;
+	rb->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (rb->fd < 0)
+		goto err;
+	ret = file_len ? ram_add_piece(rb, 0, file_len, file_offset) : 0;
+	if (!ret)
+		ret = ram_list_add(rl, rb);
+	if (ret)
+		goto err;
+	*out = rb;
+	return 0;
+err:
+	if (rb->fd >= 0)
+		close(rb->fd);
+	munmap(map, rb->map_len);
+	free(rb->pieces);
+	free(rb);
+	return ret;
+}
+
+int ram_block_map_file(struct ram_block *rb, uint64_t offset, uint64_t len, int fd,
+                       uint64_t file_offset)
+{
+	uint64_t page = rb->page_size;
+
+	if (offset % page || file_offset % page || offset > rb->used_length ||
+	    len > rb->used_length - offset)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	if (mmap(rb->host + offset, (size_t)len, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd,
+	         (off_t)file_offset) == MAP_FAILED)
+		return -errno;
+	if (rb->fd < 0 || !rb->nr_pieces) {
+		/* The block's own memfd, if any, no longer says where its data is. */
+		if (rb->fd >= 0)
+			close(rb->fd);
+		rb->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (rb->fd < 0)
+			return -errno;
+	}
+	rb->flags |= RAM_READONLY;
+	return ram_add_piece(rb, offset, len, file_offset);
 }
 
 int ram_block_resize(struct ram_list *rl, struct ram_block *rb, uint64_t new_size)

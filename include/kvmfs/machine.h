@@ -34,6 +34,18 @@ struct machine_backend {
 	uint64_t size;
 };
 
+/*
+ * Guest-physical memory whose bytes are in a file: one PT_LOAD of an ELF
+ * core (dump.h).  The "core" board is made of these, one read-only RAM
+ * region and block ("pt_load.<index>") each.
+ */
+struct machine_file_range {
+	uint64_t gpa, size;   /* size: p_memsz */
+	uint64_t file_offset; /* p_offset */
+	uint64_t file_len;    /* p_filesz: the rest reads as zeros */
+	unsigned index;       /* in the program header table */
+};
+
 struct machine_config {
 	const char *type;  /* -M */
 	uint64_t ram_size; /* -m, bytes */
@@ -43,6 +55,10 @@ struct machine_config {
 	size_t firmware_size;
 	const struct machine_backend *backends; /* allocated after the board's blocks */
 	unsigned nr_backends;
+	/* Set: the board is an ELF core's, these ranges of file fd (type is ignored). */
+	const struct machine_file_range *ranges;
+	size_t nr_ranges;
+	int fd;
 };
 
 struct machine {
@@ -61,6 +77,10 @@ struct machine {
 	struct ram_block *rom_block;
 	struct memory_region *backend_mrs[MACHINE_MAX_BACKENDS]; /* own their blocks' regions */
 	unsigned nr_backends;
+	/* The core board: what machine_config gave it (valid during build only). */
+	const struct machine_file_range *ranges;
+	size_t nr_ranges;
+	int fd;
 };
 
 const struct machine_desc *machine_find(const char *name);
@@ -74,5 +94,7 @@ void machine_exit(struct machine *m);
 
 extern const struct machine_desc machine_pc;
 extern const struct machine_desc machine_q35;
+/* An ELF core's memory: not a -M choice, built from machine_config's ranges. */
+extern const struct machine_desc machine_core;
 
 #endif

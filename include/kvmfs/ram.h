@@ -30,17 +30,32 @@ enum ram_backing {
 	RAM_BACKING_ANON,
 };
 
+/*
+ * Where a block's bytes come from a file (a dump, see dump.h): [offset,
+ * offset+len) of the block is [file_offset, file_offset+len) of rb->fd,
+ * mapped private and read-only.  The rest of such a block reads as zeros.
+ */
+struct ram_file_piece {
+	uint64_t offset, len, file_offset;
+};
+
 struct ram_block {
 	char idstr[RAM_IDSTR_MAX + 1];
-	uint8_t *host;        /* max_length bytes, page aligned */
+	uint8_t *host;        /* max_length bytes, page aligned but in a file's block (see map) */
 	uint64_t offset;      /* in ram_addr space */
 	uint64_t used_length; /* what the guest sees */
 	uint64_t max_length;  /* what is reserved */
 	uint64_t page_size;
 	unsigned flags;           /* enum ram_flags */
-	int fd;                   /* memfd, or -1 for anonymous memory */
+	int fd;                   /* memfd, a dump file (see pieces), or -1 for anonymous memory */
 	struct memory_region *mr; /* the region that owns the block */
 	struct ram_block *next;
+	/* A file's block: its pieces (none: fd is a memfd, offset for offset) ... */
+	struct ram_file_piece *pieces;
+	size_t nr_pieces;
+	/* ... and the mapping host lies in when the file offset is not page aligned. */
+	uint8_t *map;
+	size_t map_len;
 };
 
 /*
@@ -68,6 +83,20 @@ void ram_list_exit(struct ram_list *rl); /* frees every block */
 int ram_block_alloc(struct ram_list *rl, const char *idstr, uint64_t size, uint64_t max_size,
                     unsigned flags, struct ram_block **out);
 void ram_block_free(struct ram_list *rl, struct ram_block *rb);
+/*
+ * A read-only block of size bytes whose bytes are [file_offset,
+ * file_offset+file_len) of fd (file_len <= size; the rest reads as zeros),
+ * mapped private: an ELF core's PT_LOAD, at whatever offset the core has it.
+ */
+int ram_block_alloc_file(struct ram_list *rl, const char *idstr, uint64_t size, int fd,
+                         uint64_t file_offset, uint64_t file_len, struct ram_block **out);
+/*
+ * Show [file_offset, file_offset+len) of fd at [offset, offset+len) of rb,
+ * read-only: a raw image behind a board's blocks.  Both offsets page
+ * aligned; len ends at the file's end or on a page.
+ */
+int ram_block_map_file(struct ram_block *rb, uint64_t offset, uint64_t len, int fd,
+                       uint64_t file_offset);
 int ram_block_resize(struct ram_list *rl, struct ram_block *rb, uint64_t new_size);
 struct ram_block *ram_block_find(struct ram_list *rl, const char *idstr);
 
