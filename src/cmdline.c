@@ -126,11 +126,19 @@ void cmdline_usage(void)
 	       "                 an extra RAM block, mapped nowhere (size in bytes\n"
 	       "                 unless suffixed); it shows in ramblocks/\n"
 	       "\n"
+	       "A dump instead of a VM (read-only, no KVM needed):\n"
+	       "  -dump FILE     mount the guest an ELF core holds (QEMU's dump-guest-memory,\n"
+	       "                 a kvmfs vmcore, a kdump vmcore), or a raw memory image\n"
+	       "                 (offset = guest-physical address) laid out by -M and -m\n"
+	       "\n"
 	       "Filesystem:\n"
 	       "  --writable     RAM files accept writes into guest memory\n"
 	       "  -o OPT[,OPT]   direct_io: every read goes to guest memory (no shared mmap)\n"
 	       "                 allow_other: let other users in (mode bits still apply)\n"
 	       "  -sweep-ms N    dirty-log sweep period in ms (default %d)\n"
+	       "  -vmcoreinfo FILE\n"
+	       "                 the VMCOREINFO note of vmcore, instead of the guest\n"
+	       "                 kernel's own or the one kvmfs derives\n"
 	       "\n"
 	       "Information:\n"
 	       "  --help         this text\n"
@@ -162,6 +170,8 @@ enum {
 	OPT_WRITABLE,
 	OPT_SWEEP,
 	OPT_OBJECT,
+	OPT_DUMP,
+	OPT_VMCOREINFO,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -183,6 +193,8 @@ static const struct option long_opts[] = {
         {"o", required_argument, NULL, OPT_O},
         {"sweep-ms", required_argument, NULL, OPT_SWEEP},
         {"object", required_argument, NULL, OPT_OBJECT},
+        {"dump", required_argument, NULL, OPT_DUMP},
+        {"vmcoreinfo", required_argument, NULL, OPT_VMCOREINFO},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -290,8 +302,34 @@ static int parse_smp(const char *arg, struct options *o, char *err, size_t errle
 	return CMDLINE_OK;
 }
 
+/* The name an option is spelled with (its first spelling in long_opts). */
+static const char *option_name(int c)
+{
+	size_t i;
+
+	for (i = 0; long_opts[i].name; i++)
+		if (long_opts[i].val == c)
+			return long_opts[i].name;
+	return "?";
+}
+
+/* Options that only mean something for a VM that runs: none of them goes with -dump. */
+static bool live_only(int c)
+{
+	static const int opts[] = {OPT_SMP,      OPT_PAUSED, OPT_BIOS,   OPT_KERNEL,
+	                           OPT_INITRD,   OPT_APPEND, OPT_ACCEL,  OPT_BACKING,
+	                           OPT_FLAT_OUT, OPT_SWEEP,  OPT_OBJECT, OPT_WRITABLE};
+	size_t i;
+
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (opts[i] == c)
+			return true;
+	return false;
+}
+
 int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
 {
+	const char *live = NULL; /* the first option a dump cannot take, as written */
 	int c, ret = CMDLINE_OK;
 
 	*o = (struct options){
@@ -310,9 +348,15 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 	opterr = 0;
 	while (ret == CMDLINE_OK &&
 	       (c = getopt_long_only(argc, argv, "+:", long_opts, NULL)) != -1) {
+		if (live_only(c) && !live)
+			live = option_name(c);
 		switch (c) {
-		case OPT_M: ret = cmdline_parse_size(optarg, &o->ram_size, err, errlen); break;
+		case OPT_M:
+			ret = cmdline_parse_size(optarg, &o->ram_size, err, errlen);
+			o->layout_given = true;
+			break;
 		case OPT_MACHINE:
+			o->layout_given = true;
 			if (!machine_find(optarg))
 				ret = fail(err, errlen, "-M '%s': unknown machine (%s)", optarg,
 				           machine_names());
@@ -349,6 +393,8 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 				ret = fail(err, errlen, "-sweep-ms '%s': give 1..10000", optarg);
 			break;
 		case OPT_OBJECT: ret = parse_object(optarg, o, err, errlen); break;
+		case OPT_DUMP: o->dump = optarg; break;
+		case OPT_VMCOREINFO: o->vmcoreinfo = optarg; break;
 		case OPT_HELP: cmdline_usage(); return CMDLINE_EXIT;
 		case OPT_VERSION: return CMDLINE_VERSION;
 		case ':': return fail(err, errlen, "%s: needs a value", argv[optind - 1]);
@@ -359,6 +405,10 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 	}
 	if (ret != CMDLINE_OK)
 		return ret;
+	if (o->dump && live)
+		return fail(err, errlen,
+		            "%s%s cannot be used with -dump: a dump never runs and is read-only",
+		            strcmp(live, "writable") ? "-" : "--", live);
 	/* QEMU's rule: both only make sense for a kernel it loads itself. */
 	if (!o->kernel && o->initrd)
 		return fail(err, errlen, "-initrd cannot be used without -kernel");
@@ -372,5 +422,8 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		o->mountpoint = argv[optind++];
 	if (optind < argc)
 		return fail(err, errlen, "'%s': only one mountpoint may be given", argv[optind]);
+	if (o->dump && !o->mountpoint)
+		return fail(err, errlen,
+		            "-dump needs a mountpoint: a dump is only there to be read");
 	return CMDLINE_OK;
 }

@@ -105,31 +105,71 @@ static void fs_render_phys_json(struct vm *vm, struct strbuf *sb)
 	phys_render_json(&vm->machine.as, sb);
 }
 
+/*
+ * What a file needs to exist: a board's layout (a VM, or a raw image under
+ * -dump), or a guest that runs (not a dump).  The model says which it has.
+ */
+enum fs_needs {
+	FS_NEEDS_LAYOUT = 1 << 0,
+	FS_NEEDS_LIVE = 1 << 1,
+};
+
 static const struct fs_file fs_files[] = {
-        {.name = "ramblocks", .ops = &fs_dir_ops, .mode = 0555, .build = fs_ram_build},
-        {.name = "ramblocks.json", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_ram_json},
-        {.name = "ramblocks.txt", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_ram_txt},
-        {.name = "regions", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_regions},
+        {.name = "ramblocks",
+         .ops = &fs_dir_ops,
+         .mode = 0555,
+         .build = fs_ram_build,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "ramblocks.json",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_ram_json,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "ramblocks.txt",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_ram_txt,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "regions",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_regions,
+         .needs = FS_NEEDS_LAYOUT},
         {.name = "regions.json",
          .ops = &fs_text_ops,
          .mode = 0444,
-         .render = fs_render_regions_json},
-        {.name = "flatview", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_flatview},
+         .render = fs_render_regions_json,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "flatview",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_flatview,
+         .needs = FS_NEEDS_LAYOUT},
         {.name = "flatview.json",
          .ops = &fs_text_ops,
          .mode = 0444,
-         .render = fs_render_flatview_json},
-        {.name = "memslots", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_memslots},
+         .render = fs_render_flatview_json,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "memslots",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_memslots,
+         .needs = FS_NEEDS_LAYOUT},
         {.name = "memslots.json",
          .ops = &fs_text_ops,
          .mode = 0444,
-         .render = fs_render_memslots_json},
-        {.name = "console", .ops = &fs_console_ops, .mode = 0444},
+         .render = fs_render_memslots_json,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "console", .ops = &fs_console_ops, .mode = 0444, .needs = FS_NEEDS_LIVE},
         {.name = "ctl", .ops = &fs_ctl_ops, .mode = 0600, .render = fs_ctl_render},
         {.name = "phys", .ops = &fs_phys_ops, .build = fs_phys_attach},
         {.name = "phys.json", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_phys_json},
         {.name = "vmcore", .ops = &fs_vmcore_ops, .mode = 0400},
-        {.name = "dirty", .ops = &fs_dir_ops, .mode = 0555, .build = fs_dirty_build},
+        {.name = "dirty",
+         .ops = &fs_dir_ops,
+         .mode = 0555,
+         .build = fs_dirty_build,
+         .needs = FS_NEEDS_LIVE},
         {.name = "vcpus", .ops = &fs_dir_ops, .mode = 0555, .build = fs_vcpu_build},
 };
 
@@ -139,6 +179,12 @@ static const struct fs_file fs_files[] = {
 
 /* ---- building the tree ---- */
 
+static bool fs_file_exists(struct fs *fs, const struct fs_file *f)
+{
+	return (!(f->needs & FS_NEEDS_LAYOUT) || vm_has_layout(fs->vm)) &&
+	       (!(f->needs & FS_NEEDS_LIVE) || vm_is_live(fs->vm));
+}
+
 static int fs_build(struct fs *fs)
 {
 	fuse_ino_t ino;
@@ -147,6 +193,8 @@ static int fs_build(struct fs *fs)
 
 	ret = fs_node_add(fs, 0, "", &fs_dir_ops, 0555, &ino);
 	for (i = 0; !ret && i < FS_NR_FILES; i++) {
+		if (!fs_file_exists(fs, &fs_files[i]))
+			continue;
 		ret = fs_node_add(fs, FUSE_ROOT_ID, fs_files[i].name, fs_files[i].ops,
 		                  fs_files[i].mode, &ino);
 		if (ret)
@@ -734,6 +782,7 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 		snprintf(err, errlen, "vcpus: %s", strerror(-ret));
 		goto err_dirtylog;
 	}
+	fs_vmcore_init(fs);
 	ret = fs->mountpoint ? fs_build(fs) : -ENOMEM;
 	if (ret) {
 		snprintf(err, errlen, "building the tree: %s", strerror(-ret));
@@ -780,6 +829,7 @@ err_args:
 	fuse_opt_free_args(&args);
 err_free:
 	fs_nodes_free(fs);
+	fs_vmcore_exit(fs);
 	fs_vcpu_exit(fs);
 err_dirtylog:
 	dirtylog_exit(&fs->dirtylog);
@@ -864,6 +914,7 @@ void fs_unmount(struct fs *fs)
 	fs_handles_release_all(fs);
 	pthread_mutex_destroy(&fs->handles_lock);
 	fs_nodes_free(fs);
+	fs_vmcore_exit(fs);
 	fs_vcpu_exit(fs);
 	/* The sweep that fed it has ended (dirty_exit runs first). */
 	dirtylog_exit(&fs->dirtylog);

@@ -30,6 +30,7 @@
 #include "kvmfs/fs.h"
 
 struct dirty;
+struct guestkernel;
 struct strbuf;
 struct ram_block;
 struct vm;
@@ -49,6 +50,7 @@ struct fs_file {
 	void (*render)(struct vm *vm, struct strbuf *sb);
 	/* Called once the node exists: fills a directory, or notes the inode. */
 	int (*build)(struct fs *fs, fuse_ino_t ino);
+	unsigned needs; /* enum fs_needs (fs.c): when the file exists */
 };
 
 struct fs_node {
@@ -85,6 +87,9 @@ struct fs {
 	bool mounted;
 	struct dirty_listener dirty;
 	struct dirtylog dirtylog;
+	/* kernel_lock guards kernel: the last guest kernel vmcore found, a hint for the next. */
+	pthread_mutex_t kernel_lock;
+	struct guestkernel *kernel; /* NULL: none found yet */
 	/* translate_lock guards translate_va[] and the text of open translate files. */
 	pthread_mutex_t translate_lock;
 	uint64_t *translate_va; /* per vCPU: the last address written, ~0: none */
@@ -158,6 +163,8 @@ int fs_vcpu_build(struct fs *fs, fuse_ino_t top);
 int fs_phys_attach(struct fs *fs, fuse_ino_t ino);
 int fs_vcpu_init(struct fs *fs);
 void fs_vcpu_exit(struct fs *fs);
+void fs_vmcore_init(struct fs *fs);
+void fs_vmcore_exit(struct fs *fs);
 
 /* ---- fs_ctl.c ---- */
 void fs_ctl_render(struct vm *vm, struct strbuf *sb);

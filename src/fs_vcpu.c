@@ -12,7 +12,8 @@
  *                                    unmapped pages are holes
  *
  * Registers are exact while the VM is stopped and approximate while it runs
- * (KVM's copy from the vCPU's last exit; see vcpu_get_state).  translate and
+ * (KVM's copy from the vCPU's last exit; see vcpu_get_state); a dump's are
+ * its notes' (dump.h).  translate and
  * vmem walk the page tables with the CR3/CR4/EFER of that moment, reading
  * guest memory as it is now.  The walk itself is pagewalk.c's.
  */
@@ -27,7 +28,6 @@
 #include "kvmfs/phys.h"
 #include "kvmfs/regs.h"
 #include "kvmfs/strbuf.h"
-#include "kvmfs/vcpu.h"
 #include "kvmfs/vm.h"
 
 #include "fs_internal.h"
@@ -80,18 +80,13 @@ static const struct fs_vcpu_file fs_vcpu_files[] = {
 
 #define FS_NR_VCPU_FILES (sizeof(fs_vcpu_files) / sizeof(fs_vcpu_files[0]))
 
-static struct vcpu *fs_vcpu(struct fs *fs, const struct fs_node *n)
-{
-	return &fs->vm->vcpus[n->cpu];
-}
-
 /* The paging state of n's vCPU now. */
 static int fs_vcpu_paging(struct fs *fs, const struct fs_node *n, struct pagewalk_cpu *pc,
                           bool *exact)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
-	int ret = vcpu_get_state(fs_vcpu(fs, n), &r, &s, exact);
+	int ret = vm_cpu_state(fs->vm, n->cpu, &r, &s, exact);
 
 	if (ret)
 		return ret;
@@ -115,7 +110,7 @@ static int fs_vcpu_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
 	bool exact;
 	int ret;
 
-	ret = vcpu_get_state(fs_vcpu(fs, n), &r, &s, &exact);
+	ret = vm_cpu_state(fs->vm, n->cpu, &r, &s, &exact);
 	if (ret)
 		return ret;
 	f->render(&r, &s, exact, sb);
@@ -380,7 +375,7 @@ static const struct fs_kind_ops fs_vmem_ops = {
 
 int fs_vcpu_init(struct fs *fs)
 {
-	unsigned i, nr = fs->vm->nr_vcpus;
+	unsigned i, nr = vm_nr_cpus(fs->vm);
 
 	fs->translate_va = malloc((nr ? nr : 1) * sizeof(*fs->translate_va));
 	if (!fs->translate_va)
@@ -419,7 +414,7 @@ int fs_vcpu_build(struct fs *fs, fuse_ino_t top)
 	size_t f;
 	int ret = 0;
 
-	for (i = 0; !ret && i < fs->vm->nr_vcpus; i++) {
+	for (i = 0; !ret && i < vm_nr_cpus(fs->vm); i++) {
 		snprintf(name, sizeof(name), "%u", i);
 		ret = fs_node_add(fs, top, name, &fs_dir_ops, 0555, &dir);
 		for (f = 0; !ret && f < FS_NR_VCPU_FILES; f++)

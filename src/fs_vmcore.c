@@ -1,16 +1,21 @@
 /*
  * fs_vmcore.c - MNT/vmcore: an ELF64 core of the guest (see vmcore.h), its
- * header built at open with the vCPUs' registers of that moment, its
- * PT_LOAD bytes read from guest memory at read time; direct_io.
+ * header built at open with the vCPUs' registers and the kernel found in
+ * the guest (guestkernel.h) at that moment, its PT_LOAD bytes read from
+ * guest memory at read time; direct_io.
  *
- * The ELF is the model's (vmcore.c); this file only hands it to FUSE.
+ * The ELF and the search are the model's (vmcore.c, guestkernel.c); this
+ * file only picks the inputs - which VMCOREINFO, the last kernel found as
+ * a hint - and hands the result to FUSE.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvmfs/dump.h"
+#include "kvmfs/guestkernel.h"
 #include "kvmfs/phys.h"
-#include "kvmfs/vcpu.h"
+#include "kvmfs/strbuf.h"
 #include "kvmfs/vm.h"
 #include "kvmfs/vmcore.h"
 
@@ -21,21 +26,98 @@ static struct address_space *fs_as(struct fs *fs)
 	return &fs->vm->machine.as;
 }
 
+void fs_vmcore_init(struct fs *fs)
+{
+	pthread_mutex_init(&fs->kernel_lock, NULL);
+	fs->kernel = NULL;
+}
+
+void fs_vmcore_exit(struct fs *fs)
+{
+	free(fs->kernel);
+	fs->kernel = NULL;
+	pthread_mutex_destroy(&fs->kernel_lock);
+}
+
+/*
+ * The kernel the guest runs, through the first vCPU whose page tables map
+ * one; the last one found makes the search cheap (guestkernel.h), and is
+ * replaced by this one.  False: none.
+ */
+static bool fs_vmcore_kernel(struct fs *fs, const struct kvm_sregs *sregs, unsigned nr,
+                             struct guestkernel *k)
+{
+	const struct guestkernel_mem mem = {phys_read_ram, fs_as(fs)};
+	bool found = false;
+	unsigned i;
+
+	pthread_mutex_lock(&fs->kernel_lock);
+	for (i = 0; !found && i < nr; i++) {
+		const struct kvm_sregs *s = &sregs[i];
+		struct pagewalk_cpu cpu = {s->cr0, s->cr3, s->cr4, s->efer};
+
+		found = !guestkernel_find(&cpu, &mem, fs->kernel, k);
+	}
+	if (found) {
+		if (!fs->kernel)
+			fs->kernel = malloc(sizeof(*fs->kernel));
+		if (fs->kernel)
+			*fs->kernel = *k;
+	}
+	pthread_mutex_unlock(&fs->kernel_lock);
+	return found;
+}
+
+/*
+ * The VMCOREINFO note, by precedence: the one given (-vmcoreinfo), the
+ * dump's own, the kernel's own in its memory, one derived from what was
+ * found.  derived holds the text of the last kind.
+ */
+static void fs_vmcore_info_note(struct fs *fs, const struct guestkernel *k, struct strbuf *derived,
+                                struct vmcore_info *info)
+{
+	const struct dump *d = fs->vm->dump;
+
+	if (fs->cfg.vmcoreinfo) {
+		info->vmcoreinfo = fs->cfg.vmcoreinfo;
+		info->vmcoreinfo_len = fs->cfg.vmcoreinfo_len;
+		info->vmcoreinfo_source = "file";
+	} else if (d && d->vmcoreinfo) {
+		info->vmcoreinfo = d->vmcoreinfo;
+		info->vmcoreinfo_len = d->vmcoreinfo_len;
+		info->vmcoreinfo_source = "dump";
+	} else if (k && k->vmcoreinfo_len) {
+		info->vmcoreinfo = k->vmcoreinfo;
+		info->vmcoreinfo_len = k->vmcoreinfo_len;
+		info->vmcoreinfo_source = "guest";
+	} else if (k) {
+		guestkernel_derive_vmcoreinfo(k, derived);
+		if (derived->err || derived->len > VMCORE_NOTE_MAX)
+			return;
+		info->vmcoreinfo = derived->buf;
+		info->vmcoreinfo_len = derived->len;
+		info->vmcoreinfo_source = "derived";
+	}
+}
+
 /*
  * The core as of now.  with_regs: fetch every vCPU's registers (exact when
- * stopped); without, the notes hold zeros - the layout, and so the size, is
- * the same.  A vCPU whose registers cannot be read gets zeros too.
+ * stopped) and look for a kernel; without, the notes hold zeros and there
+ * is no kernel - the layout, and so the size, is the same.  A vCPU whose
+ * registers cannot be read gets zeros too.
  */
 static int fs_vmcore_build(struct fs *fs, bool with_regs, struct vmcore **out)
 {
 	struct vm *vm = fs->vm;
-	unsigned i, nr = vm->nr_vcpus;
+	unsigned i, nr = vm_nr_cpus(vm);
 	struct kvm_regs *regs = calloc(nr ? nr : 1, sizeof(*regs));
 	struct kvm_sregs *sregs = calloc(nr ? nr : 1, sizeof(*sregs));
+	struct guestkernel *k = NULL;
+	struct strbuf derived = STRBUF_INIT;
 	struct vmcore_info info = {
 	        .machine = vm->machine.desc->name,
 	        .ram_size = vm->machine.ram_size,
-	        .nr_cpus = vm->opts.cpus,
+	        .nr_cpus = vm->dump ? nr : vm->opts.cpus,
 	        .regs = regs,
 	        .sregs = sregs,
 	        .nr_regs = nr,
@@ -46,12 +128,22 @@ static int fs_vmcore_build(struct fs *fs, bool with_regs, struct vmcore **out)
 	if (!regs || !sregs)
 		goto out;
 	for (i = 0; with_regs && i < nr; i++)
-		if (vcpu_get_state(&vm->vcpus[i], &regs[i], &sregs[i], &exact)) {
+		if (vm_cpu_state(vm, i, &regs[i], &sregs[i], &exact)) {
 			memset(&regs[i], 0, sizeof(regs[i]));
 			memset(&sregs[i], 0, sizeof(sregs[i]));
 		}
+	if (with_regs) {
+		k = malloc(sizeof(*k));
+		if (!k)
+			goto out;
+		if (fs_vmcore_kernel(fs, sregs, nr, k))
+			info.kernel = k;
+		fs_vmcore_info_note(fs, info.kernel, &derived, &info);
+	}
 	ret = vmcore_build(fs_as(fs), &info, out);
 out:
+	sb_free(&derived);
+	free(k);
 	free(regs);
 	free(sregs);
 	return ret;

@@ -3,6 +3,7 @@
  *
  *   kvmfs [-M pc|q35] [-m SIZE] [-smp N] [-S] [-bios FILE]
  *         [-kernel FILE [-initrd FILE] [-append CMDLINE]] [--writable] MNT
+ *   kvmfs -dump FILE [-M pc|q35 -m SIZE] MNT
  *
  * Everything that can be wrong with the command line, the firmware, the
  * kernel files or the mountpoint is found before any VM is built or anything
@@ -24,12 +25,14 @@
 
 #include "kvmfs/cmdline.h"
 #include "kvmfs/dirty.h"
+#include "kvmfs/dump.h"
 #include "kvmfs/fs.h"
 #include "kvmfs/guest.h"
 #include "kvmfs/kvm.h"
 #include "kvmfs/loader.h"
 #include "kvmfs/machine/pc.h"
 #include "kvmfs/vm.h"
+#include "kvmfs/vmcore.h"
 
 #define ERRLEN 512
 /* The man page's .TH line names it too (tests/integration/test_install.py checks both agree). */
@@ -73,6 +76,53 @@ static int load_bios(const char *path, struct firmware *fw, char *err, size_t er
 		fw->size = (size_t)st.st_size;
 	}
 	close(fd);
+	return ret;
+}
+
+/*
+ * -vmcoreinfo FILE: the text of a VMCOREINFO note, as the kernel writes one
+ * ("KEY=value" lines, OSRELEASE first), at most a page of it.
+ */
+static int load_vmcoreinfo(const char *path, char **out, size_t *len, char *err, size_t errlen)
+{
+	char *buf = malloc(VMCORE_NOTE_MAX + 2);
+	ssize_t n = -1;
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || !buf) {
+		snprintf(err, errlen, "-vmcoreinfo %s: %s", path,
+		         strerror(fd < 0 ? errno : ENOMEM));
+		ret = -EINVAL;
+		goto out;
+	}
+	n = read(fd, buf, VMCORE_NOTE_MAX + 1);
+	if (n < 0) {
+		snprintf(err, errlen, "-vmcoreinfo %s: %s", path, strerror(errno));
+		ret = -EIO;
+	} else if (n > VMCORE_NOTE_MAX) {
+		snprintf(err, errlen, "-vmcoreinfo %s: more than %d bytes (VMCOREINFO is a page)",
+		         path, VMCORE_NOTE_MAX);
+		ret = -EFBIG;
+	} else if (n < 11 || strncmp(buf, "OSRELEASE=", 10) || memchr(buf, '\0', (size_t)n)) {
+		snprintf(
+		        err, errlen,
+		        "-vmcoreinfo %s: not a VMCOREINFO text (KEY=value lines, OSRELEASE= first)",
+		        path);
+		ret = -EINVAL;
+	} else {
+		/* Every line ends with a newline, as readers of the note expect. */
+		if (buf[n - 1] != '\n')
+			buf[n++] = '\n';
+		buf[n] = '\0';
+		*out = buf;
+		*len = (size_t)n;
+		buf = NULL;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
 	return ret;
 }
 
@@ -186,6 +236,9 @@ int main(int argc, char **argv)
 	struct fs_config fc = {0};
 	struct firmware fw = {NULL, 0};
 	struct loader kernel = {0};
+	struct dump dump = {.fd = -1};
+	char *vmcoreinfo = NULL;
+	size_t vmcoreinfo_len = 0;
 	struct options o;
 	struct dirty dirty;
 	struct fs *fs = NULL;
@@ -202,12 +255,24 @@ int main(int argc, char **argv)
 		print_version();
 		return 0;
 	}
-	if (ret != CMDLINE_OK || check_ram_fits(&o, err, sizeof(err)) ||
+	if (ret != CMDLINE_OK || (!o.dump && check_ram_fits(&o, err, sizeof(err))) ||
 	    (o.mountpoint && check_device("/dev/fuse", "to mount its tree", err, sizeof(err))) ||
 	    (o.mountpoint && fs_check_mountpoint(o.mountpoint, err, sizeof(err))) ||
-	    (o.bios && load_bios(o.bios, &fw, err, sizeof(err)))) {
+	    (o.bios && load_bios(o.bios, &fw, err, sizeof(err))) ||
+	    (o.vmcoreinfo &&
+	     load_vmcoreinfo(o.vmcoreinfo, &vmcoreinfo, &vmcoreinfo_len, err, sizeof(err)))) {
 		fprintf(stderr, "kvmfs: %s\n", err);
+		free(fw.data);
 		return 1;
+	}
+	if (o.dump) {
+		char why[ERRLEN - 64];
+
+		if (dump_open(&dump, o.dump, o.layout_given, why, sizeof(why))) {
+			fprintf(stderr, "kvmfs: -dump %s: %s\n", o.dump, why);
+			free(vmcoreinfo);
+			return 1;
+		}
 	}
 	if (o.kernel && loader_open(&kernel, o.kernel, o.initrd, o.append, err, sizeof(err))) {
 		fprintf(stderr, "kvmfs: %s\n", err);
@@ -228,8 +293,11 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	ret = vm_init(&vm, &o, o.bios ? fw.data : guest_firmware, fw.size,
-	              o.kernel ? &kernel : NULL, err, sizeof(err));
+	if (o.dump)
+		ret = vm_init_dump(&vm, &o, &dump, err, sizeof(err));
+	else
+		ret = vm_init(&vm, &o, o.bios ? fw.data : guest_firmware, fw.size,
+		              o.kernel ? &kernel : NULL, err, sizeof(err));
 	/* The kernel is in guest RAM now (or refused): the file copies can go. */
 	loader_close(&kernel);
 	if (ret) {
@@ -241,7 +309,9 @@ int main(int argc, char **argv)
 		fc = (struct fs_config){.mountpoint = o.mountpoint,
 		                        .writable = o.writable,
 		                        .direct_io = o.direct_io,
-		                        .allow_other = o.allow_other};
+		                        .allow_other = o.allow_other,
+		                        .vmcoreinfo = vmcoreinfo,
+		                        .vmcoreinfo_len = vmcoreinfo_len};
 		if (fs_mount(&vm, &dirty, &fc, &fs, err, sizeof(err))) {
 			fprintf(stderr, "kvmfs: %s\n", err);
 			goto out_vm;
@@ -254,11 +324,16 @@ int main(int argc, char **argv)
 	if (pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
 		pthread_detach(pump);
 
-	fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s%s%s\n", o.machine,
-	        (unsigned long long)(o.ram_size >> 20), o.cpus,
-	        o.accel == ACCEL_NONE ? " -accel none" : "", o.kernel ? " -kernel " : "",
-	        o.kernel ? o.kernel : "", o.mountpoint ? ", mounted at " : "",
-	        o.mountpoint ? o.mountpoint : "");
+	if (o.dump)
+		fprintf(stderr, "kvmfs: ready: -dump %s (%s, %u vCPUs, %llu MiB), mounted at %s\n",
+		        o.dump, dump.format == DUMP_ELF ? "ELF core" : "raw image", dump.nr_cpus,
+		        (unsigned long long)(vm.machine.ram_size >> 20), o.mountpoint);
+	else
+		fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s%s%s\n", o.machine,
+		        (unsigned long long)(o.ram_size >> 20), o.cpus,
+		        o.accel == ACCEL_NONE ? " -accel none" : "", o.kernel ? " -kernel " : "",
+		        o.kernel ? o.kernel : "", o.mountpoint ? ", mounted at " : "",
+		        o.mountpoint ? o.mountpoint : "");
 	status = wait_for_end(&vm, fs, &sigs);
 	/*
 	 * Producers of invalidations first, while the session still answers
@@ -273,5 +348,8 @@ out_vm:
 	vm_exit(&vm);
 out_fw:
 	free(fw.data);
+	free(vmcoreinfo);
+	if (o.dump)
+		dump_close(&dump);
 	return status;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kvmfs/cpuid.h"
+#include "kvmfs/dump.h"
 #include "kvmfs/guest.h"
 #include "kvmfs/vcpu.h"
 #include "kvmfs/vm.h"
@@ -27,6 +28,7 @@ static const char *const state_names[] = {
         [VM_INTERNAL_ERROR] = "paused (internal-error)",
         [VM_SHUTDOWN] = "paused (shutdown)",
         [VM_QUIT] = "shutting down",
+        [VM_DUMP] = "dump",
 };
 
 static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
@@ -180,6 +182,90 @@ err_locks:
 	return ret;
 }
 
+int vm_init_dump(struct vm *vm, const struct options *o, const struct dump *d, char *err,
+                 size_t errlen)
+{
+	struct machine_config mc = {
+	        .type = o->machine,
+	        .ram_size = o->ram_size,
+	        .cpus = d->nr_cpus,
+	        .backing = RAM_BACKING_ANON, /* replaced by the file's mapping */
+	        .fd = d->fd,
+	};
+	uint64_t ram_end = 0;
+	size_t i;
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->opts = *o;
+	vm->dump = d;
+	pthread_mutex_init(&vm->ctl_lock, NULL);
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+	vm->state = VM_DUMP;
+	if (d->format == DUMP_ELF) {
+		mc.ram_size = 0;
+		mc.ranges = d->ranges;
+		mc.nr_ranges = d->nr_ranges;
+		for (i = 0; i < d->nr_ranges; i++)
+			mc.ram_size += d->ranges[i].size;
+	}
+	/* The console file is not shown; it exists so that the rest is a VM's. */
+	ret = console_init(&vm->console, -1);
+	if (ret) {
+		snprintf(err, errlen, "console: %s", strerror(-ret));
+		goto err_locks;
+	}
+	ret = machine_init(&vm->machine, &mc);
+	if (ret) {
+		snprintf(err, errlen, "building the memory of %s: %s", d->path, strerror(-ret));
+		goto err_console;
+	}
+	if (d->format == DUMP_RAW) {
+		/* Every RAM byte must be in the image; ROM past its end reads as zeros. */
+		for (i = 0; i < vm->machine.as.fv->nr; i++) {
+			const struct flat_range *fr = &vm->machine.as.fv->ranges[i];
+
+			if (fr->mr->kind == MR_RAM && fr->start + fr->size > ram_end)
+				ram_end = fr->start + fr->size;
+		}
+		ret = ram_end > d->file_size ? -EINVAL : dump_map_raw(d, &vm->machine);
+		if (ret) {
+			if (ret == -EINVAL)
+				snprintf(err, errlen,
+				         "-dump %s: truncated: -M %s -m %lluM has RAM up to "
+				         "0x%llx, the "
+				         "image is %llu bytes",
+				         d->path, o->machine,
+				         (unsigned long long)(o->ram_size >> 20),
+				         (unsigned long long)ram_end,
+				         (unsigned long long)d->file_size);
+			else
+				snprintf(err, errlen, "-dump %s: mapping it: %s", d->path,
+				         strerror(-ret));
+			goto err_machine;
+		}
+	}
+	ret = kvm_init_none(&vm->kvm, &vm->machine.as);
+	if (ret) {
+		snprintf(err, errlen, "memslots: %s", strerror(-ret));
+		goto err_machine;
+	}
+	cmos_init(&vm->cmos, vm->machine.below_4g, vm->machine.above_4g, d->nr_cpus);
+	serial_init(&vm->serial, &vm->console);
+	return 0;
+
+err_machine:
+	machine_exit(&vm->machine);
+err_console:
+	console_exit(&vm->console);
+err_locks:
+	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->ctl_lock);
+	return ret;
+}
+
 int vm_start(struct vm *vm)
 {
 	unsigned i;
@@ -217,6 +303,8 @@ static void vm_notify_stopped(struct vm *vm)
 
 int vm_stop(struct vm *vm)
 {
+	if (vm->dump)
+		return -EROFS; /* a dump is as stopped as it gets, and cannot be changed */
 	pthread_mutex_lock(&vm->ctl_lock);
 	pthread_mutex_lock(&vm->lock);
 	if (vm->state == VM_RUNNING)
@@ -234,6 +322,8 @@ int vm_cont(struct vm *vm)
 {
 	int ret = 0;
 
+	if (vm->dump)
+		return -EROFS;
 	pthread_mutex_lock(&vm->ctl_lock);
 	pthread_mutex_lock(&vm->lock);
 	if (!vm->nr_vcpus)
@@ -324,7 +414,9 @@ void vm_add_stop_listener(struct vm *vm, struct vm_stop_listener *l)
 void vm_status(struct vm *vm, char *buf, size_t len)
 {
 	pthread_mutex_lock(&vm->lock);
-	if (!vm->nr_vcpus)
+	if (vm->dump)
+		snprintf(buf, len, "dump %s\n", vm->dump->path);
+	else if (!vm->nr_vcpus)
 		snprintf(buf, len, "no vcpus (-accel none)\n");
 	else if (vm->reason[0])
 		snprintf(buf, len, "%s\n%s\n", state_names[vm->state], vm->reason);
@@ -341,6 +433,34 @@ bool vm_is_running(struct vm *vm)
 	r = vm->state == VM_RUNNING;
 	pthread_mutex_unlock(&vm->lock);
 	return r;
+}
+
+unsigned vm_nr_cpus(const struct vm *vm)
+{
+	return vm->dump ? vm->dump->nr_cpus : vm->nr_vcpus;
+}
+
+int vm_cpu_state(struct vm *vm, unsigned cpu, struct kvm_regs *regs, struct kvm_sregs *sregs,
+                 bool *exact)
+{
+	if (cpu >= vm_nr_cpus(vm))
+		return -ENOENT;
+	if (!vm->dump)
+		return vcpu_get_state(&vm->vcpus[cpu], regs, sregs, exact);
+	*regs = vm->dump->cpus[cpu].regs;
+	*sregs = vm->dump->cpus[cpu].sregs;
+	*exact = true;
+	return 0;
+}
+
+bool vm_has_layout(const struct vm *vm)
+{
+	return !vm->dump || vm->dump->format == DUMP_RAW;
+}
+
+bool vm_is_live(const struct vm *vm)
+{
+	return !vm->dump;
 }
 
 void vm_exit(struct vm *vm)

@@ -28,6 +28,9 @@ struct options {
 	const char *initrd; /* -initrd, only with -kernel */
 	const char *append; /* -append: the kernel command line */
 	const char *mountpoint;
+	const char *dump;       /* -dump: mount a dump file instead of running a VM */
+	bool layout_given;      /* -M or -m appeared (a raw -dump image's layout) */
+	const char *vmcoreinfo; /* -vmcoreinfo: the vmcore's VMCOREINFO note, from a file */
 	bool writable;
 	bool direct_io;
 	bool allow_other;

@@ -18,6 +18,9 @@ struct fs_config {
 	bool writable;    /* RAM files accept write() and shared writable mmap */
 	bool direct_io;   /* every read goes to guest memory; no shared mmap */
 	bool allow_other; /* other users may enter the mount (mode bits still apply) */
+	/* -vmcoreinfo FILE: the text of vmcore's VMCOREINFO note (NULL: the guest's or derived). */
+	const char *vmcoreinfo;
+	size_t vmcoreinfo_len;
 };
 
 /*

@@ -26,8 +26,12 @@ enum vm_state {
 	VM_INTERNAL_ERROR, /* an exit the VMM cannot handle: stays stopped */
 	VM_SHUTDOWN,       /* the guest shut down or triple-faulted */
 	VM_QUIT,           /* kvmfs is ending: vCPU threads leave */
+	VM_DUMP,           /* -dump: a file's guest, which never runs */
 };
 
+struct dump;
+struct kvm_regs;
+struct kvm_sregs;
 struct vcpu;
 struct vm;
 
@@ -47,6 +51,9 @@ struct vm {
 
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;
+
+	/* -dump: memory and vCPUs are the file's (dump.h); NULL for a VM. */
+	const struct dump *dump;
 
 	bool linux_boot;           /* -kernel: placed, irqchip, vCPU 0 at the entry */
 	struct loader_entry entry; /* where vCPU 0 starts then */
@@ -75,6 +82,13 @@ struct vm {
  */
 int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t firmware_size,
             const struct loader *kernel, char *err, size_t errlen);
+/*
+ * A VM that is a dump (-dump FILE, already opened): its machine built from
+ * the file - an ELF core's ranges, or the -M/-m board over a raw image -
+ * mapped read-only, its vCPUs the dump's.  No KVM, no vCPU thread.
+ */
+int vm_init_dump(struct vm *vm, const struct options *o, const struct dump *d, char *err,
+                 size_t errlen);
 /* Start the vCPU threads: running, or parked in prelaunch with -S. */
 int vm_start(struct vm *vm);
 /* Stop every vCPU; returns once none is inside KVM_RUN. */
@@ -87,6 +101,20 @@ void vm_add_stop_listener(struct vm *vm, struct vm_stop_listener *l);
 /* "running", "paused", "paused (internal-error)", ... plus the reason line. */
 void vm_status(struct vm *vm, char *buf, size_t len);
 bool vm_is_running(struct vm *vm);
+
+/* What the FS shows, asked of the model. */
+/* vCPUs whose state can be read: the VM's, or the dump's. */
+unsigned vm_nr_cpus(const struct vm *vm);
+/*
+ * vCPU cpu's registers: exact when stopped (or from a dump), approximate
+ * while running (see vcpu_get_state).
+ */
+int vm_cpu_state(struct vm *vm, unsigned cpu, struct kvm_regs *regs, struct kvm_sregs *sregs,
+                 bool *exact);
+/* A board's layout is known (a VM, or a raw image): ramblocks/, regions, flatview, memslots. */
+bool vm_has_layout(const struct vm *vm);
+/* A guest that runs or can run (not a dump): console, dirty/. */
+bool vm_is_live(const struct vm *vm);
 
 /* For vCPU threads (vcpu.c). */
 /*

@@ -249,6 +249,7 @@ def test_vmcore_pt_loads_are_phys_bytes(kvmfs):
         segs = list(elf.iter_segments())
         assert segs[0].header.p_type == "PT_NOTE"
         notes = [(n.n_name, n.n_type) for n in segs[0].iter_notes()]
+        descs = [(n.n_name, n.n_descdata) for n in segs[0].iter_notes()]
         loads = [s for s in segs if s.header.p_type == "PT_LOAD"]
         assert [(s.header.p_paddr, s.header.p_filesz) for s in loads] == \
             [(r["start"], r["size"]) for r in phys_layout(k)["ranges"]]
@@ -266,7 +267,13 @@ def test_vmcore_pt_loads_are_phys_bytes(kvmfs):
                 p.seek(h.p_paddr + at)
                 assert f.read(n) == p.read(n), (hex(h.p_paddr), hex(at))
     nr_cpus = len(os.listdir(k.path("vcpus")))
-    assert [n for n, _ in notes] == ["CORE"] * nr_cpus + ["KVMFS"]
+    # QEMU's order: every vCPU's NT_PRSTATUS, then every vCPU's QEMU CPU state.
+    assert [n for n, _ in notes] == ["CORE"] * nr_cpus + ["QEMU"] * nr_cpus + ["KVMFS"]
+    for name, desc in descs:
+        if name == "CORE":  # pr_pid (offset 32 of elf_prstatus): 0, not QEMU's CPU + 1
+            assert len(desc) == 336 and struct.unpack_from("<I", desc, 32)[0] == 0
+        elif name == "QEMU":  # QEMUCPUState: version 1, 440 bytes
+            assert struct.unpack_from("<II", desc, 0) == (1, 440)
     with open(k.path("vmcore"), "rb") as f:
         elf = elffile.ELFFile(f)
         seg = elf.get_segment(0)

@@ -3,8 +3,10 @@
  * its header parsed back field by field, one PT_LOAD per RAM/ROM range of
  * the flat view at the range's GPA, the bytes of every PT_LOAD equal to
  * guest memory, an NT_PRSTATUS per vCPU with the registers where
- * user_regs_struct has them, the KVMFS note, and SEEK_DATA/SEEK_HOLE over
- * untouched memory.
+ * user_regs_struct has them and pr_pid 0, a QEMU CPU-state note per vCPU
+ * where QEMU's QEMUCPUState has its fields, the KVMFS note, SEEK_DATA/
+ * SEEK_HOLE over untouched memory - and, with a Linux kernel, the
+ * kernel-virtual PT_LOADs onto the same file bytes and the VMCOREINFO note.
  */
 #include <elf.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "kvmfs/guestkernel.h"
 #include "kvmfs/machine.h"
 #include "kvmfs/phys.h"
 #include "kvmfs/vmcore.h"
@@ -168,9 +171,12 @@ static void test_notes(void **state)
 	struct kvm_regs regs[2] = {{.rip = 0xfff0, .rsp = 0x8000, .rax = 1, .r15 = 15},
 	                           {.rip = 0x1234, .rflags = 0x202}};
 	struct kvm_sregs sregs[2] = {{.cs.selector = 0xf000, .fs.base = 0x7000},
-	                             {.cs.selector = 8}};
+	                             {.cs = {.selector = 8, .l = 1, .present = 1, .type = 11},
+	                              .cr3 = 0x9000,
+	                              .efer = 0xd01,
+	                              .gdt = {.base = 0xfffffe0000001000, .limit = 0x7f}}};
 	struct vmcore *vc = build(2, regs, sregs);
-	uint64_t at, gregs[27];
+	uint64_t at, gregs[27], qemu[440 / 8];
 	uint32_t sz, pid;
 	char text[128] = "";
 
@@ -178,8 +184,9 @@ static void test_notes(void **state)
 	at = find_note(vc, "CORE", NT_PRSTATUS, 0, &sz);
 	assert_true(at);
 	assert_int_equal(sz, 336);
+	/* pr_pid 0: the idle task's, what crash and drgn expect of an unnamed CPU. */
 	read_at(vc, at + 32, &pid, 4);
-	assert_int_equal(pid, 1);
+	assert_int_equal(pid, 0);
 	read_at(vc, at + 112, gregs, sizeof(gregs));
 	/* user_regs_struct: r15 first, rax at 10, rip at 16, cs 17, rsp 19, fs_base 21. */
 	assert_int_equal(gregs[0], 15);
@@ -192,16 +199,31 @@ static void test_notes(void **state)
 	at = find_note(vc, "CORE", NT_PRSTATUS, 1, &sz);
 	assert_true(at);
 	read_at(vc, at + 32, &pid, 4);
-	assert_int_equal(pid, 2);
+	assert_int_equal(pid, 0);
 	read_at(vc, at + 112, gregs, sizeof(gregs));
 	assert_int_equal(gregs[16], 0x1234);
 	assert_int_equal(gregs[18], 0x202);
+
+	/* QEMUCPUState v1: version, size, rax at 8, rip at 136, CS at 152, CR0-4 from 392. */
+	at = find_note(vc, "QEMU", 0, 1, &sz);
+	assert_true(at);
+	assert_int_equal(sz, 440);
+	read_at(vc, at, qemu, sizeof(qemu));
+	assert_int_equal(qemu[0] & 0xffffffff, 1);
+	assert_int_equal(qemu[0] >> 32, 440);
+	assert_int_equal(qemu[136 / 8], 0x1234);
+	assert_int_equal(qemu[152 / 8] & 0xffff, 8);                /* CS selector */
+	assert_int_equal((qemu[152 / 8 + 1] >> 21) & 1, 1);         /* CS.L in the flags */
+	assert_int_equal(qemu[(392 + 24) / 8], 0x9000);             /* CR3 */
+	assert_int_equal(qemu[(344 + 16) / 8], 0xfffffe0000001000); /* GDT base */
 
 	at = find_note(vc, "KVMFS", VMCORE_NT_KVMFS, 0, &sz);
 	assert_true(at);
 	assert_true(sz < sizeof(text));
 	read_at(vc, at, text, sz);
-	assert_string_equal(text, "machine=pc\nram_size=536870912\ncpus=2\n");
+	assert_string_equal(text, "machine=pc\nram_size=536870912\ncpus=2\nefer=0x0 0xd01\n");
+	/* No kernel, nothing given: no VMCOREINFO. */
+	assert_false(find_note(vc, "VMCOREINFO", 0, 0, &sz));
 	vmcore_free(vc);
 
 	/* Without vCPUs (-accel none): no NT_PRSTATUS, the KVMFS note still there. */
@@ -209,6 +231,79 @@ static void test_notes(void **state)
 	assert_false(find_note(vc, "CORE", NT_PRSTATUS, 0, &sz));
 	assert_true(find_note(vc, "KVMFS", VMCORE_NT_KVMFS, 0, &sz));
 	vmcore_free(vc);
+}
+
+/* A Linux guest: direct-map p_vaddr, the image's runs onto the same bytes, VMCOREINFO. */
+static void test_kernel_core(void **state)
+{
+	static const char vmci[] = "OSRELEASE=6.1.0-test\nPAGESIZE=4096\nKERNELOFFSET=0\n";
+	struct guestkernel k = {
+	        .page_offset = 0xffff888000000000ULL,
+	        .page_offset_found = true,
+	        .runs = {{0xffffffff81000000ULL, 16 * MIB, 2 * MIB, false, true},
+	                 {0xffffffff81400000ULL, 20 * MIB, 1 * MIB, true, false}},
+	        .nr_runs = 2,
+	        .release = "6.1.0-test",
+	};
+	struct kvm_regs regs = {.rsp = 0xffffffff81400f00ULL}; /* in a run: no stack segment */
+	struct kvm_sregs sregs = {.cr0 = 0x80050033, .cr4 = 0x20, .efer = 0xd01};
+	struct vmcore_info info = {.machine = "pc",
+	                           .ram_size = 512 * MIB,
+	                           .nr_cpus = 1,
+	                           .regs = &regs,
+	                           .sregs = &sregs,
+	                           .nr_regs = 1,
+	                           .kernel = &k,
+	                           .vmcoreinfo = vmci,
+	                           .vmcoreinfo_len = sizeof(vmci) - 1,
+	                           .vmcoreinfo_source = "derived"};
+	const struct vmcore_segment *ram;
+	struct vmcore *vc = NULL, *plain = build(1, &regs, &sregs);
+	uint8_t a[64], b[64];
+	char text[512] = "";
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	uint64_t at;
+	uint32_t sz;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(vmcore_build(&m.as, &info, &vc), 0);
+	/* The same size whatever was found: stat() never looks for a kernel. */
+	assert_int_equal(vc->size, plain->size);
+	assert_int_equal(vc->header_len, plain->header_len);
+	read_at(vc, 0, &eh, sizeof(eh));
+	assert_int_equal(eh.e_phnum, 1 + vc->nr_segs + 2);
+	for (i = 0; i < vc->nr_segs; i++) {
+		read_at(vc, eh.e_phoff + (1 + i) * sizeof(ph), &ph, sizeof(ph));
+		assert_int_equal(ph.p_paddr, vc->segs[i].gpa);
+		assert_int_equal(ph.p_vaddr, k.page_offset + vc->segs[i].gpa);
+	}
+	ram = &vc->segs[3]; /* pc.ram from 1 MiB holds both runs */
+	memcpy(m.ram_block->host + 20 * MIB + 0x40, "bytes of .data", 14);
+	for (i = 0; i < 2; i++) {
+		read_at(vc, eh.e_phoff + (1 + vc->nr_segs + i) * sizeof(ph), &ph, sizeof(ph));
+		assert_int_equal(ph.p_type, PT_LOAD);
+		assert_int_equal(ph.p_vaddr, k.runs[i].va);
+		assert_int_equal(ph.p_paddr, k.runs[i].pa);
+		assert_int_equal(ph.p_filesz, k.runs[i].size);
+		assert_int_equal(ph.p_offset, ram->file_offset + (k.runs[i].pa - ram->gpa));
+		read_at(vc, ph.p_offset + 0x40, a, sizeof(a));
+		phys_read(&m.as, k.runs[i].pa + 0x40, b, sizeof(b));
+		assert_memory_equal(a, b, sizeof(a));
+	}
+	at = find_note(vc, "VMCOREINFO", 0, 0, &sz);
+	assert_true(at);
+	assert_int_equal(sz, sizeof(vmci) - 1);
+	read_at(vc, at, text, sz);
+	assert_memory_equal(text, vmci, sz);
+	at = find_note(vc, "KVMFS", VMCORE_NT_KVMFS, 0, &sz);
+	read_at(vc, at, text, sz);
+	assert_non_null(strstr(text, "\nkernel=6.1.0-test\n"));
+	assert_non_null(strstr(text, "\npage_offset=0xffff888000000000\n"));
+	assert_non_null(strstr(text, "\nvmcoreinfo=derived\n"));
+	vmcore_free(vc);
+	vmcore_free(plain);
 }
 
 static void test_holes(void **state)
@@ -235,9 +330,8 @@ static void test_holes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_header),
-	        cmocka_unit_test(test_bytes),
-	        cmocka_unit_test(test_notes),
+	        cmocka_unit_test(test_header), cmocka_unit_test(test_bytes),
+	        cmocka_unit_test(test_notes),  cmocka_unit_test(test_kernel_core),
 	        cmocka_unit_test(test_holes),
 	};
 
