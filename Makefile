@@ -208,7 +208,8 @@ docdir = $(PREFIX)/share/doc/kvmfs
 INSTALL_TOOLS := kvmfs-fetch-kernel:tools/fetch-debian-kernel.sh \
 	kvmfs-find-pattern:tools/find-pattern.py \
 	kvmfs-guest-status:tools/guest-status.py \
-	kvmfs-make-initramfs:tools/make-initramfs.sh
+	kvmfs-make-initramfs:tools/make-initramfs.sh \
+	kvmfs-qemu-dump:tools/qemu-dump.py
 # Every file install writes, as DEST:SOURCE:MODE; uninstall removes exactly these.
 INSTALL_FILES = $(bindir)/kvmfs:$(BUILD)/kvmfs:0755 \
 	$(foreach t,$(INSTALL_TOOLS),$(bindir)/$(word 1,$(subst :, ,$(t))):$(word 2,$(subst :, ,$(t))):0755) \

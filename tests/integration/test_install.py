@@ -36,6 +36,7 @@ TOOLS = {
     "kvmfs-find-pattern": "tools/find-pattern.py",
     "kvmfs-guest-status": "tools/guest-status.py",
     "kvmfs-make-initramfs": "tools/make-initramfs.sh",
+    "kvmfs-qemu-dump": "tools/qemu-dump.py",
 }
 
 PC_BIOS_SIZE = 256 << 10
