@@ -135,7 +135,7 @@ static void gk_image_runs(struct guestkernel *k, const struct guestkernel_mem *m
 	}
 }
 
-/* The physical address of va if the image maps it, else UINT64_MAX. */
+/* The text-mapping address of physical pa, if the image maps it there. */
 static bool gk_image_va(const struct guestkernel *k, uint64_t pa, uint64_t *va)
 {
 	unsigned i;
