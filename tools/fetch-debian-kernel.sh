@@ -134,10 +134,13 @@ debug=
 case "${1:-}" in
 -h | --help) usage; exit 0 ;;
 --extract) ;;
---debug) debug=1; shift ;;
--*) usage >&2; exit 2 ;;
-esac
-case "${1:-}" in
+--debug)
+	debug=1
+	shift
+	case "${1:-}" in
+	-*) usage >&2; exit 2 ;;
+	esac
+	;;
 -*) usage >&2; exit 2 ;;
 esac
 
