@@ -387,8 +387,13 @@ def test_install_run_from_destdir_and_uninstall(kvmfs, tmp_path):
     empty.mkdir()
     r = subprocess.run(["kvmfs-fetch-kernel", "--help"], env=env, cwd=empty,
                        capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0 and r.stdout.startswith("usage: kvmfs-fetch-kernel [OUTDIR]\n"), r
+    assert r.returncode == 0 and \
+        r.stdout.startswith("usage: kvmfs-fetch-kernel [--debug] [OUTDIR]\n"), r
     assert list(empty.iterdir()) == []  # --help is not an OUTDIR
+    r = subprocess.run(["kvmfs-qemu-dump", "--help"], env=env, cwd=empty, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("usage: kvmfs-qemu-dump "), r
+    assert list(empty.iterdir()) == []
     notkernel = tmp_path / "not-a-kernel"
     notkernel.write_bytes(b"\0" * 4096)
     r = subprocess.run(["kvmfs-fetch-kernel", "--extract", str(notkernel),
