@@ -27,7 +27,8 @@ LDLIBS = $(shell pkg-config --libs fuse3) -pthread
 # The model and the VMM: library code the unit tests link too.
 LIB_SRCS := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/kvm.c \
 	src/cmdline.c src/console.c src/serial.c src/cmos.c src/vcpu.c src/vm.c src/dirty.c \
-	src/pagewalk.c src/phys.c src/vmcore.c src/dirtylog.c src/regs.c
+	src/pagewalk.c src/phys.c src/vmcore.c src/dirtylog.c src/regs.c src/runstate.c \
+	src/ioport.c src/guestport.c src/emulate.c
 LIB_SRCS += src/loader.c src/e820.c src/cpuid.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 FS_SRCS := $(wildcard src/fs*.c)

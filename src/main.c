@@ -154,12 +154,8 @@ static int wait_for_end(struct vm *vm, struct fs *fs, const sigset_t *sigs)
 			return 0;
 		if (fs)
 			continue;
-		pthread_mutex_lock(&vm->lock);
-		if (vm->state == VM_INTERNAL_ERROR || vm->state == VM_SHUTDOWN) {
-			pthread_mutex_unlock(&vm->lock);
+		if (runstate_is_dead(&vm->rs))
 			return 1;
-		}
-		pthread_mutex_unlock(&vm->lock);
 	}
 }
 
