@@ -27,7 +27,7 @@ LDLIBS = $(shell pkg-config --libs fuse3) -pthread
 # The model and the VMM: library code the unit tests link too.
 LIB_SRCS := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/kvm.c \
 	src/cmdline.c src/console.c src/serial.c src/cmos.c src/vcpu.c src/vm.c src/dirty.c \
-	src/pagewalk.c src/phys.c src/vmcore.c src/dirtylog.c src/regs.c
+	src/pagewalk.c src/phys.c src/vmcore.c src/dirtylog.c src/regs.c src/layout.c
 LIB_SRCS += src/loader.c src/e820.c src/cpuid.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 FS_SRCS := $(wildcard src/fs*.c)
@@ -138,7 +138,7 @@ FUZZ_BUILD := build-fuzz
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_MODEL := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/kvm.c \
-	src/cmdline.c
+	src/cmdline.c src/layout.c
 FUZZ_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Itests/fuzz -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 

@@ -140,7 +140,8 @@ void cmdline_usage(void)
 	       "\n"
 	       "The tree: ramblocks/<idstr> (raw RAM block bytes), ramblocks.txt and\n"
 	       "ramblocks.json (info ramblock), regions[.json] (info mtree), flatview[.json]\n"
-	       "(info mtree -f), memslots[.json] (KVM slots), console (serial output),\n"
+	       "(info mtree -f), memslots[.json] (KVM slots), layout.svg (a picture of\n"
+	       "them all), console (serial output),\n"
 	       "ctl (write stop/cont; read the run state), phys[.json] (guest-physical\n"
 	       "memory), vmcore (an ELF core), dirty/ (pages the guest wrote), vcpus/<n>/\n"
 	       "(registers, translate, vmem).  Every file and option: man kvmfs.\n",
