@@ -203,7 +203,8 @@ includedir = $(PREFIX)/include
 docdir = $(PREFIX)/share/doc/kvmfs
 # The user-facing scripts of tools/, as INSTALLED-NAME:SOURCE: adding one is
 # one word here.  The rest of tools/ (deps.sh, bench/, nested-kvm/,
-# qemu-layouts.py) serves the build and the tests.
+# qemu-layouts.py, layout-png.sh and the README's picture in doc/) serves the
+# build, the tests and the documentation.
 INSTALL_TOOLS := kvmfs-fetch-kernel:tools/fetch-debian-kernel.sh \
 	kvmfs-find-pattern:tools/find-pattern.py \
 	kvmfs-guest-status:tools/guest-status.py \

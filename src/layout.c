@@ -321,27 +321,29 @@ static void svg_head(struct strbuf *sb, const struct layout_model *m, double hei
 	          CANVAS_W, height, CANVAS_W, height);
 	layout_xml_text(sb, m->as_name);
 	sb_printf(sb, "\" and its RAM blocks</title>\n");
-	sb_printf(sb,
-	          "<style>\n"
-	          "text{fill:#212529}.ram rect{fill:#a5d8ff}.rom rect{fill:#ffd8a8}\n"
-	          ".io rect{fill:#d0bfff}.hole rect{fill:#e9ecef}rect.ram{fill:#a5d8ff}\n"
-	          "rect.rom{fill:#ffd8a8}\n"
-	          "rect{stroke:#343a40;stroke-width:1}\n"
-	          ".unmapped{fill:url(#hatch)}.reserved{fill:#f8f9fa;stroke-dasharray:4 3}\n"
-	          ".band path{stroke-width:.5;fill-opacity:.45}\n"
-	          ".band.ram path{fill:#4dabf7;stroke:#1971c2}.band.rom "
-	          "path{fill:#ff922b;stroke:#d9480f}\n"
-	          ".slot rect{fill:#fff}.slot.log rect{fill:#b2f2bb}.slot.ro rect{fill:#ffc9c9}\n"
-	          ".cut{fill:#fff;stroke:#343a40}.kind{fill:#495057}.head{font-weight:bold}\n"
-	          ".outline{fill:none;stroke-width:2}\n"
-	          "</style>\n"
-	          "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" "
-	          "patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
-	          "<rect width=\"6\" height=\"6\" fill=\"#fff\" stroke=\"none\"/>"
-	          "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#adb5bd\" "
-	          "stroke-width=\"3\"/></pattern></defs>\n"
-	          "<rect id=\"background\" width=\"100%%\" height=\"100%%\" fill=\"#fff\" "
-	          "stroke=\"none\"/>\n");
+	sb_printf(
+	        sb,
+	        "<style>\n"
+	        "text{fill:#212529}.ram rect{fill:#a5d8ff}.rom rect{fill:#ffd8a8}\n"
+	        ".io rect{fill:#d0bfff}.hole rect{fill:#e9ecef}rect.ram{fill:#a5d8ff}\n"
+	        "rect.rom{fill:#ffd8a8}\n"
+	        "rect{stroke:#343a40;stroke-width:1}\n"
+	        ".unmapped{fill:url(#hatch)}.reserved{fill:#f8f9fa;stroke-dasharray:4 3}\n"
+	        ".band path{stroke-width:.5;fill-opacity:.45}\n"
+	        ".band.ram path{fill:#4dabf7;stroke:#1971c2}.band.rom "
+	        "path{fill:#ff922b;stroke:#d9480f}\n"
+	        ".slot rect{fill:#fff}.slot.log rect{fill:#b2f2bb}.slot.ro rect{fill:#ffc9c9}\n"
+	        ".cut{fill:#fff;stroke:#343a40}.kind{fill:#495057}.head{font-weight:bold}\n"
+	        ".off,.via{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}\n"
+	        ".outline{fill:none;stroke-width:2}\n"
+	        "</style>\n"
+	        "<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" "
+	        "patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">"
+	        "<rect width=\"6\" height=\"6\" fill=\"#fff\" stroke=\"none\"/>"
+	        "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#adb5bd\" "
+	        "stroke-width=\"3\"/></pattern></defs>\n"
+	        "<rect id=\"background\" width=\"100%%\" height=\"100%%\" fill=\"#fff\" "
+	        "stroke=\"none\"/>\n");
 	sb_printf(sb,
 	          "<text id=\"heading\" x=\"%d\" y=\"24\" font-size=\"15\" class=\"head\">"
 	          "Guest-physical address space \"",
@@ -567,7 +569,7 @@ static void svg_block(struct strbuf *sb, const struct layout_model *m, const str
 		/* Where the piece starts in the block, beside the block's own labels. */
 		if (i > from)
 			sb_printf(sb,
-			          "<text class=\"kind\" x=\"%d\" y=\"%.1f\" "
+			          "<text class=\"kind off\" x=\"%d\" y=\"%.1f\" "
 			          "text-anchor=\"middle\">+0x%llx</text>",
 			          BLOCK_X + BLOCK_W / 2, p->y + LINE,
 			          (unsigned long long)(p->start - blk->offset));
