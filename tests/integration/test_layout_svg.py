@@ -115,6 +115,12 @@ class Picture:
                 assert i not in self.ids, f"id {i} twice"
                 self.ids[i] = el
         self.text = data.decode("ascii")  # 7-bit ASCII throughout
+        # Plain SVG: no script, nothing fetched from elsewhere (fonts, images, styles).
+        for el in self.root.iter():
+            assert el.tag not in (SVG + "script", SVG + "image", SVG + "foreignObject"), el.tag
+            assert not any(a.endswith("href") or a.startswith("on") for a in el.attrib), el.attrib
+        assert all(u.startswith("#") for u in re.findall(r"url\(([^)]*)\)", self.text))
+        assert "@import" not in self.text and "@font-face" not in self.text
 
     def el(self, i):
         assert i in self.ids, f"no element with id {i}"
