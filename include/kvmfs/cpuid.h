@@ -50,7 +50,7 @@ extern const unsigned cpuid_nr_dropped_leaves;
 void cpuid_filter(struct kvm_cpuid2 *c);
 /*
  * The Linux command-line words the table asks for, space-separated, the
- * clearcpuid= names joined into one word ("noxsave clearcpuid=smap").
+ * clearcpuid= names joined into one word ("noxsave clearcpuid=popcnt,smap").
  * -ENOSPC when len is too small.
  */
 int cpuid_linux_args(char *buf, size_t len);
