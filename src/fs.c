@@ -6,6 +6,7 @@
  *   MNT/regions[.json]     `info mtree` of the "memory" address space
  *   MNT/flatview[.json]    `info mtree -f`
  *   MNT/memslots[.json]    the KVM memslots                     (all: fs_text.c)
+ *   MNT/layout.svg         a picture of the ranges, blocks, aliases and memslots
  *   MNT/console            what the guest wrote to its serial port (fs_console.c)
  *   MNT/ctl                read: the run state; write "stop" or "cont" (fs_ctl.c)
  *   MNT/phys[.json]        guest-physical memory as one sparse file   (fs_phys.c)
@@ -45,6 +46,7 @@
 
 #include "kvmfs/fs.h"
 #include "kvmfs/kvm.h"
+#include "kvmfs/layout.h"
 #include "kvmfs/memory.h"
 #include "kvmfs/phys.h"
 #include "kvmfs/ram.h"
@@ -105,6 +107,11 @@ static void fs_render_phys_json(struct vm *vm, struct strbuf *sb)
 	phys_render_json(&vm->machine.as, sb);
 }
 
+static void fs_render_layout(struct vm *vm, struct strbuf *sb)
+{
+	layout_render(&vm->machine.as, &vm->machine.ram, &vm->kvm, sb);
+}
+
 /*
  * What a file needs to exist: a board's layout (a VM, or a raw image under
  * -dump), or a guest that runs (not a dump).  The model says which it has.
@@ -159,6 +166,11 @@ static const struct fs_file fs_files[] = {
          .ops = &fs_text_ops,
          .mode = 0444,
          .render = fs_render_memslots_json,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "layout.svg",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_layout,
          .needs = FS_NEEDS_LAYOUT},
         {.name = "console", .ops = &fs_console_ops, .mode = 0444, .needs = FS_NEEDS_LIVE},
         {.name = "ctl", .ops = &fs_ctl_ops, .mode = 0600, .render = fs_ctl_render},
@@ -893,6 +905,15 @@ void fs_unmount(struct fs *fs)
 	fs->live = false;
 	pthread_rwlock_unlock(&fs->live_lock);
 	/*
+	 * The mount goes first (libfuse detaches it lazily, open files or
+	 * not), while the session still answers: a reader with an open file
+	 * then sees the tree gone before its reads start failing, never
+	 * ENOTCONN on a mount that still looks alive.  Does nothing if the
+	 * mount already went away (fusermount3 -u).
+	 */
+	if (fs->mounted)
+		fuse_session_unmount(fs->se);
+	/*
 	 * The session loop ends last, after everything that sends the kernel
 	 * invalidations has stopped: an invalidation waits for page locks that
 	 * readers hold until their READ is answered, so it must never outlive
@@ -907,9 +928,6 @@ void fs_unmount(struct fs *fs)
 		}
 		pthread_join(fs->loop_thread, NULL);
 	}
-	/* Does nothing if the mount already went away (fusermount3 -u). */
-	if (fs->mounted)
-		fuse_session_unmount(fs->se);
 	fuse_session_destroy(fs->se);
 	fs_handles_release_all(fs);
 	pthread_mutex_destroy(&fs->handles_lock);

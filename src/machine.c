@@ -73,14 +73,11 @@ int machine_init(struct machine *m, const struct machine_config *cfg)
 		return -ENOENT;
 	m->cpus = cfg->cpus;
 	m->ram_size = cfg->ram_size;
-	m->ranges = cfg->ranges;
-	m->nr_ranges = cfg->nr_ranges;
-	m->fd = cfg->fd;
 	ret = machine_ram_split(m->desc, cfg->ram_size, &m->below_4g, &m->above_4g);
 	if (ret)
 		return ret;
 	ram_list_init(&m->ram, cfg->backing);
-	ret = m->desc->build(m);
+	ret = m->desc->build(m, cfg);
 	if (ret)
 		goto err;
 	ret = machine_add_backends(m, cfg);
@@ -98,8 +95,6 @@ int machine_init(struct machine *m, const struct machine_config *cfg)
 	ret = as_commit(&m->as);
 	if (ret)
 		goto err;
-	m->ranges = NULL; /* the caller's, and not needed any more */
-	m->nr_ranges = 0;
 	return 0;
 err:
 	machine_exit(m);

@@ -24,10 +24,12 @@
 #include <unistd.h>
 
 #include "kvmfs/cmdline.h"
+#include "kvmfs/cpuid.h"
 #include "kvmfs/dirty.h"
 #include "kvmfs/dump.h"
 #include "kvmfs/fs.h"
 #include "kvmfs/guest.h"
+#include "kvmfs/host.h"
 #include "kvmfs/kvm.h"
 #include "kvmfs/loader.h"
 #include "kvmfs/machine/pc.h"
@@ -43,7 +45,11 @@ struct firmware {
 	size_t size;
 };
 
-/* A -bios file: at most pc.bios's size, read whole, before anything is built. */
+/*
+ * A -bios file, read whole before anything is built: up to 256 KiB it goes at
+ * the top of pc.bios; a larger one becomes pc.bios, in whole 64 KiB as QEMU
+ * requires (machine/pc.h).
+ */
 static int load_bios(const char *path, struct firmware *fw, char *err, size_t errlen)
 {
 	struct stat st;
@@ -61,10 +67,17 @@ static int load_bios(const char *path, struct firmware *fw, char *err, size_t er
 	} else if (st.st_size == 0) {
 		snprintf(err, errlen, "-bios %s: the file is empty", path);
 		ret = -EINVAL;
-	} else if ((uint64_t)st.st_size > PC_BIOS_SIZE) {
+	} else if ((uint64_t)st.st_size > PC_BIOS_MAX_SIZE) {
 		snprintf(err, errlen, "-bios %s: %lld bytes; pc.bios holds at most %llu", path,
-		         (long long)st.st_size, (unsigned long long)PC_BIOS_SIZE);
+		         (long long)st.st_size, (unsigned long long)PC_BIOS_MAX_SIZE);
 		ret = -EFBIG;
+	} else if ((uint64_t)st.st_size > PC_BIOS_SIZE && st.st_size % PC_BIOS_ALIGN) {
+		snprintf(err, errlen,
+		         "-bios %s: %lld bytes; a BIOS larger than %llu KiB must be a multiple of "
+		         "%llu KiB, as QEMU requires",
+		         path, (long long)st.st_size, (unsigned long long)(PC_BIOS_SIZE >> 10),
+		         (unsigned long long)(PC_BIOS_ALIGN >> 10));
+		ret = -EINVAL;
 	} else if (!(fw->data = malloc((size_t)st.st_size))) {
 		ret = -ENOMEM;
 	} else if ((n = read(fd, fw->data, (size_t)st.st_size)) != st.st_size) {
@@ -168,6 +181,37 @@ static int check_device(const char *dev, const char *why, char *err, size_t errl
 	return -errno;
 }
 
+/*
+ * Where guest ring 0 is emulated, a Linux kernel must be kept off the
+ * features the host forces on it (cpuid.h): their words go before the
+ * user's -append, so that the user's own words have the last say.
+ */
+static int linux_cmdline(const struct host *h, const char *append, char *buf, size_t len)
+{
+	char extra[256];
+	int n;
+
+	if (h->kind != HOST_RING0_EMULATED || cpuid_linux_args(extra, sizeof(extra)) || !extra[0])
+		n = snprintf(buf, len, "%s", append ? append : "");
+	else
+		n = snprintf(buf, len, "%s%s%s", extra, append ? " " : "", append ? append : "");
+	return n < 0 || (size_t)n >= len ? -E2BIG : 0;
+}
+
+/* Said once, when all is up: what this host does to the guest. */
+static void say_host(const struct host *h, const struct options *o)
+{
+	char extra[256];
+
+	if (o->accel != ACCEL_KVM || h->kind != HOST_RING0_EMULATED)
+		return;
+	if (o->kernel && !cpuid_linux_args(extra, sizeof(extra)) && extra[0])
+		fprintf(stderr, "kvmfs: %s; Linux's command line gets: %s\n", host_describe(h),
+		        extra);
+	else
+		fprintf(stderr, "kvmfs: %s\n", host_describe(h));
+}
+
 /* stdin feeds the UART's receiver; a full FIFO makes us wait, not drop. */
 static void *stdin_pump(void *arg)
 {
@@ -204,12 +248,8 @@ static int wait_for_end(struct vm *vm, struct fs *fs, const sigset_t *sigs)
 			return 0;
 		if (fs)
 			continue;
-		pthread_mutex_lock(&vm->lock);
-		if (vm->state == VM_INTERNAL_ERROR || vm->state == VM_SHUTDOWN) {
-			pthread_mutex_unlock(&vm->lock);
+		if (runstate_is_dead(&vm->rs))
 			return 1;
-		}
-		pthread_mutex_unlock(&vm->lock);
 	}
 }
 
@@ -245,7 +285,9 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	pthread_t pump;
 	char err[ERRLEN];
+	static char append[LOADER_CMDLINE_ROOM];
 	static struct vm vm;
+	struct host host;
 	int ret, status = 1;
 
 	ret = cmdline_parse(argc, argv, &o, err, sizeof(err));
@@ -274,7 +316,17 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (o.kernel && loader_open(&kernel, o.kernel, o.initrd, o.append, err, sizeof(err))) {
+	host_probe(&host);
+	if (o.kernel && o.accel == ACCEL_KVM &&
+	    linux_cmdline(&host, o.append, append, sizeof(append))) {
+		fprintf(stderr,
+		        "kvmfs: -append: longer than the %llu bytes a command line may have\n",
+		        (unsigned long long)LOADER_CMDLINE_ROOM - 1);
+		free(fw.data);
+		return 1;
+	}
+	if (o.kernel && loader_open(&kernel, o.kernel, o.initrd,
+	                            o.accel == ACCEL_KVM ? append : o.append, err, sizeof(err))) {
 		fprintf(stderr, "kvmfs: %s\n", err);
 		free(fw.data);
 		return 1;
@@ -296,8 +348,9 @@ int main(int argc, char **argv)
 	if (o.dump)
 		ret = vm_init_dump(&vm, &o, &dump, err, sizeof(err));
 	else
-		ret = vm_init(&vm, &o, o.bios ? fw.data : guest_firmware, fw.size,
-		              o.kernel ? &kernel : NULL, err, sizeof(err));
+		ret = vm_init(&vm, &o, host.kind == HOST_RING0_EMULATED,
+		              o.bios ? fw.data : guest_firmware, fw.size, o.kernel ? &kernel : NULL,
+		              err, sizeof(err));
 	/* The kernel is in guest RAM now (or refused): the file copies can go. */
 	loader_close(&kernel);
 	if (ret) {
@@ -324,16 +377,18 @@ int main(int argc, char **argv)
 	if (pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
 		pthread_detach(pump);
 
-	if (o.dump)
+	if (o.dump) {
 		fprintf(stderr, "kvmfs: ready: -dump %s (%s, %u vCPUs, %llu MiB), mounted at %s\n",
 		        o.dump, dump.format == DUMP_ELF ? "ELF core" : "raw image", dump.nr_cpus,
 		        (unsigned long long)(vm.machine.ram_size >> 20), o.mountpoint);
-	else
+	} else {
+		say_host(&host, &o);
 		fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s%s%s\n", o.machine,
 		        (unsigned long long)(o.ram_size >> 20), o.cpus,
 		        o.accel == ACCEL_NONE ? " -accel none" : "", o.kernel ? " -kernel " : "",
 		        o.kernel ? o.kernel : "", o.mountpoint ? ", mounted at " : "",
 		        o.mountpoint ? o.mountpoint : "");
+	}
 	status = wait_for_end(&vm, fs, &sigs);
 	/*
 	 * Producers of invalidations first, while the session still answers

@@ -10,16 +10,19 @@
 #include <stdint.h>
 
 #include "kvmfs/memory.h"
+#include "kvmfs/pci.h"
 #include "kvmfs/ram.h"
 
 struct machine;
+struct machine_config;
 
 struct machine_desc {
 	const char *name;
 	const char *desc;
-	uint64_t lowmem; /* RAM below 4G when the RAM is split */
-	uint64_t split;  /* RAM sizes from this one up are split */
-	int (*build)(struct machine *m);
+	uint64_t lowmem;                /* RAM below 4G when the RAM is split */
+	uint64_t split;                 /* RAM sizes from this one up are split */
+	struct pci_host_id host_bridge; /* 00:00.0, as QEMU's `info pci` shows it */
+	int (*build)(struct machine *m, const struct machine_config *cfg);
 };
 
 /*
@@ -51,7 +54,7 @@ struct machine_config {
 	uint64_t ram_size; /* -m, bytes */
 	unsigned cpus;     /* -smp */
 	enum ram_backing backing;
-	const void *firmware; /* placed at the top of pc.bios */
+	const void *firmware; /* placed at the top of pc.bios, which grows to hold it */
 	size_t firmware_size;
 	const struct machine_backend *backends; /* allocated after the board's blocks */
 	unsigned nr_backends;
@@ -77,10 +80,6 @@ struct machine {
 	struct ram_block *rom_block;
 	struct memory_region *backend_mrs[MACHINE_MAX_BACKENDS]; /* own their blocks' regions */
 	unsigned nr_backends;
-	/* The core board: what machine_config gave it (valid during build only). */
-	const struct machine_file_range *ranges;
-	size_t nr_ranges;
-	int fd;
 };
 
 const struct machine_desc *machine_find(const char *name);

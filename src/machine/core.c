@@ -10,7 +10,7 @@
 
 #include "kvmfs/machine.h"
 
-static int core_build(struct machine *m)
+static int core_build(struct machine *m, const struct machine_config *cfg)
 {
 	char name[32];
 	size_t i;
@@ -20,13 +20,13 @@ static int core_build(struct machine *m)
 	if (!m->system)
 		return -ENOMEM;
 	ret = as_init(&m->as, "memory", m->system);
-	for (i = 0; !ret && i < m->nr_ranges; i++) {
-		const struct machine_file_range *r = &m->ranges[i];
+	for (i = 0; !ret && i < cfg->nr_ranges; i++) {
+		const struct machine_file_range *r = &cfg->ranges[i];
 		struct memory_region *mr;
 		struct ram_block *rb;
 
 		snprintf(name, sizeof(name), "pt_load.%u", r->index);
-		ret = ram_block_alloc_file(&m->ram, name, r->size, m->fd, r->file_offset,
+		ret = ram_block_alloc_file(&m->ram, name, r->size, cfg->fd, r->file_offset,
 		                           r->file_len, &rb);
 		if (ret)
 			break;
