@@ -93,13 +93,7 @@ ASAN_LOGS = $(abspath $(ASAN_BUILD))/reports
 asan: deps-check $(GUEST_BINS)
 	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS="-O1 -g $(SAN_FLAGS)" $(ASAN_BUILD)/kvmfs unit-bins
 	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
-	@# ASan checks writev()'s buffers after the call returns; by then the kernel has
-	@# copied a text file's reply, woken the reader, and its RELEASE may have freed
-	@# the snapshot: a report about memory that was valid while it was read.  Only
-	@# interceptors called from fs_text_read are exempt; drop this once fs.c holds a
-	@# reference on the snapshot across the reply.
-	@echo 'interceptor_via_fun:fs_text_read' > $(ASAN_BUILD)/asan.supp
-	@set -e; export ASAN_OPTIONS=log_path=$(ASAN_LOGS)/asan:detect_leaks=1:abort_on_error=0:suppressions=$(abspath $(ASAN_BUILD))/asan.supp \
+	@set -e; export ASAN_OPTIONS=log_path=$(ASAN_LOGS)/asan:detect_leaks=1:abort_on_error=0 \
 		UBSAN_OPTIONS=log_path=$(ASAN_LOGS)/ubsan:print_stacktrace=1; \
 	for t in $(UNIT_SRCS:tests/unit/%.c=$(ASAN_BUILD)/tests/%); do echo "== $$t"; $$t; done; \
 	KVMFS=$(abspath $(ASAN_BUILD))/kvmfs KVMFS_STRESS_SECONDS=20 \
