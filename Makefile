@@ -121,8 +121,9 @@ valgrind: $(BUILD)/kvmfs | deps-check
 
 # ---- libFuzzer harnesses (clang): tests/fuzz/fuzz_*.c against the model sources ----
 # Each runs FUZZ_SECONDS from its committed seed corpus (tests/fuzz/corpus/NAME),
-# new inputs going to build-fuzz/corpus; every file in tests/fuzz/regress/NAME
-# (a crash once found) is replayed first.
+# new inputs going to build-fuzz/corpus; first, fuzz-regress replays every
+# file of tests/fuzz/corpus/NAME and of $(FUZZ_REGRESS)/NAME (a crash once
+# found), and fails if any input crashes.
 FUZZ_SECONDS ?= 30
 # A fixed seed makes the CI run the same search every time: a new finding
 # shows up in a developer's longer run (make fuzz FUZZ_SEED=0 FUZZ_SECONDS=600),
@@ -132,6 +133,8 @@ FUZZ_CC ?= clang
 FUZZ_BUILD := build-fuzz
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+# Another directory of the same shape replays too (make fuzz-regress FUZZ_REGRESS=DIR).
+FUZZ_REGRESS ?= tests/fuzz/regress
 FUZZ_MODEL := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/kvm.c \
 	src/cmdline.c src/layout.c
 FUZZ_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Itests/fuzz -g -O1 \
@@ -143,11 +146,33 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_MODEL) $(wildcard tests/fuzz/*.
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_MODEL) -pthread
 
 fuzz-build: $(FUZZ_BINS)
+# The status of each replay is the harness's own (no pipe after it): a crash,
+# a leak or a sanitizer report fails the target.  A regression directory no
+# harness is named after would be skipped without a word: that fails too.
+# Regressions are replayed file by file, and libFuzzer must say it executed
+# each one.
 fuzz-regress: $(FUZZ_BINS)
-	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
-		for d in tests/fuzz/corpus/$$n tests/fuzz/regress/$$n; do \
-			[ -d $$d ] && [ -n "$$(ls $$d)" ] || continue; \
-			echo "== $$n: replaying $$d"; $$f -runs=0 $$d 2>&1 | tail -1; done; done
+	@set -e; for d in $(FUZZ_REGRESS)/*; do [ -d "$$d" ] || continue; n=$${d##*/}; \
+		case " $(notdir $(FUZZ_BINS)) " in *" $$n "*) ;; \
+		*) echo "fuzz-regress: $$d: no harness tests/fuzz/$$n.c replays it" >&2; exit 1;; esac; \
+	done
+	@set -e; mkdir -p $(FUZZ_BUILD)/crashes; \
+	for f in $(FUZZ_BINS); do n=$${f##*/}; log=$(FUZZ_BUILD)/$$n.regress.log; \
+		art=-artifact_prefix=$(FUZZ_BUILD)/crashes/$$n-; d=tests/fuzz/corpus/$$n; \
+		if [ -n "$$(ls -A $$d 2>/dev/null)" ]; then \
+			echo "== $$n: replaying $$d ($$(ls -A $$d | wc -l) inputs)"; \
+			$$f $$art -runs=0 $$d >$$log 2>&1 || { tail -40 $$log; \
+				echo "fuzz-regress: $$n fails on an input of $$d" >&2; exit 1; }; \
+		fi; \
+		d=$(FUZZ_REGRESS)/$$n; \
+		[ -n "$$(ls -A $$d 2>/dev/null)" ] || continue; \
+		want=$$(ls $$d | wc -l); echo "== $$n: replaying $$d ($$want inputs)"; \
+		$$f $$art $$d/* >$$log 2>&1 || { tail -40 $$log; \
+			echo "fuzz-regress: $$n fails on an input of $$d" >&2; exit 1; }; \
+		ran=$$(grep -c '^Executed ' $$log || true); \
+		[ "$$ran" -eq "$$want" ] || { cat $$log; \
+			echo "fuzz-regress: $$n executed $$ran of the $$want inputs of $$d" >&2; exit 1; }; \
+	done
 fuzz: fuzz-regress
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
 		mkdir -p $(FUZZ_BUILD)/corpus/$$n $(FUZZ_BUILD)/crashes; \
