@@ -120,7 +120,7 @@ static int check_ram_fits(const struct options *o, char *err, size_t errlen)
 /*
  * kvmfs needs nothing but /dev/kvm and /dev/fuse; say which one is missing
  * before anything is built rather than let a library fail later with less
- * to go on.  (/dev/kvm is opened, and named, by kvm_init.)
+ * to go on - and before any note about the host, so that it is the one line.
  */
 static int check_device(const char *dev, const char *why, char *err, size_t errlen)
 {
@@ -234,6 +234,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (ret != CMDLINE_OK || check_ram_fits(&o, err, sizeof(err)) ||
+	    (o.accel == ACCEL_KVM &&
+	     check_device("/dev/kvm", "to run a guest; -accel none runs none", err, sizeof(err))) ||
 	    (o.mountpoint && check_device("/dev/fuse", "to mount its tree", err, sizeof(err))) ||
 	    (o.mountpoint && fs_check_mountpoint(o.mountpoint, err, sizeof(err))) ||
 	    (o.bios && load_bios(o.bios, &fw, err, sizeof(err)))) {
