@@ -134,9 +134,11 @@ static int check_device(const char *dev, const char *why, char *err, size_t errl
 /*
  * Where guest ring 0 is emulated, a Linux kernel must be kept off the
  * features the host forces on it (cpuid.h): their words go before the
- * user's -append, so that the user's own words have the last say.
+ * user's -append, so that the user's own words have the last say.  The
+ * note saying so is left in note, for main to print.
  */
-static int linux_cmdline(const struct host *h, const char *append, char *buf, size_t len)
+static int linux_cmdline(const struct host *h, const char *append, char *buf, size_t len,
+                         char *note, size_t notelen)
 {
 	char extra[256];
 	int n;
@@ -144,8 +146,8 @@ static int linux_cmdline(const struct host *h, const char *append, char *buf, si
 	if (h->kind != HOST_RING0_EMULATED || cpuid_linux_args(extra, sizeof(extra)) || !extra[0]) {
 		n = snprintf(buf, len, "%s", append ? append : "");
 	} else {
-		fprintf(stderr, "kvmfs: %s; Linux's command line gets: %s\n", host_describe(h),
-		        extra);
+		snprintf(note, notelen, "%s; Linux's command line gets: %s", host_describe(h),
+		         extra);
 		n = snprintf(buf, len, "%s%s%s", extra, append ? " " : "", append ? append : "");
 	}
 	return n < 0 || (size_t)n >= len ? -E2BIG : 0;
@@ -220,7 +222,7 @@ int main(int argc, char **argv)
 	struct fs *fs = NULL;
 	sigset_t sigs;
 	pthread_t pump;
-	char err[ERRLEN];
+	char err[ERRLEN], note[ERRLEN] = "";
 	static char append[LOADER_CMDLINE_ROOM];
 	static struct vm vm;
 	struct host host;
@@ -244,9 +246,9 @@ int main(int argc, char **argv)
 	}
 	host_probe(&host);
 	if (o.accel == ACCEL_KVM && host.kind == HOST_RING0_EMULATED && !o.kernel)
-		fprintf(stderr, "kvmfs: %s\n", host_describe(&host));
+		snprintf(note, sizeof(note), "%s", host_describe(&host));
 	if (o.kernel && o.accel == ACCEL_KVM &&
-	    linux_cmdline(&host, o.append, append, sizeof(append))) {
+	    linux_cmdline(&host, o.append, append, sizeof(append), note, sizeof(note))) {
 		fprintf(stderr,
 		        "kvmfs: -append: longer than the %llu bytes a command line may have\n",
 		        (unsigned long long)LOADER_CMDLINE_ROOM - 1);
@@ -292,6 +294,9 @@ int main(int argc, char **argv)
 			goto out_vm;
 		}
 	}
+	/* Only now: a refusal before this point is the one line kvmfs prints. */
+	if (note[0])
+		fprintf(stderr, "kvmfs: %s\n", note);
 	if ((fs && fs_start(fs)) || dirty_start(&dirty) || vm_start(&vm)) {
 		fprintf(stderr, "kvmfs: starting threads: %s\n", strerror(errno));
 		goto out_fs;
