@@ -293,7 +293,7 @@ NESTED_TESTS := tests/integration/test_guest.py \
 	tests/integration/test_faults.py::test_stop_cont_toggled_under_load \
 	tests/integration/test_faults.py::test_triple_fault_guest \
 	tests/integration/test_faults.py::test_serial_flood_guest \
-	tests/integration/test_badinput.py::test_smp_over_the_hosts_kvm_limit \
+	tests/integration/test_badinput.py::test_smp_limit_is_kvmfs_own \
 	tests/integration/test_linux.py::test_boot_banner_and_e820 \
 	tests/integration/test_linux.py::test_emulation_failure_is_diagnosed \
 	tests/integration/test_linux.py::test_banner_in_guest_memory
