@@ -455,6 +455,19 @@ def test_flood(firmware, qemu):
         time.sleep(0.1)
 
 
+def test_romwrite(firmware, qemu):
+    """tests/guest/romwrite.S stores over two strings of its own image,
+    through 0xffff0000 and through the isa-bios alias at 0xf0000: QEMU
+    keeps pc.bios read-only to the guest, so both read back unchanged
+    through both addresses.  test_claims.py runs it under kvmfs."""
+    q = qemu(firmware / "romwrite.bin")
+    deadline = time.monotonic() + 60
+    while "HLT=1" not in q.hmp("info registers"):
+        assert time.monotonic() < deadline, "romwrite.bin never halted"
+        time.sleep(0.05)
+    assert q.read_bytes(0x500, 0x28) == (b"ROMWRRES" + b"ROMDATA1" * 2 + b"ROMDATA2" * 2)
+
+
 def registers(q):
     """A few fields of HMP "info registers" for the (first) CPU."""
     info = q.hmp("info registers")
