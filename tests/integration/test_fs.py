@@ -13,6 +13,7 @@ import json
 import mmap
 import os
 import re
+import select
 import signal
 import struct
 import subprocess
@@ -612,3 +613,136 @@ def test_guest_sees_mailbox_and_cache_follows_guest(kvmfs):
         assert struct.unpack_from("<Q", m, 0x2100)[0] == seq
     line = f"mailbox {seq}: {text.decode()}"
     assert wait_for(lambda: line in read(k.path("console")).decode(errors="replace"), WAIT)
+
+
+def test_regs_json_exact_only_while_stopped(kvmfs):
+    """vcpus/N/regs.json says "exact": false while the guest runs (KVM's copy
+    from the vCPU's last exit) and true once ctl stop has returned."""
+    require_guest("registers are approximate only while a guest runs")
+    k = kvmfs("-M", "pc", "-m", "64M")
+    regs = k.path("vcpus", "0", "regs.json")
+    assert read(k.path("ctl")) == b"running\n"
+    assert json.loads(read(regs))["exact"] is False
+    ctl_write(k, "stop")
+    assert json.loads(read(regs))["exact"] is True
+    ctl_write(k, "cont")
+    assert json.loads(read(regs))["exact"] is False
+
+
+def test_translate_takes_decimal(kvmfs):
+    """translate takes an address in decimal as well as 0x... hex, and
+    walks the same: the built-in guest identity-maps its RAM (guest.h), so
+    the walk ends at the physical address equal to the virtual one."""
+    require_guest("translate walks a running guest's page tables")
+    k = kvmfs("-M", "pc", "-m", "64M")
+    assert wait_for(lambda: ram_pread(k, STATUS_GPA, 8) == b"KVMFSSTA", WAIT), k.stderr()
+    ctl_write(k, "stop")
+    va = 0x123457  # 1193047: reads differently as hex digits
+    walks = []
+    for text in (str(va), hex(va), f"{va}\n"):
+        with open(k.path("vcpus", "0", "translate"), "r+") as f:
+            f.write(text)
+            f.flush()
+            f.seek(0)
+            walks.append(f.read())
+    assert walks[0] == walks[1] == walks[2], walks
+    assert f"va 0x{va:016x} " in walks[0], walks[0]
+    assert f"pa 0x{va:016x} " in walks[0], walks[0]
+
+
+def test_text_file_is_one_snapshot_per_open(kvmfs):
+    """An open text file keeps the snapshot rendered when it was opened,
+    even after the state it shows changed; a new open renders anew."""
+    require_guest("ctl must change from prelaunch to running")
+    k = kvmfs("-M", "pc", "-m", "64M", "-S")
+    fd = os.open(k.path("ctl"), os.O_RDONLY)
+    try:
+        assert os.pread(fd, 4096, 0) == b"paused (prelaunch)\n"
+        ctl_write(k, "cont")
+        assert read(k.path("ctl")) == b"running\n"
+        assert os.pread(fd, 4096, 0) == b"paused (prelaunch)\n"
+        assert os.pread(fd, 4096, 7) == b"(prelaunch)\n"
+        assert os.fstat(fd).st_size == len(b"running\n")  # stat renders anew
+    finally:
+        os.close(fd)
+
+
+def test_memslot_flags(kvmfs):
+    """memslots' flags column: ro for the ROM blocks (pc.bios and pc.rom are
+    ROM in QEMU's `info mtree -f`), log for RAM where KVM logs dirty pages,
+    - where there is no KVM; memslots.json carries KVM's own flag bits
+    (linux/kvm.h: KVM_MEM_LOG_DIRTY_PAGES 1, KVM_MEM_READONLY 2)."""
+    k = kvmfs(*PC_6G)
+    ram = "log" if have_kvm() else "-"
+    want_text = {"pc.ram": ram, "pc.bios": "ro", "pc.rom": "ro"}
+    want_bits = {"pc.ram": 1 if have_kvm() else 0, "pc.bios": 2, "pc.rom": 2}
+    rows = [line.split() for line in read(k.path("memslots")).decode().splitlines()[1:]]
+    assert rows and {r[5] for r in rows} == set(want_text)
+    for r in rows:
+        assert r[1] == want_text[r[5]], r
+    for s in slots_of(k):
+        assert s["flags"] == want_bits[s["ramblock"]], s
+
+
+def _maps_entry(pid, addr):
+    """The /proc/PID/maps line of the mapping holding addr: (perms, path)."""
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            fields = line.split(None, 5)
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if lo <= addr < hi:
+                return fields[1], fields[5].strip() if len(fields) > 5 else ""
+    raise AssertionError(f"no mapping holds {addr:#x}")
+
+
+def test_ramblocks_json_flags(kvmfs):
+    """ramblocks.json's flags against what the process really has: every
+    block is a shared mapping of a memfd named after it (/proc/PID/maps);
+    readonly exactly for the ROMs; none resizeable (QEMU's are only the
+    fw_cfg blobs, which kvmfs has none of)."""
+    k = kvmfs(*PC_6G)
+    blocks = json.loads(read(k.path("ramblocks.json")))
+    assert {b["idstr"] for b in blocks} == {"pc.ram", "pc.bios", "pc.rom"}
+    for b in blocks:
+        perms, path = _maps_entry(k.pid, b["host"])
+        assert b["fd_backed"] is True and path.startswith(f"/memfd:{b['idstr']}"), (b, path)
+        assert b["shared"] is True and perms[3] == "s", (b, perms)
+        assert b["readonly"] is (b["idstr"] in ("pc.bios", "pc.rom")), b
+        assert b["resizeable"] is False, b
+
+
+def test_readahead_is_1_mib(kvmfs):
+    """As root kvmfs raises the mount's readahead to 1 MiB, in the kernel's
+    own knob for the mount's device: /sys/class/bdi/MAJ:MIN/read_ahead_kb."""
+    if os.geteuid() != 0:
+        pytest.skip("not root: only root may set the mount's readahead")
+    k = kvmfs(*PC_6G)
+    dev = os.stat(k.mnt).st_dev
+    with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb") as f:
+        assert int(f.read()) == 1024
+
+
+def test_tail_f_console(kvmfs):
+    """tail -f MNT/console shows the guest's lines as they come."""
+    require_guest("the console lines are the running guest's")
+    k = kvmfs("-M", "pc", "-m", "64M")
+    assert wait_for(lambda: re.search(rb"^pass \d+$", read(k.path("console")), re.M), WAIT)
+    before = max(int(n) for n in re.findall(rb"^pass (\d+)$", read(k.path("console")), re.M))
+    tail = subprocess.Popen(["tail", "-n", "0", "-f", k.path("console")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        out = b""
+        deadline = time.monotonic() + WAIT
+        # Two passes later than any the file had when tail started: written
+        # after tail was following it.
+        while not any(int(n) >= before + 2 for n in re.findall(rb"^pass (\d+)$", out, re.M)):
+            assert time.monotonic() < deadline, out
+            ready, _, _ = select.select([tail.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(tail.stdout.fileno(), 65536)
+                assert chunk, "tail ended"
+                out += chunk
+        assert tail.poll() is None
+    finally:
+        tail.kill()  # that PID only
+        tail.wait()
