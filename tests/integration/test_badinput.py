@@ -84,6 +84,15 @@ def test_bad_ram_size(run_kvmfs, mnt, value, msg):
       "memory-backend-ram,id=x,size=2M"), "given twice"),
     (("-object", "memory-backend-ram,id=" + "a" * 256 + ",size=1M"), "longer than 255"),
     (("-object", "memory-backend-ram,id=a\nb,size=1Q"), "suffix"),
+    # The sweep period is 1..10000 ms, whole numbers.
+    (("-sweep-ms", "0"), "-sweep-ms '0': give 1..10000"),
+    (("-sweep-ms", "10001"), "-sweep-ms '10001': give 1..10000"),
+    (("-sweep-ms", "-5"), "-sweep-ms '-5': give 1..10000"),
+    (("-sweep-ms", "1.5"), "-sweep-ms '1.5': give 1..10000"),
+    (("-sweep-ms", "5ms"), "-sweep-ms '5ms': give 1..10000"),
+    (("-sweep-ms", ""), "-sweep-ms '': give 1..10000"),
+    (("-mem-backing", "file"), "-mem-backing 'file': unknown (memfd, anon)"),
+    (("-mem-backing", "MEMFD"), "-mem-backing 'MEMFD': unknown (memfd, anon)"),
 ])
 def test_bad_options(run_kvmfs, mnt, args, msg):
     assert msg in refused(run_kvmfs, mnt, *PC, *args)
