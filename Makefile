@@ -286,6 +286,15 @@ NESTED_MEM ?= 8G
 NESTED_TIMEOUT ?= 5400
 NESTED_TESTS := tests/integration/test_guest.py \
 	tests/integration/test_fs.py::test_guest_sees_mailbox_and_cache_follows_guest \
+	tests/integration/test_fs.py::test_ctl_after_the_guest_stops_for_good \
+	tests/integration/test_fs.py::test_regs_json_exact_only_while_stopped \
+	tests/integration/test_fs.py::test_translate_takes_decimal \
+	tests/integration/test_fs.py::test_text_file_is_one_snapshot_per_open \
+	tests/integration/test_fs.py::test_tail_f_console \
+	tests/integration/test_claims.py::test_sweep_ms_is_the_sweep_period \
+	tests/integration/test_claims.py::test_without_a_mountpoint \
+	tests/integration/test_claims.py::test_guest_status_cpu \
+	tests/integration/test_claims.py::test_rom_is_read_only_to_the_guest \
 	tests/integration/test_forensic.py::test_dirty_shows_exactly_the_pages_the_guest_wrote \
 	tests/integration/test_forensic.py::test_vcpu_registers_of_a_stopped_guest \
 	tests/integration/test_forensic.py::test_translate_walks_the_guests_page_tables \
