@@ -304,8 +304,9 @@ NESTED_TESTS := tests/integration/test_guest.py \
 	tests/integration/test_faults.py::test_serial_flood_guest \
 	tests/integration/test_badinput.py::test_smp_limit_is_kvmfs_own \
 	tests/integration/test_linux.py::test_boot_banner_and_e820 \
-	tests/integration/test_linux.py::test_emulation_failure_is_diagnosed \
-	tests/integration/test_linux.py::test_banner_in_guest_memory
+	tests/integration/test_linux.py::test_smp_acpi_and_host_words \
+	tests/integration/test_linux.py::test_banner_in_guest_memory \
+	tests/integration/test_linux.py::test_linux_user_space
 .PHONY: check-nested
 $(NESTED)/initramfs.cpio.gz: tools/nested-kvm/setup.sh tools/nested-kvm/build-initramfs.sh \
 		tools/nested-kvm/init tools/nested-kvm/kvmtest.c

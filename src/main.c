@@ -120,7 +120,7 @@ static int check_ram_fits(const struct options *o, char *err, size_t errlen)
 /*
  * kvmfs needs nothing but /dev/kvm and /dev/fuse; say which one is missing
  * before anything is built rather than let a library fail later with less
- * to go on - and before any note about the host, so that it is the one line.
+ * to go on.  (/dev/kvm is opened, and named, by kvm_init.)
  */
 static int check_device(const char *dev, const char *why, char *err, size_t errlen)
 {
@@ -134,23 +134,32 @@ static int check_device(const char *dev, const char *why, char *err, size_t errl
 /*
  * Where guest ring 0 is emulated, a Linux kernel must be kept off the
  * features the host forces on it (cpuid.h): their words go before the
- * user's -append, so that the user's own words have the last say.  The
- * note saying so is left in note, for main to print.
+ * user's -append, so that the user's own words have the last say.
  */
-static int linux_cmdline(const struct host *h, const char *append, char *buf, size_t len,
-                         char *note, size_t notelen)
+static int linux_cmdline(const struct host *h, const char *append, char *buf, size_t len)
 {
 	char extra[256];
 	int n;
 
-	if (h->kind != HOST_RING0_EMULATED || cpuid_linux_args(extra, sizeof(extra)) || !extra[0]) {
+	if (h->kind != HOST_RING0_EMULATED || cpuid_linux_args(extra, sizeof(extra)) || !extra[0])
 		n = snprintf(buf, len, "%s", append ? append : "");
-	} else {
-		snprintf(note, notelen, "%s; Linux's command line gets: %s", host_describe(h),
-		         extra);
+	else
 		n = snprintf(buf, len, "%s%s%s", extra, append ? " " : "", append ? append : "");
-	}
 	return n < 0 || (size_t)n >= len ? -E2BIG : 0;
+}
+
+/* Said once, when all is up: what this host does to the guest. */
+static void say_host(const struct host *h, const struct options *o)
+{
+	char extra[256];
+
+	if (o->accel != ACCEL_KVM || h->kind != HOST_RING0_EMULATED)
+		return;
+	if (o->kernel && !cpuid_linux_args(extra, sizeof(extra)) && extra[0])
+		fprintf(stderr, "kvmfs: %s; Linux's command line gets: %s\n", host_describe(h),
+		        extra);
+	else
+		fprintf(stderr, "kvmfs: %s\n", host_describe(h));
 }
 
 /* stdin feeds the UART's receiver; a full FIFO makes us wait, not drop. */
@@ -202,10 +211,12 @@ static int wait_for_end(struct vm *vm, struct fs *fs, const sigset_t *sigs)
 static void print_version(void)
 {
 	int api = kvm_api_version();
+	struct host h;
 
+	host_probe(&h);
 	printf("kvmfs %s (libfuse %s; ", KVMFS_VERSION, fs_fuse_version());
 	if (api >= 0)
-		printf("KVM API %d)\n", api);
+		printf("KVM API %d, %s)\n", api, host_describe(&h));
 	else if (api == -ENOENT)
 		printf("KVM: /dev/kvm absent)\n");
 	else
@@ -222,7 +233,7 @@ int main(int argc, char **argv)
 	struct fs *fs = NULL;
 	sigset_t sigs;
 	pthread_t pump;
-	char err[ERRLEN], note[ERRLEN] = "";
+	char err[ERRLEN];
 	static char append[LOADER_CMDLINE_ROOM];
 	static struct vm vm;
 	struct host host;
@@ -236,8 +247,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (ret != CMDLINE_OK || check_ram_fits(&o, err, sizeof(err)) ||
-	    (o.accel == ACCEL_KVM &&
-	     check_device("/dev/kvm", "to run a guest; -accel none runs none", err, sizeof(err))) ||
 	    (o.mountpoint && check_device("/dev/fuse", "to mount its tree", err, sizeof(err))) ||
 	    (o.mountpoint && fs_check_mountpoint(o.mountpoint, err, sizeof(err))) ||
 	    (o.bios && load_bios(o.bios, &fw, err, sizeof(err)))) {
@@ -245,10 +254,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	host_probe(&host);
-	if (o.accel == ACCEL_KVM && host.kind == HOST_RING0_EMULATED && !o.kernel)
-		snprintf(note, sizeof(note), "%s", host_describe(&host));
 	if (o.kernel && o.accel == ACCEL_KVM &&
-	    linux_cmdline(&host, o.append, append, sizeof(append), note, sizeof(note))) {
+	    linux_cmdline(&host, o.append, append, sizeof(append))) {
 		fprintf(stderr,
 		        "kvmfs: -append: longer than the %llu bytes a command line may have\n",
 		        (unsigned long long)LOADER_CMDLINE_ROOM - 1);
@@ -294,9 +301,6 @@ int main(int argc, char **argv)
 			goto out_vm;
 		}
 	}
-	/* Only now: a refusal before this point is the one line kvmfs prints. */
-	if (note[0])
-		fprintf(stderr, "kvmfs: %s\n", note);
 	if ((fs && fs_start(fs)) || dirty_start(&dirty) || vm_start(&vm)) {
 		fprintf(stderr, "kvmfs: starting threads: %s\n", strerror(errno));
 		goto out_fs;
@@ -304,6 +308,7 @@ int main(int argc, char **argv)
 	if (pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
 		pthread_detach(pump);
 
+	say_host(&host, &o);
 	fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s%s%s\n", o.machine,
 	        (unsigned long long)(o.ram_size >> 20), o.cpus,
 	        o.accel == ACCEL_NONE ? " -accel none" : "", o.kernel ? " -kernel " : "",

@@ -618,8 +618,10 @@ def test_ring0_firmware(firmware, qemu):
     while "HLT=1" not in q.hmp("info registers"):
         assert time.monotonic() < deadline, "ring0.bin never halted"
         time.sleep(0.05)
-    raw = q.read_bytes(0x500, 0x30)
-    bp, ac_set, ac_clr, pop, pflags, fwait, ud, ud_eip, done, cpuid = struct.unpack("<10I", raw[8:])
+    raw = q.read_bytes(0x500, 0x34)
+    bp, ac_set, ac_clr, pop, pflags, fwait, ud, ud_eip, done, cpuid, mxcsr = \
+        struct.unpack("<11I", raw[8:])
+    assert mxcsr == 0x9F80  # ldmxcsr's value, as fxsave stores it
     assert raw[:8] == b"RING0RES" and done == 1
     assert cpuid == 3  # -cpu max has SMAP and POPCNT
     assert bp == 1 and fwait == 1
