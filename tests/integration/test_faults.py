@@ -124,7 +124,7 @@ def test_unmount_with_open_files_and_live_mappings(kvmfs, how):
                 subprocess.run(["fusermount3", "-u", "-z", k.mnt], check=True)
         else:
             if os.geteuid() != 0:
-                pytest.skip("umount -l needs root")
+                pytest.skip("not root: umount -l needs root")
             subprocess.run(["umount", "-l", k.mnt], check=True)
         assert wait_for(lambda: not is_mounted(k.mnt), 10.0)
         # The pages already mapped stay readable in this process.
