@@ -55,7 +55,7 @@ void cpuid_filter(struct kvm_cpuid2 *c);
 void cpuid_set_hypervisor(struct kvm_cpuid2 *c);
 /*
  * The Linux command-line words the table asks for, space-separated, the
- * clearcpuid= names joined into one word ("noxsave clearcpuid=popcnt,smap").
+ * clearcpuid= names joined into one word ("noxsave clearcpuid=popcnt,...,smap").
  * -ENOSPC when len is too small.
  */
 int cpuid_linux_args(char *buf, size_t len);

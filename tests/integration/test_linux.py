@@ -38,7 +38,7 @@ KERNEL_MAP_BASE = 0xffffffff80000000  # __START_KERNEL_map: phys = virt - this, 
 # What kvmfs puts before the user's words where the host's KVM emulates ring
 # 0 (and it runs with KVM): Linux 6.1's spellings for the CPUID bits kvm_pvm
 # forces on the guest (../shared/HOSTS.md), measured to be used by Linux.
-HOST_WORDS = "noxsave clearcpuid=popcnt,smap"
+HOST_WORDS = "noxsave clearcpuid=popcnt,ssse3,sse4_1,sse4_2,aes,pclmulqdq,sha_ni,smap"
 
 
 def written_cmdline():
@@ -337,7 +337,7 @@ def test_smp_acpi_and_host_words(kvmfs, debian_kernel):
     if ring0_emulated():
         assert "guest ring 0 is emulated" in k.stderr()
         assert cmdline == f"{HOST_WORDS} {CMDLINE}", cmdline
-        assert "Clearing CPUID bits: popcnt smap" in text
+        assert "Clearing CPUID bits: popcnt ssse3 sse4_1 sse4_2 aes pclmulqdq sha_ni smap" in text
         assert "x87 FPU will use FXSAVE" in text
         with open(k.path("vcpus", "0", "completions")) as f:
             done = dict(l.split() for l in f)
