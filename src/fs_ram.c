@@ -138,7 +138,7 @@ static int fs_ram_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info 
 {
 	(void)fs;
 	(void)fi;
-	return phys_block_seek(n->rb, off, whence, out);
+	return ram_block_seek(n->rb, off, whence, out);
 }
 
 static const struct fs_kind_ops fs_ram_ops = {
