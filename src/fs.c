@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -724,10 +725,16 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 	}
 	fs->mountpoint = strdup(cfg->mountpoint);
 	fs->cfg.mountpoint = fs->mountpoint;
+	fs->zeros = mmap(NULL, FS_IO_MAX, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fs->zeros == MAP_FAILED) {
+		ret = -errno;
+		snprintf(err, errlen, "mmap of the zero buffer: %s", strerror(-ret));
+		goto err_lock;
+	}
 	ret = dirtylog_init(&fs->dirtylog, &vm->machine.ram);
 	if (ret) {
 		snprintf(err, errlen, "dirty bitmaps: %s", strerror(-ret));
-		goto err_lock;
+		goto err_zeros;
 	}
 	ret = fs_vcpu_init(fs);
 	if (ret) {
@@ -783,6 +790,8 @@ err_free:
 	fs_vcpu_exit(fs);
 err_dirtylog:
 	dirtylog_exit(&fs->dirtylog);
+err_zeros:
+	munmap((void *)fs->zeros, FS_IO_MAX);
 err_lock:
 	free(fs->mountpoint);
 	pthread_rwlock_destroy(&fs->live_lock);
@@ -867,6 +876,7 @@ void fs_unmount(struct fs *fs)
 	fs_vcpu_exit(fs);
 	/* The sweep that fed it has ended (dirty_exit runs first). */
 	dirtylog_exit(&fs->dirtylog);
+	munmap((void *)fs->zeros, FS_IO_MAX);
 	free(fs->mountpoint);
 	pthread_rwlock_destroy(&fs->live_lock);
 	free(fs);

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "kvmfs/dirtylog.h"
@@ -80,6 +81,12 @@ struct fs {
 	size_t nr_nodes;
 	size_t cap_nodes;
 	fuse_ino_t phys_ino;
+	/*
+	 * FS_IO_MAX bytes of zeros that nothing ever writes: read-only anonymous
+	 * memory, so reading it maps the kernel's zero page and costs nothing.
+	 * Replies point at it for holes (fs_reply_piece).
+	 */
+	const char *zeros;
 
 	struct fuse_session *se;
 	bool mounted;
@@ -192,6 +199,28 @@ void fs_text_release(struct fuse_file_info *fi);
 /* ---- fs_ram.c: the rules every file of guest memory follows ---- */
 /* Opening a file of guest memory: no O_TRUNC, cache kept (or direct_io). */
 int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
+
+/*
+ * A READ's reply gathered from the pieces a model walk hands out (an
+ * as_piece_fn): guest memory goes to /dev/fuse straight from where it lies,
+ * holes from fs->zeros, so neither is copied here and no page of guest
+ * memory that nobody populated is touched.  Past FS_REPLY_IOV pieces (more
+ * than a 1 MiB read of alternating pages makes) the rest is copied into one
+ * buffer.
+ */
+#define FS_REPLY_IOV 1000 /* below writev's 1024, with libfuse's header */
+struct fs_reply {
+	const char *zeros;
+	size_t size, len; /* bytes wanted, bytes gathered */
+	int nr;
+	char *tail; /* the last iov's buffer once the array is full */
+	int err;
+	struct iovec iov[FS_REPLY_IOV];
+};
+void fs_reply_init(struct fs_reply *r, struct fs *fs, size_t size);
+int fs_reply_piece(void *opaque, const void *bytes, size_t len);
+/* Sends what was gathered (zeros for whatever is missing) and frees it. */
+void fs_reply_send(struct fs_reply *r, fuse_req_t req);
 
 /* Clip [off, off+*len) to a file of size bytes; false when nothing is left. */
 bool fs_clip(uint64_t off, size_t *len, uint64_t size);

@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kvmfs/phys.h"
@@ -31,7 +30,7 @@ static struct address_space *fs_as(struct fs *fs)
 static void fs_phys_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
                          struct fuse_file_info *fi)
 {
-	char *buf;
+	struct fs_reply r;
 
 	(void)n;
 	(void)fi;
@@ -43,15 +42,10 @@ static void fs_phys_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	/* Copied: a read may span ranges of several blocks and holes. */
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	phys_read(fs_as(fs), (uint64_t)off, buf, size);
-	fuse_reply_buf(req, buf, size);
-	free(buf);
+	/* Pieces of several blocks and holes; never-populated pages as zeros (see fs_ram_read). */
+	fs_reply_init(&r, fs, size);
+	phys_read_pieces(fs_as(fs), (uint64_t)off, size, fs_reply_piece, &r);
+	fs_reply_send(&r, req);
 }
 
 struct fs_phys_write {
