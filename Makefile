@@ -27,7 +27,8 @@ LDLIBS = $(shell pkg-config --libs fuse3) -pthread
 # The model and the VMM: library code the unit tests link too.
 LIB_SRCS := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/kvm.c \
 	src/cmdline.c src/console.c src/serial.c src/cmos.c src/vcpu.c src/vm.c src/dirty.c \
-	src/pagewalk.c src/phys.c src/vmcore.c src/dirtylog.c src/regs.c
+	src/pagewalk.c src/phys.c src/vmcore.c src/dirtylog.c src/regs.c src/runstate.c \
+	src/ioport.c src/guestport.c src/emulate.c src/layout.c
 LIB_SRCS += src/loader.c src/e820.c src/cpuid.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 FS_SRCS := $(wildcard src/fs*.c)
@@ -138,7 +139,7 @@ FUZZ_BUILD := build-fuzz
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_MODEL := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/kvm.c \
-	src/cmdline.c
+	src/cmdline.c src/layout.c
 FUZZ_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Itests/fuzz -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
@@ -203,7 +204,8 @@ includedir = $(PREFIX)/include
 docdir = $(PREFIX)/share/doc/kvmfs
 # The user-facing scripts of tools/, as INSTALLED-NAME:SOURCE: adding one is
 # one word here.  The rest of tools/ (deps.sh, bench/, nested-kvm/,
-# qemu-layouts.py) serves the build and the tests.
+# qemu-layouts.py, layout-png.sh and the README's picture in doc/) serves the
+# build, the tests and the documentation.
 INSTALL_TOOLS := kvmfs-fetch-kernel:tools/fetch-debian-kernel.sh \
 	kvmfs-find-pattern:tools/find-pattern.py \
 	kvmfs-guest-status:tools/guest-status.py \

@@ -153,7 +153,7 @@ static void *dirty_thread(void *arg)
 	return NULL;
 }
 
-static void dirty_on_stop(struct vm_stop_listener *l)
+static void dirty_on_stop(struct runstate_listener *l)
 {
 	struct dirty *d = (struct dirty *)((char *)l - offsetof(struct dirty, on_stop));
 
@@ -167,7 +167,7 @@ int dirty_start(struct dirty *d)
 	if (d->vm->kvm.vm_fd < 0 || !d->vm->kvm.dirty_log)
 		return 0;
 	d->on_stop.stopped = dirty_on_stop;
-	vm_add_stop_listener(d->vm, &d->on_stop);
+	runstate_add_listener(&d->vm->rs, &d->on_stop);
 	ret = -pthread_create(&d->thread, NULL, dirty_thread, d);
 	if (!ret)
 		d->running = true;

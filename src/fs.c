@@ -6,6 +6,7 @@
  *   MNT/regions[.json]     `info mtree` of the "memory" address space
  *   MNT/flatview[.json]    `info mtree -f`
  *   MNT/memslots[.json]    the KVM memslots                     (all: fs_text.c)
+ *   MNT/layout.svg         a picture of the ranges, blocks, aliases and memslots
  *   MNT/console            what the guest wrote to its serial port (fs_console.c)
  *   MNT/ctl                read: the run state; write "stop" or "cont" (fs_ctl.c)
  *   MNT/phys[.json]        guest-physical memory as one sparse file   (fs_phys.c)
@@ -46,6 +47,7 @@
 
 #include "kvmfs/fs.h"
 #include "kvmfs/kvm.h"
+#include "kvmfs/layout.h"
 #include "kvmfs/memory.h"
 #include "kvmfs/phys.h"
 #include "kvmfs/ram.h"
@@ -106,6 +108,11 @@ static void fs_render_phys_json(struct vm *vm, struct strbuf *sb)
 	phys_render_json(&vm->machine.as, sb);
 }
 
+static void fs_render_layout(struct vm *vm, struct strbuf *sb)
+{
+	layout_render(&vm->machine.as, &vm->machine.ram, &vm->kvm, sb);
+}
+
 static const struct fs_file fs_files[] = {
         {.name = "ramblocks", .ops = &fs_dir_ops, .mode = 0555, .build = fs_ram_build},
         {.name = "ramblocks.json", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_ram_json},
@@ -125,6 +132,7 @@ static const struct fs_file fs_files[] = {
          .ops = &fs_text_ops,
          .mode = 0444,
          .render = fs_render_memslots_json},
+        {.name = "layout.svg", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_layout},
         {.name = "console", .ops = &fs_console_ops, .mode = 0444},
         {.name = "ctl", .ops = &fs_ctl_ops, .mode = 0600, .render = fs_ctl_render},
         {.name = "phys", .ops = &fs_phys_ops, .build = fs_phys_attach},

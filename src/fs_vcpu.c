@@ -6,6 +6,8 @@
  *   MNT/vcpus/<n>/translate          write a guest-virtual address; read its
  *                                    page walk (every entry, the physical
  *                                    address or the level where it faults)
+ *   MNT/vcpus/<n>/completions        the emulation failures kvmfs finished
+ *                                    for KVM, by kind: "int3 5", ...
  *   MNT/vcpus/<n>/vmem               the vCPU's virtual address space: offset
  *                                    = address with the sign-extension bits
  *                                    cleared (the low 48 bits, 57 with LA57),
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvmfs/emulate.h"
 #include "kvmfs/pagewalk.h"
 #include "kvmfs/phys.h"
 #include "kvmfs/regs.h"
@@ -256,6 +259,44 @@ static const struct fs_kind_ops fs_translate_ops = {
         .writable = true,
 };
 
+/* ---- completions ---- */
+
+static void fs_completions_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
+{
+	uint64_t counts[EMU_NR_KINDS];
+	unsigned k;
+
+	for (k = 0; k < EMU_NR_KINDS; k++)
+		counts[k] = __atomic_load_n(&fs_vcpu(fs, n)->completions[k], __ATOMIC_RELAXED);
+	emu_render_counts(counts, sb);
+}
+
+static int fs_completions_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	fs_completions_render(fs, n, &sb);
+	return fs_text_hand_out(&sb, fi);
+}
+
+static int fs_completions_size(struct fs *fs, struct fs_node *n, uint64_t *size)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	fs_completions_render(fs, n, &sb);
+	*size = sb.len;
+	sb_free(&sb);
+	return 0;
+}
+
+static const struct fs_kind_ops fs_completions_ops = {
+        .open = fs_completions_open,
+        .read = fs_text_read,
+        .release = fs_text_release,
+        .size = fs_completions_size,
+        .dynamic = true,
+};
+
 /* ---- vmem ---- */
 
 static uint64_t fs_vmem_size_of(const struct pagewalk_cpu *pc)
@@ -428,6 +469,9 @@ int fs_vcpu_build(struct fs *fs, fuse_ino_t top)
 			ret = fs_vcpu_add(fs, dir, i, "translate", &fs_translate_ops, 0600, NULL);
 		if (!ret)
 			ret = fs_vcpu_add(fs, dir, i, "vmem", &fs_vmem_ops, 0400, NULL);
+		if (!ret)
+			ret = fs_vcpu_add(fs, dir, i, "completions", &fs_completions_ops, 0444,
+			                  NULL);
 	}
 	return ret;
 }

@@ -77,7 +77,7 @@ int machine_init(struct machine *m, const struct machine_config *cfg)
 	if (ret)
 		return ret;
 	ram_list_init(&m->ram, cfg->backing);
-	ret = m->desc->build(m);
+	ret = m->desc->build(m, cfg);
 	if (ret)
 		goto err;
 	ret = machine_add_backends(m, cfg);

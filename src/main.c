@@ -40,7 +40,11 @@ struct firmware {
 	size_t size;
 };
 
-/* A -bios file: at most pc.bios's size, read whole, before anything is built. */
+/*
+ * A -bios file, read whole before anything is built: up to 256 KiB it goes at
+ * the top of pc.bios; a larger one becomes pc.bios, in whole 64 KiB as QEMU
+ * requires (machine/pc.h).
+ */
 static int load_bios(const char *path, struct firmware *fw, char *err, size_t errlen)
 {
 	struct stat st;
@@ -58,10 +62,17 @@ static int load_bios(const char *path, struct firmware *fw, char *err, size_t er
 	} else if (st.st_size == 0) {
 		snprintf(err, errlen, "-bios %s: the file is empty", path);
 		ret = -EINVAL;
-	} else if ((uint64_t)st.st_size > PC_BIOS_SIZE) {
+	} else if ((uint64_t)st.st_size > PC_BIOS_MAX_SIZE) {
 		snprintf(err, errlen, "-bios %s: %lld bytes; pc.bios holds at most %llu", path,
-		         (long long)st.st_size, (unsigned long long)PC_BIOS_SIZE);
+		         (long long)st.st_size, (unsigned long long)PC_BIOS_MAX_SIZE);
 		ret = -EFBIG;
+	} else if ((uint64_t)st.st_size > PC_BIOS_SIZE && st.st_size % PC_BIOS_ALIGN) {
+		snprintf(err, errlen,
+		         "-bios %s: %lld bytes; a BIOS larger than %llu KiB must be a multiple of "
+		         "%llu KiB, as QEMU requires",
+		         path, (long long)st.st_size, (unsigned long long)(PC_BIOS_SIZE >> 10),
+		         (unsigned long long)(PC_BIOS_ALIGN >> 10));
+		ret = -EINVAL;
 	} else if (!(fw->data = malloc((size_t)st.st_size))) {
 		ret = -ENOMEM;
 	} else if ((n = read(fd, fw->data, (size_t)st.st_size)) != st.st_size) {
@@ -154,12 +165,8 @@ static int wait_for_end(struct vm *vm, struct fs *fs, const sigset_t *sigs)
 			return 0;
 		if (fs)
 			continue;
-		pthread_mutex_lock(&vm->lock);
-		if (vm->state == VM_INTERNAL_ERROR || vm->state == VM_SHUTDOWN) {
-			pthread_mutex_unlock(&vm->lock);
+		if (runstate_is_dead(&vm->rs))
 			return 1;
-		}
-		pthread_mutex_unlock(&vm->lock);
 	}
 }
 

@@ -343,6 +343,65 @@ const struct flat_range *flatview_lookup(const struct flatview *fv, uint64_t add
 	return NULL;
 }
 
+/* The aliases passed on the way down, for mr_resolve(). */
+struct mr_path {
+	struct memory_region **aliases;
+	size_t max, nr;
+};
+
+/*
+ * One address at a time, render()'s rules: a disabled region or one that does
+ * not hold addr shows nothing; an alias shows its target shifted; the first
+ * subregion that shows something wins, else a terminal region itself.
+ * Every level checks addr against its own extent, which is what clipping
+ * to the container amounts to for a single address.
+ */
+static struct memory_region *mr_claim(struct memory_region *mr, s128 base, s128 addr,
+                                      uint64_t *offset, struct mr_path *path, int depth)
+{
+	struct memory_region *leaf;
+	size_t i;
+
+	if (!mr->enabled || depth > 64)
+		return NULL;
+	base += mr->addr;
+	if (addr < base || addr >= base + mr_size128(mr))
+		return NULL;
+	if (mr->kind == MR_ALIAS) {
+		if (!mr->alias)
+			return NULL;
+		if (path->nr < path->max)
+			path->aliases[path->nr] = mr;
+		path->nr++;
+		leaf = mr_claim(mr->alias, base - (s128)mr->alias->addr - (s128)mr->alias_offset,
+		                addr, offset, path, depth + 1);
+		if (!leaf)
+			path->nr--;
+		return leaf;
+	}
+	for (i = 0; i < mr->nr_subs; i++) {
+		leaf = mr_claim(mr->subs[i], base, addr, offset, path, depth + 1);
+		if (leaf)
+			return leaf;
+	}
+	if (mr->kind == MR_CONTAINER)
+		return NULL;
+	*offset = (uint64_t)(addr - base);
+	return mr;
+}
+
+struct memory_region *mr_resolve(struct memory_region *root, uint64_t addr, uint64_t *offset,
+                                 struct memory_region **aliases, size_t max, size_t *nr_aliases)
+{
+	struct mr_path path = {aliases, max, 0};
+	struct memory_region *leaf;
+
+	/* flatview_build() places the root at 0, whatever its addr. */
+	leaf = mr_claim(root, -(s128)root->addr, addr, offset, &path, 0);
+	*nr_aliases = leaf ? path.nr : 0;
+	return leaf;
+}
+
 /* ---- address spaces ------------------------------------------------ */
 
 int as_init(struct address_space *as, const char *name, struct memory_region *root)

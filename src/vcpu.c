@@ -1,10 +1,12 @@
 /*
  * vcpu.c - one thread per vCPU running KVM_RUN, and the exits it handles.
  *
- * Port I/O goes to a table of devices; anything else that the VMM cannot
- * handle stops the whole VM with one diagnostic (exit reason, RIP, CPL and
- * the instruction bytes), and the VM stays stopped so that its memory can
- * be inspected through the FS.
+ * Port I/O goes to the port bus (ioport.c); an emulation failure KVM's
+ * emulator gave up on is finished here when emulate.c knows the
+ * instruction; anything else that the VMM cannot handle stops the whole VM
+ * with one diagnostic (exit reason, RIP, CPL and the instruction bytes),
+ * and the VM stays stopped so that its memory can be inspected through
+ * the FS.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -16,10 +18,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "kvmfs/guest.h"
+#include "kvmfs/emulate.h"
+#include "kvmfs/ioport.h"
+#include "kvmfs/kvm.h"
 #include "kvmfs/loader.h"
+#include "kvmfs/memory.h"
+#include "kvmfs/pagewalk.h"
+#include "kvmfs/runstate.h"
 #include "kvmfs/vcpu.h"
-#include "kvmfs/vm.h"
 
 #define SIG_KICK          SIGUSR1
 #define CPUID_MAX_ENTRIES 256
@@ -68,87 +74,14 @@ static const char *exit_name(unsigned reason)
 	                                                             : "unknown exit";
 }
 
-/* ---- port I/O ------------------------------------------------------ */
-
-struct pio_device {
-	uint16_t first, last;
-	/* One access of `size` bytes at data; reads fill it. */
-	void (*io)(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data, unsigned size);
-};
-
-static void pio_serial(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data, unsigned size)
-{
-	unsigned i;
-
-	/* A wider access touches consecutive registers, as on the ISA bus. */
-	for (i = 0; i < size; i++)
-		serial_io(&v->vm->serial, (unsigned)(port + i - SERIAL_COM1_BASE) % SERIAL_NR_PORTS,
-		          is_write, &data[i]);
-}
-
-static void pio_cmos(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data, unsigned size)
-{
-	(void)size;
-	cmos_io(&v->vm->cmos, port, is_write, data);
-}
-
-static uint32_t le32(const uint8_t *data, unsigned size)
-{
-	uint32_t x = 0;
-
-	memcpy(&x, data, size < 4 ? size : 4);
-	return x;
-}
-
-static void pio_guest_delay(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data,
-                            unsigned size)
-{
-	(void)port;
-	if (is_write)
-		vm_vcpu_delay(v->vm, le32(data, size));
-	else
-		memset(data, 0xff, size);
-}
-
-static void pio_guest_event(struct vcpu *v, uint16_t port, bool is_write, uint8_t *data,
-                            unsigned size)
-{
-	(void)port;
-	if (is_write)
-		vm_guest_event(v->vm, v->id, le32(data, size));
-	else
-		memset(data, 0xff, size);
-}
-
-static const struct pio_device pio_devices[] = {
-        {CMOS_PORT_INDEX, CMOS_PORT_DATA, pio_cmos},
-        {SERIAL_COM1_BASE, SERIAL_COM1_BASE + SERIAL_NR_PORTS - 1, pio_serial},
-        {GUEST_PORT_DELAY, GUEST_PORT_DELAY + 3, pio_guest_delay},
-        {GUEST_PORT_EVENT, GUEST_PORT_EVENT + 3, pio_guest_event},
-};
+/* ---- I/O --------------------------------------------------------------- */
 
 static void vcpu_handle_io(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
-	uint8_t *data = (uint8_t *)run + run->io.data_offset;
-	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
-	const struct pio_device *dev = NULL;
-	size_t i;
-	uint32_t n;
 
-	for (i = 0; i < ARRAY_SIZE(pio_devices); i++)
-		if (run->io.port >= pio_devices[i].first && run->io.port <= pio_devices[i].last)
-			dev = &pio_devices[i];
-	/* `rep ins/outs` arrives as count accesses back to back. */
-	for (n = 0; n < run->io.count; n++, data += run->io.size) {
-		if (dev) {
-			dev->io(v, run->io.port, is_write, data, run->io.size);
-		} else {
-			__atomic_add_fetch(&v->vm->unhandled_io, 1, __ATOMIC_RELAXED);
-			if (!is_write)
-				memset(data, 0xff, run->io.size);
-		}
-	}
+	pio_bus_access(v->env->pio, v, run->io.port, run->io.direction == KVM_EXIT_IO_OUT,
+	               (uint8_t *)run + run->io.data_offset, run->io.size, run->io.count);
 }
 
 static void vcpu_handle_mmio(struct vcpu *v)
@@ -158,21 +91,52 @@ static void vcpu_handle_mmio(struct vcpu *v)
 	 * as on a PC where no device answers.  A guest write to ROM lands here
 	 * too (read-only memslot), and is dropped as QEMU drops it.
 	 */
-	__atomic_add_fetch(&v->vm->unhandled_mmio, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&v->mmio_unclaimed, 1, __ATOMIC_RELAXED);
 	if (!v->run->mmio.is_write)
 		memset(v->run->mmio.data, 0xff, sizeof(v->run->mmio.data));
 }
 
 /* ---- diagnostics ----------------------------------------------------- */
 
+/* Page-table reads go to guest RAM; anything else is not a table. */
+static int vcpu_read_gpa(void *opaque, uint64_t gpa, uint64_t *val)
+{
+	return as_read(opaque, gpa, val, sizeof(*val), false) == sizeof(*val) ? 0 : -EFAULT;
+}
+
+int vcpu_read_virt(struct vcpu *v, const struct kvm_sregs *s, uint64_t va, void *buf, size_t len,
+                   uint64_t *gpa)
+{
+	struct pagewalk_cpu pc = {.cr0 = s->cr0, .cr3 = s->cr3, .cr4 = s->cr4, .efer = s->efer};
+	struct pagewalk_result r;
+	size_t done = 0;
+
+	/* Page by page: the bytes may straddle two mappings. */
+	while (done < len) {
+		uint64_t at = va + done, n;
+
+		if (pagewalk(&pc, at, vcpu_read_gpa, v->env->as, &r) || r.status != PW_OK)
+			return -EFAULT;
+		if (!done && gpa)
+			*gpa = r.pa;
+		n = r.span - (at & (r.span - 1));
+		if (n > len - done)
+			n = len - done;
+		if (as_read(v->env->as, r.pa, (uint8_t *)buf + done, (size_t)n, false) != n)
+			return -EFAULT;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 /* Reason line: exit, RIP, CPL and the instruction bytes at RIP. */
 static void vcpu_describe(struct vcpu *v, const char *what, char *buf, size_t len)
 {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_translation tr = {0};
+	uint64_t gpa = 0;
 	uint8_t code[16];
-	size_t n = 0, got = 0, i;
+	size_t n = 0, got, i;
 
 	n += (size_t)snprintf(buf, len, "vcpu %u: %s", v->id, what);
 	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
@@ -183,38 +147,124 @@ static void vcpu_describe(struct vcpu *v, const char *what, char *buf, size_t le
 	n += (size_t)snprintf(buf + n, len - n, " at RIP 0x%llx (CS base 0x%llx), CPL %u",
 	                      (unsigned long long)regs.rip, (unsigned long long)sregs.cs.base,
 	                      sregs.ss.dpl);
-	tr.linear_address = sregs.cs.base + regs.rip;
-	if (ioctl(v->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid)
-		got = as_read(&v->vm->machine.as, tr.physical_address, code, sizeof(code), false);
+	/* As many bytes as can be read: the instruction may end a mapping. */
+	for (got = sizeof(code); got; got--)
+		if (!vcpu_read_virt(v, &sregs, sregs.cs.base + regs.rip, code, got, &gpa))
+			break;
 	if (!got) {
 		snprintf(buf + n, len - n, "; code: unreadable");
 		return;
 	}
-	n += (size_t)snprintf(buf + n, len - n,
-	                      "; code at GPA 0x%llx:", (unsigned long long)tr.physical_address);
+	n += (size_t)snprintf(buf + n, len - n, "; code at GPA 0x%llx:", (unsigned long long)gpa);
 	for (i = 0; i < got && n < len; i++)
 		n += (size_t)snprintf(buf + n, len - n, " %02x", code[i]);
 }
 
-static void vcpu_fail(struct vcpu *v, enum vm_state state, const char *what)
+void vcpu_fail(struct vcpu *v, enum run_state state, const char *what)
 {
-	char reason[sizeof(v->vm->reason)];
+	char reason[RUNSTATE_REASON_MAX];
 
 	vcpu_describe(v, what, reason, sizeof(reason));
-	vm_fail(v->vm, state, reason);
+	runstate_fail(v->env->rs, state, reason);
 }
 
-static void vcpu_internal_error(struct vcpu *v)
+/* ---- emulation failures finished here ------------------------------------ */
+
+struct vcpu_mem {
+	struct vcpu *v;
+	const struct kvm_sregs *sregs;
+};
+
+static int vcpu_emu_read(void *opaque, uint64_t linear, void *buf, size_t len)
+{
+	struct vcpu_mem *m = opaque;
+
+	return vcpu_read_virt(m->v, m->sregs, linear, buf, len, NULL);
+}
+
+/*
+ * The bytes KVM's emulator failed on: KVM hands them over with the exit
+ * where it can (KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES), and
+ * otherwise they are read at CS:RIP through the guest's page tables.
+ */
+static size_t vcpu_failed_insn(struct vcpu *v, const struct kvm_regs *r, const struct kvm_sregs *s,
+                               uint8_t *buf, size_t len)
+{
+	struct kvm_run *run = v->run;
+	size_t n;
+
+	if (run->emulation_failure.ndata >= 3 &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		n = run->emulation_failure.insn_size;
+		if (n > len)
+			n = len;
+		if (n > sizeof(run->emulation_failure.insn_bytes))
+			n = sizeof(run->emulation_failure.insn_bytes);
+		memcpy(buf, run->emulation_failure.insn_bytes, n);
+		return n;
+	}
+	for (n = len; n; n--)
+		if (!vcpu_read_virt(v, s, s->cs.base + r->rip, buf, n, NULL))
+			break;
+	return n;
+}
+
+/*
+ * Finish the instruction KVM's emulator could not, if emulate.c knows it:
+ * true when the vCPU can simply go on.
+ */
+static bool vcpu_complete_emulation(struct vcpu *v)
+{
+	struct kvm_vcpu_events ev;
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	struct emu_insn insn;
+	struct vcpu_mem mem = {v, &s};
+	uint8_t bytes[15];
+	size_t n;
+	bool bp;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return false;
+	n = vcpu_failed_insn(v, &r, &s, bytes, sizeof(bytes));
+	if (emu_decode(bytes, n, s.cs.l, &insn) ||
+	    emu_complete(&insn, &r, &s, vcpu_emu_read, &mem, &bp))
+		return false;
+	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+		return false;
+	if (bp) {
+		/*
+		 * #BP is a trap: delivered with RIP already past the int3, through
+		 * the guest's IDT, as if the CPU had raised it.  `injected`, not
+		 * `pending`: the latter needs KVM_CAP_EXCEPTION_PAYLOAD.
+		 */
+		if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+			return false;
+		ev.exception.injected = 1;
+		ev.exception.nr = 3;
+		ev.exception.has_error_code = 0;
+		ev.flags = 0;
+		if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+			return false;
+	}
+	__atomic_add_fetch(&v->completions[insn.kind], 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+static bool vcpu_internal_error(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	unsigned sub = run->internal.suberror;
 	char what[160];
 
+	if (sub == KVM_INTERNAL_ERROR_EMULATION && vcpu_complete_emulation(v))
+		return true;
 	snprintf(what, sizeof(what), "KVM_EXIT_INTERNAL_ERROR (suberror %u: %s)", sub,
 	         sub < ARRAY_SIZE(internal_error_names) && internal_error_names[sub]
 	                 ? internal_error_names[sub]
 	                 : "unknown");
-	vcpu_fail(v, VM_INTERNAL_ERROR, what);
+	vcpu_fail(v, RUN_INTERNAL_ERROR, what);
+	return false;
 }
 
 /* ---- the run loop ---------------------------------------------------- */
@@ -231,26 +281,26 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	case KVM_EXIT_INTR: return true;
 	case KVM_EXIT_HLT:
 		/* No interrupt can wake it (no irqchip): idle until the next cont. */
-		vm_vcpu_park(v->vm, v, true);
+		runstate_park(v->env->rs, true, &v->run->immediate_exit);
 		return true;
 	case KVM_EXIT_SHUTDOWN:
-		vcpu_fail(v, VM_SHUTDOWN, "KVM_EXIT_SHUTDOWN (triple fault)");
+		vcpu_fail(v, RUN_SHUTDOWN, "KVM_EXIT_SHUTDOWN (triple fault)");
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "KVM_EXIT_FAIL_ENTRY (hardware reason 0x%llx)",
 		         (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-		vcpu_fail(v, VM_INTERNAL_ERROR, what);
+		vcpu_fail(v, RUN_INTERNAL_ERROR, what);
 		return false;
-	case KVM_EXIT_INTERNAL_ERROR: vcpu_internal_error(v); return false;
+	case KVM_EXIT_INTERNAL_ERROR: return vcpu_internal_error(v);
 	case KVM_EXIT_SYSTEM_EVENT:
 		snprintf(what, sizeof(what), "KVM_EXIT_SYSTEM_EVENT (type %u)",
 		         run->system_event.type);
-		vcpu_fail(v, VM_SHUTDOWN, what);
+		vcpu_fail(v, RUN_SHUTDOWN, what);
 		return false;
 	default:
 		snprintf(what, sizeof(what), "unhandled exit %u (%s)", run->exit_reason,
 		         exit_name(run->exit_reason));
-		vcpu_fail(v, VM_INTERNAL_ERROR, what);
+		vcpu_fail(v, RUN_INTERNAL_ERROR, what);
 		return false;
 	}
 }
@@ -267,7 +317,7 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
-	while (vm_vcpu_park(v->vm, v, false)) {
+	while (runstate_park(v->env->rs, false, &v->run->immediate_exit)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			/* A kick: immediate_exit or the signal made KVM_RUN return. */
 			if (errno == EINTR || errno == EAGAIN)
@@ -275,7 +325,7 @@ static void *vcpu_thread(void *arg)
 			char what[96];
 
 			snprintf(what, sizeof(what), "KVM_RUN: %s", strerror(errno));
-			vcpu_fail(v, VM_INTERNAL_ERROR, what);
+			vcpu_fail(v, RUN_INTERNAL_ERROR, what);
 			continue;
 		}
 		if (!vcpu_handle_exit(v))
@@ -456,8 +506,8 @@ int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
 	return 0;
 }
 
-int vcpu_init(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid2 *cpuid,
-              const char **what)
+int vcpu_init(struct vcpu *v, const struct vcpu_env *env, unsigned id,
+              const struct kvm_cpuid2 *cpuid, const char **what)
 {
 	struct sigaction sa = {.sa_handler = kick_handler};
 	size_t size = sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]);
@@ -466,18 +516,18 @@ int vcpu_init(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid
 	int ret;
 
 	memset(v, 0, sizeof(*v));
-	v->vm = vm;
+	v->env = env;
 	v->id = id;
 	v->fd = -1;
 	/* No SA_RESTART: the signal must end KVM_RUN with EINTR. */
 	sigaction(SIG_KICK, &sa, NULL);
 
 	*what = "KVM_CREATE_VCPU";
-	v->fd = ioctl(vm->kvm.vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	v->fd = ioctl(env->kvm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (v->fd < 0)
 		return -errno;
 	*what = "mmap kvm_run";
-	v->run = mmap(NULL, (size_t)vm->kvm.vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	v->run = mmap(NULL, (size_t)env->kvm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 	              v->fd, 0);
 	if (v->run == MAP_FAILED) {
 		v->run = NULL;
@@ -487,7 +537,7 @@ int vcpu_init(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid
 
 	/* Registers readable while the guest runs (vcpu_get_state), at the cost of a copy per exit.
 	 */
-	if ((ioctl(vm->kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) &
+	if ((ioctl(env->kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) &
 	     (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) ==
 	    (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) {
 		v->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
@@ -526,19 +576,10 @@ err:
 
 int vcpu_get_state(struct vcpu *v, struct kvm_regs *regs, struct kvm_sregs *sregs, bool *exact)
 {
-	struct vm *vm = v->vm;
-	bool stopped;
+	/* Held: with every vCPU thread parked outside KVM_RUN, its ioctls cannot block. */
+	bool stopped = runstate_hold(v->env->rs);
 	int ret = 0;
 
-	/*
-	 * ctl_lock keeps the VM from being continued under us; with every vCPU
-	 * thread parked outside KVM_RUN, the vCPU ioctls cannot block.
-	 */
-	pthread_mutex_lock(&vm->ctl_lock);
-	pthread_mutex_lock(&vm->lock);
-	stopped =
-	        vm->state != VM_RUNNING && (!vm->threads_started || vm->nr_parked == vm->nr_vcpus);
-	pthread_mutex_unlock(&vm->lock);
 	if (stopped) {
 		if (ioctl(v->fd, KVM_GET_REGS, regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, sregs) < 0)
 			ret = -errno;
@@ -548,7 +589,7 @@ int vcpu_get_state(struct vcpu *v, struct kvm_regs *regs, struct kvm_sregs *sreg
 	} else {
 		ret = -EBUSY;
 	}
-	pthread_mutex_unlock(&vm->ctl_lock);
+	runstate_release(v->env->rs);
 	*exact = stopped;
 	return ret;
 }
@@ -587,7 +628,7 @@ void vcpu_exit(struct vcpu *v)
 		v->thread_started = false;
 	}
 	if (v->run)
-		munmap(v->run, (size_t)v->vm->kvm.vcpu_mmap_size);
+		munmap(v->run, (size_t)v->env->kvm->vcpu_mmap_size);
 	if (v->fd >= 0)
 		close(v->fd);
 	v->run = NULL;

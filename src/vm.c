@@ -1,10 +1,8 @@
 /*
  * vm.c - one virtual machine: builds the machine, its KVM VM, devices and
- * vCPUs, and owns the run state that `ctl` shows and changes.
- *
- * Stopping is synchronous: vm_stop() returns only once every vCPU thread
- * is parked outside KVM_RUN, and then tells its stop listeners (the dirty
- * sweep makes the page cache exact there).
+ * vCPUs, and wires them together: devices onto the port bus, the vCPUs
+ * to the bus, guest memory and the run state (runstate.c), which `ctl`
+ * shows and changes.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -12,22 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kvmfs/cpuid.h"
-#include "kvmfs/guest.h"
 #include "kvmfs/vcpu.h"
 #include "kvmfs/vm.h"
-
-static const char *const state_names[] = {
-        [VM_PRELAUNCH] = "paused (prelaunch)",
-        [VM_RUNNING] = "running",
-        [VM_PAUSED] = "paused",
-        [VM_INTERNAL_ERROR] = "paused (internal-error)",
-        [VM_SHUTDOWN] = "paused (shutdown)",
-        [VM_QUIT] = "shutting down",
-};
 
 static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 {
@@ -52,7 +39,7 @@ static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 		goto fail;
 	cpuid_filter(cpuid);
 	for (i = 0; i < vm->opts.cpus; i++) {
-		ret = vcpu_init(&vm->vcpus[i], vm, i, cpuid, &what);
+		ret = vcpu_init(&vm->vcpus[i], &vm->vcpu_env, i, cpuid, &what);
 		if (ret)
 			break;
 		vm->nr_vcpus++;
@@ -67,6 +54,52 @@ static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 		return 0;
 fail:
 	snprintf(err, errlen, "%s: %s", what, strerror(-ret));
+	return ret;
+}
+
+/* The runstate's kick: every vCPU out of KVM_RUN (its lock is held). */
+static void vm_kick_vcpus(void *opaque)
+{
+	struct vm *vm = opaque;
+	unsigned i;
+
+	for (i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].run)
+			vcpu_kick(&vm->vcpus[i]);
+}
+
+static void vm_pio_serial(void *opaque, struct vcpu *v, uint16_t port, bool is_write, uint8_t *data,
+                          unsigned size)
+{
+	unsigned i;
+
+	(void)v;
+	/* A wider access touches consecutive registers, as on the ISA bus. */
+	for (i = 0; i < size; i++)
+		serial_io(opaque, (unsigned)(port + i - SERIAL_COM1_BASE) % SERIAL_NR_PORTS,
+		          is_write, &data[i]);
+}
+
+static void vm_pio_cmos(void *opaque, struct vcpu *v, uint16_t port, bool is_write, uint8_t *data,
+                        unsigned size)
+{
+	(void)v;
+	(void)size;
+	cmos_io(opaque, port, is_write, data);
+}
+
+/* The devices' port ranges; the built-in guest's ports come from guestport.c. */
+static int vm_add_devices(struct vm *vm)
+{
+	int ret;
+
+	ret = pio_bus_add(&vm->pio, CMOS_PORT_INDEX, CMOS_PORT_DATA, vm_pio_cmos, &vm->cmos);
+	if (!ret)
+		ret = pio_bus_add(&vm->pio, SERIAL_COM1_BASE,
+		                  SERIAL_COM1_BASE + SERIAL_NR_PORTS - 1, vm_pio_serial,
+		                  &vm->serial);
+	if (!ret)
+		ret = guestport_init(&vm->guestport, &vm->rs, vm->opts.flat_out, &vm->pio);
 	return ret;
 }
 
@@ -92,20 +125,12 @@ int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t
 	        .backends = o->backends,
 	        .nr_backends = o->nr_backends,
 	};
-	pthread_condattr_t ca;
 	const char *what;
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->opts = *o;
-	pthread_mutex_init(&vm->ctl_lock, NULL);
-	pthread_mutex_init(&vm->lock, NULL);
-	/* Delays are measured on the monotonic clock: wall-clock jumps must not matter. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&vm->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	vm->state = VM_PRELAUNCH;
+	runstate_init(&vm->rs, o->accel == ACCEL_KVM ? o->cpus : 0, vm_kick_vcpus, vm);
 
 	ret = console_init(&vm->console, STDOUT_FILENO);
 	if (ret) {
@@ -154,6 +179,13 @@ int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t
 		vm->serial.irq = vm_serial_irq;
 		vm->serial.irq_opaque = vm;
 	}
+	ret = vm_add_devices(vm);
+	if (ret) {
+		snprintf(err, errlen, "port I/O devices: %s", strerror(-ret));
+		goto err_devices;
+	}
+	vm->vcpu_env = (struct vcpu_env){
+	        .kvm = &vm->kvm, .as = &vm->machine.as, .rs = &vm->rs, .pio = &vm->pio};
 	if (o->accel == ACCEL_KVM) {
 		ret = vm_create_vcpus(vm, err, errlen);
 		if (ret)
@@ -174,9 +206,7 @@ err_machine:
 err_console:
 	console_exit(&vm->console);
 err_locks:
-	pthread_cond_destroy(&vm->cond);
-	pthread_mutex_destroy(&vm->lock);
-	pthread_mutex_destroy(&vm->ctl_lock);
+	runstate_exit(&vm->rs);
 	return ret;
 }
 
@@ -190,167 +220,32 @@ int vm_start(struct vm *vm)
 		if (ret)
 			return ret;
 	}
-	vm->threads_started = true;
+	runstate_threads_started(&vm->rs);
 	if (!vm->opts.start_paused && vm->nr_vcpus)
-		return vm_cont(vm);
+		return runstate_cont(&vm->rs);
 	return 0;
-}
-
-/* With vm->lock held: make every vCPU leave KVM_RUN and wait until it did. */
-static void vm_kick_all_locked(struct vm *vm)
-{
-	unsigned i;
-
-	for (i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].run)
-			vcpu_kick(&vm->vcpus[i]);
-	pthread_cond_broadcast(&vm->cond);
-}
-
-static void vm_notify_stopped(struct vm *vm)
-{
-	struct vm_stop_listener *l;
-
-	for (l = vm->stop_listeners; l; l = l->next)
-		l->stopped(l);
 }
 
 int vm_stop(struct vm *vm)
 {
-	pthread_mutex_lock(&vm->ctl_lock);
-	pthread_mutex_lock(&vm->lock);
-	if (vm->state == VM_RUNNING)
-		vm->state = VM_PAUSED;
-	vm_kick_all_locked(vm);
-	while (vm->threads_started && vm->nr_parked < vm->nr_vcpus)
-		pthread_cond_wait(&vm->cond, &vm->lock);
-	pthread_mutex_unlock(&vm->lock);
-	vm_notify_stopped(vm);
-	pthread_mutex_unlock(&vm->ctl_lock);
-	return 0;
+	return runstate_stop(&vm->rs);
 }
 
 int vm_cont(struct vm *vm)
 {
-	int ret = 0;
-
-	pthread_mutex_lock(&vm->ctl_lock);
-	pthread_mutex_lock(&vm->lock);
-	if (!vm->nr_vcpus)
-		ret = -ENODEV; /* -accel none: there is nothing to run */
-	else if (vm->state == VM_PAUSED || vm->state == VM_PRELAUNCH) {
-		vm->state = VM_RUNNING;
-		vm->reason[0] = '\0';
-		vm->run_gen++;
-		pthread_cond_broadcast(&vm->cond);
-	} else if (vm->state != VM_RUNNING) {
-		ret = -EPERM; /* a failed or shut down guest stays as it is */
-	}
-	pthread_mutex_unlock(&vm->lock);
-	pthread_mutex_unlock(&vm->ctl_lock);
-	return ret;
-}
-
-void vm_fail(struct vm *vm, enum vm_state state, const char *reason)
-{
-	pthread_mutex_lock(&vm->lock);
-	/* The first failure is the one worth reporting; later ones follow from it. */
-	if (vm->state == VM_RUNNING) {
-		vm->state = state;
-		snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
-		fprintf(stderr, "kvmfs: %s; the VM is stopped, its memory stays inspectable\n",
-		        reason);
-		vm_kick_all_locked(vm);
-	}
-	pthread_mutex_unlock(&vm->lock);
-}
-
-bool vm_vcpu_park(struct vm *vm, struct vcpu *v, bool halted)
-{
-	uint64_t gen;
-	bool ok;
-
-	pthread_mutex_lock(&vm->lock);
-	gen = vm->run_gen;
-	vm->nr_parked++;
-	pthread_cond_broadcast(&vm->cond);
-	while (vm->state != VM_QUIT && (vm->state != VM_RUNNING || (halted && vm->run_gen == gen)))
-		pthread_cond_wait(&vm->cond, &vm->lock);
-	vm->nr_parked--;
-	ok = vm->state == VM_RUNNING;
-	/* Re-armed under the lock that every kick is sent under. */
-	if (ok)
-		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&vm->lock);
-	return ok;
-}
-
-void vm_vcpu_delay(struct vm *vm, uint32_t ms)
-{
-	struct timespec ts;
-
-	if (vm->opts.flat_out || !ms)
-		return;
-	if (ms > 10000)
-		ms = 10000;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&vm->lock);
-	while (vm->state == VM_RUNNING)
-		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&vm->lock);
-}
-
-void vm_guest_event(struct vm *vm, unsigned cpu, uint32_t code)
-{
-	if (cpu == 0 && code == GUEST_EVENT_PASS)
-		__atomic_add_fetch(&vm->guest_passes, 1, __ATOMIC_RELAXED);
-}
-
-void vm_add_stop_listener(struct vm *vm, struct vm_stop_listener *l)
-{
-	pthread_mutex_lock(&vm->lock);
-	l->next = vm->stop_listeners;
-	vm->stop_listeners = l;
-	pthread_mutex_unlock(&vm->lock);
+	return runstate_cont(&vm->rs);
 }
 
 void vm_status(struct vm *vm, char *buf, size_t len)
 {
-	pthread_mutex_lock(&vm->lock);
-	if (!vm->nr_vcpus)
-		snprintf(buf, len, "no vcpus (-accel none)\n");
-	else if (vm->reason[0])
-		snprintf(buf, len, "%s\n%s\n", state_names[vm->state], vm->reason);
-	else
-		snprintf(buf, len, "%s\n", state_names[vm->state]);
-	pthread_mutex_unlock(&vm->lock);
-}
-
-bool vm_is_running(struct vm *vm)
-{
-	bool r;
-
-	pthread_mutex_lock(&vm->lock);
-	r = vm->state == VM_RUNNING;
-	pthread_mutex_unlock(&vm->lock);
-	return r;
+	runstate_status(&vm->rs, buf, len);
 }
 
 void vm_exit(struct vm *vm)
 {
 	unsigned i;
 
-	pthread_mutex_lock(&vm->lock);
-	vm->state = VM_QUIT;
-	vm_kick_all_locked(vm);
-	pthread_mutex_unlock(&vm->lock);
+	runstate_quit(&vm->rs);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_exit(&vm->vcpus[i]);
 	free(vm->vcpus);
@@ -361,7 +256,5 @@ void vm_exit(struct vm *vm)
 	kvm_exit(&vm->kvm);
 	machine_exit(&vm->machine);
 	console_exit(&vm->console);
-	pthread_cond_destroy(&vm->cond);
-	pthread_mutex_destroy(&vm->lock);
-	pthread_mutex_destroy(&vm->ctl_lock);
+	runstate_exit(&vm->rs);
 }

@@ -12,6 +12,8 @@
 #define KVMFS_DIRTY_H
 
 #include <pthread.h>
+
+#include "kvmfs/runstate.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -40,7 +42,7 @@ struct dirty {
 	uint64_t *bitmap; /* scratch for one slot's log */
 	uint64_t bitmap_words;
 	struct dirty_listener *listeners; /* fixed before dirty_start() */
-	struct vm_stop_listener on_stop;
+	struct runstate_listener on_stop;
 	uint64_t sweeps; /* statistics */
 	uint64_t dirty_pages;
 };

@@ -12,6 +12,8 @@
  *   0x00002100  mailbox ack    u64 seq of the last command the guest handled
  *   0x00003000  boot data      GDT, IDT, TSS and the RAM layout found in CMOS
  *   0x00004000  per-CPU data   one 256-byte slot per vCPU (pass, heartbeat)
+ *   0x00005000  I/O bitmap     8 KiB of zero bits and a 0xff byte: every port
+ *               open to ring 3 (the TSS's I/O permission bitmap; see below)
  *   0x00008000  ring-0 stacks  one 1 KiB stack per vCPU, growing down
  *   0x0000c000  PML4, 0x0000d000 PDPT (one page each)
  *   0x00010000  page directories, one 4 KiB page per GiB mapped (2 MiB pages),
@@ -69,10 +71,18 @@
 #define GUEST_BOOT_HIGH_RAM 0x210 /* u64: RAM bytes at 4G (from CMOS) */
 #define GUEST_BOOT_NCPUS 0x218    /* u32: CMOS 0x5f + 1 */
 #define GUEST_BOOT_MAP_GIB 0x21c  /* u32: GiB identity-mapped from 0 */
-#define GUEST_BOOT_IDT 0x300      /* 7 gates, only #UD: the fallback of the
-                                     ring-3 entry (see firmware.S) */
-#define GUEST_BOOT_TSS 0x400      /* one 64-bit TSS per vCPU */
+#define GUEST_BOOT_IDT 0x400      /* 32 gates: every exception is reported */
+#define GUEST_IDT_VECTORS 32
+#define GUEST_BOOT_TSS 0x800      /* one 64-bit TSS per vCPU */
 #define GUEST_BOOT_TSS_SIZE 0x80
+/*
+ * Ring 3 does its port I/O through the TSS's I/O permission bitmap, not
+ * IOPL: hosts whose KVM emulates ring 0 (kvm_pvm) never let IOPL reach
+ * ring 3.  Every TSS points at this one bitmap (iomap_base = bitmap - TSS
+ * base) and its limit covers the 0xff byte that ends it.
+ */
+#define GUEST_IOBITMAP_GPA 0x5000
+#define GUEST_IOBITMAP_SIZE 0x2000 /* one bit per port, 0 = allowed */
 #define GUEST_PERCPU_GPA 0x4000
 #define GUEST_PERCPU_SIZE 256
 #define GUEST_PERCPU_PASS 0      /* u64: the vCPU's pass number */
@@ -93,12 +103,24 @@
  *   GUEST_PORT_DELAY  outl N: "pause this vCPU for N ms" - the VMM sleeps
  *                     (or returns at once when told to run flat out);
  *   GUEST_PORT_EVENT  outl code: progress markers, see GUEST_EVENT_*.
+ *   GUEST_PORT_FAULT  outl vector: an exception reached the firmware's IDT.
+ *                     Written from the ring-0 handler with the CPU's frame
+ *                     in registers (below); the VMM stops the VM and names
+ *                     the fault.  The handler then halts in ring 0.
  */
 #define GUEST_PORT_DELAY 0xd00
 #define GUEST_PORT_EVENT 0xd04
+#define GUEST_PORT_FAULT 0xd08
 #define GUEST_EVENT_RING3 1    /* a vCPU entered its ring-3 workload */
 #define GUEST_EVENT_PASS 2     /* vCPU 0 finished a pass */
 #define GUEST_PASS_DELAY_MS 100 /* pause between passes, unless flat out */
+
+/*
+ * Registers at the GUEST_PORT_FAULT write: eax the vector, rbx the error
+ * code (0 for vectors without one), and the CPU's exception frame - rcx
+ * RIP (of the faulting instruction; after it, for traps such as #BP), rsi
+ * CS, rdi RFLAGS, r8 RSP, r9 SS - and r10 CR2.
+ */
 
 /*
  * Mailbox commands the guest understands (anything else is only echoed):
@@ -106,10 +128,16 @@
  *                     4 KiB pages from GPA (RAM only), then acknowledge.
  *                     GPA is hex, N decimal; pages below 1 MiB (the
  *                     firmware's own data and the legacy hole) are skipped.
+ *   "fault N"         acknowledge, then raise exception N in ring 3, on
+ *                     purpose: 0 (#DE, div by zero), 3 (#BP, int3), 6 (#UD,
+ *                     ud2), 13 (#GP(0), cli without IOPL) or 14 (#PF(4), a
+ *                     read of GUEST_FAULT_VA, which is never mapped).  A test
+ *                     instrument for the fault path; other N are ignored.
  */
 #define GUEST_DIRTY_MAGIC "KVMFSDRT"
 #define GUEST_DIRTY_SEQ 8 /* u64 after the magic: the command's seq */
 #define GUEST_DIRTY_MIN_GPA 0x100000
+#define GUEST_FAULT_VA 0x7f0000000000
 
 #define GUEST_SERIAL_PORT 0x3f8
 

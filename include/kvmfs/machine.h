@@ -13,13 +13,14 @@
 #include "kvmfs/ram.h"
 
 struct machine;
+struct machine_config;
 
 struct machine_desc {
 	const char *name;
 	const char *desc;
 	uint64_t lowmem; /* RAM below 4G when the RAM is split */
 	uint64_t split;  /* RAM sizes from this one up are split */
-	int (*build)(struct machine *m);
+	int (*build)(struct machine *m, const struct machine_config *cfg);
 };
 
 /*
@@ -39,7 +40,7 @@ struct machine_config {
 	uint64_t ram_size; /* -m, bytes */
 	unsigned cpus;     /* -smp */
 	enum ram_backing backing;
-	const void *firmware; /* placed at the top of pc.bios */
+	const void *firmware; /* placed at the top of pc.bios, which grows to hold it */
 	size_t firmware_size;
 	const struct machine_backend *backends; /* allocated after the board's blocks */
 	unsigned nr_backends;

@@ -97,6 +97,16 @@ int flatview_build(struct memory_region *root, struct flatview **out);
 void flatview_free(struct flatview *fv);
 /* The range holding addr, or NULL for a hole. */
 const struct flat_range *flatview_lookup(const struct flatview *fv, uint64_t addr);
+/*
+ * Which leaf the flat view of root shows at addr, found for that one address
+ * by the rules flattening applies to all of them (NULL: a hole), *offset the
+ * address within the leaf, and the aliases the way to it passes through,
+ * outermost first: at most max of them in aliases[], *nr_aliases counts all.
+ * For the views that name the alias behind a range (layout.svg).  The caller
+ * keeps the tree from changing (the address space's read lock).
+ */
+struct memory_region *mr_resolve(struct memory_region *root, uint64_t addr, uint64_t *offset,
+                                 struct memory_region **aliases, size_t max, size_t *nr_aliases);
 static inline bool flat_range_is_ram(const struct flat_range *fr)
 {
 	return fr->mr->kind == MR_RAM || fr->mr->kind == MR_ROM;

@@ -1,35 +1,58 @@
 /*
  * vcpu.h - vCPU threads: create the vCPU, run it, and handle its exits.
+ *
+ * A vCPU knows only what it needs to run (its environment below): the
+ * KVM VM, guest memory, the port I/O bus and the run state it parks in.
+ * It does not know the VM that made it; vm.c owns the vCPUs and wires
+ * them up, and calls flow from vm.c to here, never back.
  */
 #ifndef KVMFS_VCPU_H
 #define KVMFS_VCPU_H
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-struct vm;
+#include "kvmfs/emulate.h"
+#include "kvmfs/runstate.h"
+
+struct address_space;
+struct kvm;
 struct kvm_run;
 struct kvm_cpuid2;
-struct loader_entry;
 struct kvm_regs;
 struct kvm_sregs;
+struct loader_entry;
+struct pio_bus;
+
+/* What every vCPU of a VM shares. */
+struct vcpu_env {
+	struct kvm *kvm;
+	struct address_space *as;
+	struct runstate *rs;
+	struct pio_bus *pio;
+};
 
 struct vcpu {
-	struct vm *vm;
+	const struct vcpu_env *env;
 	unsigned id;
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
 	bool sync_regs; /* KVM copies regs and sregs into run->s.regs at every exit */
+	/* Emulation failures finished in user space, by kind (atomic). */
+	uint64_t completions[EMU_NR_KINDS];
+	uint64_t mmio_unclaimed; /* MMIO nobody answers: reads all-ones (atomic) */
 };
 
 /* Create vCPU id with CPUID from `cpuid` (its APIC ID patched in). */
-int vcpu_init(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid2 *cpuid,
-              const char **what);
+int vcpu_init(struct vcpu *v, const struct vcpu_env *env, unsigned id,
+              const struct kvm_cpuid2 *cpuid, const char **what);
 void vcpu_exit(struct vcpu *v);
 int vcpu_start(struct vcpu *v);
-/* Make KVM_RUN return soon; the vm lock is held. */
+/* Make KVM_RUN return soon; the run state's lock is held. */
 void vcpu_kick(struct vcpu *v);
 /*
  * The vCPU's registers.  Exact (KVM_GET_REGS/SREGS, *exact = true) while the
@@ -38,6 +61,18 @@ void vcpu_kick(struct vcpu *v);
  * when running and the host cannot sync registers.
  */
 int vcpu_get_state(struct vcpu *v, struct kvm_regs *regs, struct kvm_sregs *sregs, bool *exact);
+/*
+ * From the vCPU's own thread, during an exit: stop the VM in `state` with
+ * one line naming what happened, where (RIP, CPL) and the code bytes there.
+ */
+void vcpu_fail(struct vcpu *v, enum run_state state, const char *what);
+/*
+ * Read guest memory at a virtual address of this vCPU, through its page
+ * tables as they are (sregs: its CR0/CR3/CR4/EFER).  -EFAULT for what is
+ * not mapped or not memory.
+ */
+int vcpu_read_virt(struct vcpu *v, const struct kvm_sregs *sregs, uint64_t va, void *buf,
+                   size_t len, uint64_t *gpa);
 /*
  * Put a vCPU in the state Linux's boot protocol expects from a boot loader:
  * the MSRs and LAPIC LINT pins firmware would leave, and for the boot vCPU

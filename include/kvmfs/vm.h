@@ -11,31 +11,18 @@
 #include <stdint.h>
 
 #include "kvmfs/cmdline.h"
+#include "kvmfs/cmos.h"
 #include "kvmfs/console.h"
+#include "kvmfs/guestport.h"
+#include "kvmfs/ioport.h"
 #include "kvmfs/kvm.h"
 #include "kvmfs/loader.h"
 #include "kvmfs/machine.h"
+#include "kvmfs/runstate.h"
 #include "kvmfs/serial.h"
-#include "kvmfs/cmos.h"
-
-/* The run states, named as QEMU's `info status` names them. */
-enum vm_state {
-	VM_PRELAUNCH, /* -S: built, never started */
-	VM_RUNNING,
-	VM_PAUSED,         /* stopped by `ctl` */
-	VM_INTERNAL_ERROR, /* an exit the VMM cannot handle: stays stopped */
-	VM_SHUTDOWN,       /* the guest shut down or triple-faulted */
-	VM_QUIT,           /* kvmfs is ending: vCPU threads leave */
-};
+#include "kvmfs/vcpu.h"
 
 struct vcpu;
-struct vm;
-
-/* Told when the vCPUs have all stopped, before vm_stop() returns. */
-struct vm_stop_listener {
-	void (*stopped)(struct vm_stop_listener *l);
-	struct vm_stop_listener *next;
-};
 
 struct vm {
 	struct options opts;
@@ -45,27 +32,16 @@ struct vm {
 	struct serial serial;
 	struct cmos cmos;
 
+	struct pio_bus pio;
+	struct guestport guestport;
+	struct runstate rs;
+	struct vcpu_env vcpu_env;
+
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;
 
 	bool linux_boot;           /* -kernel: placed, irqchip, vCPU 0 at the entry */
 	struct loader_entry entry; /* where vCPU 0 starts then */
-
-	/* ctl_lock serializes stop/cont; lock guards state, reason, run_gen,
-	 * nr_parked and the stop listeners. */
-	pthread_mutex_t ctl_lock;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	enum vm_state state;
-	char reason[512];      /* why it stopped, for `ctl` */
-	unsigned nr_parked;    /* vCPU threads waiting outside KVM_RUN */
-	uint64_t run_gen;      /* bumped by every cont: wakes halted vCPUs */
-	uint64_t guest_passes; /* GUEST_EVENT_PASS count */
-	bool threads_started;
-	struct vm_stop_listener *stop_listeners;
-
-	uint64_t unhandled_io; /* port accesses nobody claims (reads all-ones) */
-	uint64_t unhandled_mmio;
 };
 
 /*
@@ -77,26 +53,11 @@ int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t
             const struct loader *kernel, char *err, size_t errlen);
 /* Start the vCPU threads: running, or parked in prelaunch with -S. */
 int vm_start(struct vm *vm);
-/* Stop every vCPU; returns once none is inside KVM_RUN. */
+/* Stop every vCPU; returns once none is inside KVM_RUN (see runstate.h). */
 int vm_stop(struct vm *vm);
 int vm_cont(struct vm *vm);
-/* An unrecoverable condition: stop all vCPUs, keep the state for inspection. */
-void vm_fail(struct vm *vm, enum vm_state state, const char *reason);
 void vm_exit(struct vm *vm);
-void vm_add_stop_listener(struct vm *vm, struct vm_stop_listener *l);
 /* "running", "paused", "paused (internal-error)", ... plus the reason line. */
 void vm_status(struct vm *vm, char *buf, size_t len);
-bool vm_is_running(struct vm *vm);
-
-/* For vCPU threads (vcpu.c). */
-/*
- * Wait outside KVM_RUN while the VM is not running (a halted vCPU waits for
- * the next cont); false when the vCPU thread must end.
- */
-bool vm_vcpu_park(struct vm *vm, struct vcpu *v, bool halted);
-/* The guest's delay port: sleep ms unless flat out, waking early on stop. */
-void vm_vcpu_delay(struct vm *vm, uint32_t ms);
-/* The guest's event port (GUEST_EVENT_*). */
-void vm_guest_event(struct vm *vm, unsigned cpu, uint32_t code);
 
 #endif

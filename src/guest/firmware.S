@@ -4,27 +4,32 @@
  * workload.  The ABI it implements (memory map, records, status page,
  * mailbox, ports) is in include/kvmfs/guest.h.
  *
- * Where kvmfs runs, KVM has no VMX/SVM: everything at CPL 0 is emulated one
- * instruction at a time (about 1 us each, and exotic instructions fail),
- * while CPL 3 runs natively.  So ring 0 here only does what cannot be done
- * elsewhere - GDT, page tables, long mode, TSS - in as few and as plain
- * instructions as possible, and all real work happens in ring 3.
+ * It must run on three kinds of host: QEMU's TCG, KVM with hardware
+ * virtualization, and kvm_pvm, where ring 3 runs natively but everything
+ * at CPL 0 goes through KVM's instruction emulator (about 1.5 us each, and
+ * some instructions fail there).  So ring 0 only does what cannot be done
+ * elsewhere - GDT, IDT, page tables, long mode, TSS - in as few and as
+ * plain instructions as possible, and all real work happens in ring 3.
+ * Two facts of kvm_pvm shape it (../shared/HOSTS.md has the measurements):
+ * IOPL never reaches ring 3, so ring 3 does its port I/O through the TSS's
+ * I/O permission bitmap; and an exception without an IDT gate is a triple
+ * fault, so all 32 exception vectors have a handler, which tells the VMM
+ * what happened (GUEST_PORT_FAULT) instead.
  *
  * Boot sequence of vCPU 0 (the others wait in real mode, then follow):
  *   reset vector (real mode) -> copy GDT to RAM -> protected mode (32-bit)
- *   -> read CMOS -> build identity map -> flag "ready" -> PAE, CR3, EFER.LME,
- *   paging -> 64-bit mode -> own TSS -> SYSEXIT to ring 3 (IOPL 3, IF 0),
- *   or, where SYSEXIT is invalid in 64-bit mode (AMD), #UD -> IRETQ.
- * About 24000 ring-0 instructions for 6-8 GiB, nearly all of them in the
+ *   -> read CMOS -> build identity map, IDT, I/O bitmap -> flag "ready"
+ *   -> PAE, CR3, EFER.LME, paging -> 64-bit mode -> own TSS -> IRETQ to
+ *   ring 3 (IOPL 0, IF 0).
+ * About 25000 ring-0 instructions for 6-8 GiB, nearly all of them in the
  * page-directory loop.
  */
 #include <kvmfs/guest.h>
 
 /*
- * GDT selectors; the template below has them in this order.  SYSEXIT to
- * 64-bit mode takes its CS and SS from IA32_SYSENTER_CS + 32 and + 40, so
- * with SYSENTER_CS = SEL_CODE32 the user code and data must sit at 0x28
- * and 0x30 (0x20 stays empty).
+ * GDT selectors; the template below has them in this order.  0x20 is
+ * unused (it once served SYSEXIT's layout); it stays empty so that the
+ * selectors, which tests and debuggers see, keep their values.
  */
 #define SEL_CODE32 0x08
 #define SEL_DATA 0x10
@@ -33,7 +38,12 @@
 #define SEL_UDATA 0x30 /* used as 0x33 */
 #define SEL_TSS0 0x38 /* 16-byte TSS descriptors, one per vCPU */
 #define GDT_SIZE (SEL_TSS0 + 16 * GUEST_MAX_CPUS)
-#define IDT_VECTORS 7 /* 0..6: only #UD (6) has a gate, see sysexit_ud */
+
+/* IDT gate types: 64-bit interrupt gates, DPL 0, or DPL 3 where ring 3 may
+ * raise the vector itself (int3, into), as Linux has them. */
+#define GATE_KERNEL 0x8e00
+#define GATE_USER 0xee00
+#define FAULT_STUB_SIZE 16
 
 #define BOOT(off) (GUEST_BOOT_GPA + (off))
 
@@ -43,7 +53,6 @@
 #define CR0_PG 0x80000000
 #define CR4_PAE 0x20
 #define MSR_EFER 0xc0000080
-#define MSR_SYSENTER_CS 0x174
 #define EFER_LME 0x100
 
 /*
@@ -60,7 +69,7 @@
 #define PTE_TABLE (PTE_P | PTE_RW | PTE_US | PTE_A)
 #define PTE_2M (PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D | PTE_PS)
 
-#define RFLAGS_RING3 0x3002 /* IOPL 3 for port I/O, IF 0, bit 1 reserved */
+#define RFLAGS_RING3 0x0002 /* IOPL 0, IF 0 (bit 1 is reserved, always 1) */
 
 #define CMOS_INDEX 0x70
 #define CMOS_DATA 0x71
@@ -85,8 +94,12 @@
 .if GUEST_BOOT_TSS_SIZE != (1 << 7) || GUEST_PERCPU_SIZE != (1 << 8)
 .error "TSS or per-CPU slot size changed: fix the shifts"
 .endif
-.if GDT_SIZE > GUEST_BOOT_READY || GUEST_BOOT_IDT + IDT_VECTORS * 16 > GUEST_BOOT_TSS
+.if GDT_SIZE > GUEST_BOOT_READY || GUEST_BOOT_IDT + GUEST_IDT_VECTORS * 16 > GUEST_BOOT_TSS
 .error "boot data page: GDT or IDT overlaps what follows"
+.endif
+.if GUEST_PERCPU_GPA + GUEST_MAX_CPUS * GUEST_PERCPU_SIZE > GUEST_IOBITMAP_GPA || \
+	GUEST_IOBITMAP_GPA + GUEST_IOBITMAP_SIZE >= GUEST_STACK0_GPA
+.error "per-CPU data, I/O bitmap and ring-0 stacks overlap"
 .endif
 .if GUEST_BOOT_TSS + GUEST_MAX_CPUS * GUEST_BOOT_TSS_SIZE > 0x1000
 .error "boot data page: TSSes do not fit"
@@ -263,19 +276,43 @@ pm32_start:
 	loop 5b
 
 	/*
-	 * The one IDT gate: #UD -> sysexit_ud, a 64-bit interrupt gate
-	 * (type 0x8e) in SEL_CODE64.  Handler offset bits 63:32 are 0, as the
-	 * ROM is below 4G.
+	 * The IDT: gate i -> fault_stubs + i * FAULT_STUB_SIZE, a 64-bit
+	 * interrupt gate in SEL_CODE64 (offset bits 63:32 are 0: the ROM is
+	 * below 4G).  Every exception thus reaches fault_common, which reports
+	 * it, rather than becoming a triple fault.
 	 */
 	movl $BOOT(GUEST_BOOT_IDT), %edi
-	movl $(IDT_VECTORS * 16 / 4), %ecx
+	movl $fault_stubs, %eax
+	movl $GUEST_IDT_VECTORS, %ecx
+6:	movl %eax, %edx
+	andl $0xffff, %edx
+	orl $(SEL_CODE64 << 16), %edx
+	movl %edx, (%edi)
+	movl %eax, %edx
+	andl $0xffff0000, %edx
+	orl $GATE_KERNEL, %edx
+	movl %edx, 4(%edi)
+	movl $0, 8(%edi)
+	movl $0, 12(%edi)
+	addl $FAULT_STUB_SIZE, %eax
+	addl $16, %edi
+	loop 6b
+	orl $(GATE_USER ^ GATE_KERNEL), BOOT(GUEST_BOOT_IDT) + 3 * 16 + 4
+	orl $(GATE_USER ^ GATE_KERNEL), BOOT(GUEST_BOOT_IDT) + 4 * 16 + 4
+
+	/*
+	 * The TSSes (RSP0 and iomap_base are filled per vCPU in long mode)
+	 * and the I/O bitmap they all share: every port allowed, then the
+	 * 0xff byte the CPU reads past the last one.
+	 */
+	movl $BOOT(GUEST_BOOT_TSS), %edi
+	movl $(GUEST_MAX_CPUS * GUEST_BOOT_TSS_SIZE / 4), %ecx
 	xorl %eax, %eax
 	rep stosl
-	movl $sysexit_ud, %eax
-	movw %ax, BOOT(GUEST_BOOT_IDT) + 6 * 16
-	shrl $16, %eax
-	movw %ax, BOOT(GUEST_BOOT_IDT) + 6 * 16 + 6
-	movl $(SEL_CODE64 | 0x8e000000), BOOT(GUEST_BOOT_IDT) + 6 * 16 + 2
+	movl $GUEST_IOBITMAP_GPA, %edi
+	movl $(GUEST_IOBITMAP_SIZE / 4), %ecx
+	rep stosl
+	movb $0xff, GUEST_IOBITMAP_GPA + GUEST_IOBITMAP_SIZE
 
 	/* The layout and tables are complete: let the other vCPUs go (x86
 	 * stores are ordered, so they see everything written above). */
@@ -311,21 +348,27 @@ lm64_start:
 	movl %eax, %esp         /* own ring-0 stack top */
 
 	/*
-	 * Own TSS, so that RSP0 is defined for the switch back to ring 0 (if
-	 * an exception ever gets that far).  Each vCPU needs its own
-	 * descriptor because LTR marks it busy.  TSS bases are below 64 KiB,
-	 * which keeps the descriptor a single shift-and-or: limit 0x67,
-	 * base[15:0] at bit 16, type 0x89 (present, available 64-bit TSS);
-	 * the second quadword (base[63:32]) is 0.
+	 * Own TSS: RSP0 for every entry to ring 0 (an exception from ring 3),
+	 * and the shared I/O bitmap, through which ring 3 reaches its ports.
+	 * Each vCPU needs its own descriptor because LTR marks it busy.  TSS
+	 * bases are below 64 KiB and limits below 64 KiB too, which keeps the
+	 * descriptor a shift and two ors: limit[15:0], base[15:0] at bit 16,
+	 * type 0x89 (present, available 64-bit TSS); the second quadword
+	 * (base[63:32]) is 0.  The limit covers the bitmap's closing 0xff
+	 * byte, which the CPU reads for the highest ports.
 	 */
 	movl %ebx, %edi
 	shll $7, %edi           /* GUEST_BOOT_TSS_SIZE */
 	addl $BOOT(GUEST_BOOT_TSS), %edi
 	movq %rax, 4(%rdi)      /* RSP0 */
-	movw $104, 102(%rdi)    /* I/O bitmap offset past the limit: none */
+	movl $GUEST_IOBITMAP_GPA, %ecx
+	subl %edi, %ecx
+	movw %cx, 102(%rdi)     /* iomap_base */
+	addl $GUEST_IOBITMAP_SIZE, %ecx /* limit */
 	movq %rdi, %rax
 	shlq $16, %rax
-	movabsq $0x0000890000000067, %rcx
+	orq %rcx, %rax
+	movabsq $0x0000890000000000, %rcx
 	orq %rcx, %rax
 	movl %ebx, %edi
 	shll $4, %edi
@@ -333,54 +376,64 @@ lm64_start:
 	movq %rax, BOOT(GUEST_BOOT_GDT)(%rdi)
 	movq $0, BOOT(GUEST_BOOT_GDT) + 8(%rdi)
 	ltr %di
+	lidt idt_pointer(%rip)
 
 	/*
-	 * To ring 3.  The natural IRETQ is not an option where kvmfs runs:
-	 * KVM's instruction emulator implements IRET in real mode only, and
-	 * far RET to an outer privilege level not at all.  SYSEXIT with REX.W
-	 * is the one 64-bit ring-0 -> ring-3 transition it emulates, so that
-	 * is what we use: CS/SS from SYSENTER_CS, RIP from RDX, RSP from RCX.
-	 * It leaves RFLAGS alone, hence the POPFQ for IOPL 3 and IF 0 first.
-	 *
-	 * Real AMD CPUs (and QEMU's TCG when the vendor is AMD) raise #UD on
-	 * SYSEXIT in 64-bit mode; the IDT's only gate catches exactly that
-	 * case and takes the IRETQ path instead, which they do support.
+	 * To ring 3 with IRETQ, which every host runs (KVM's emulator on
+	 * kvm_pvm included): CS/SS with RPL 3, the ring-3 stack, IOPL 0 and
+	 * IF 0 - nothing in ring 3 needs interrupts or IOPL.
 	 */
-	lidt idt_pointer(%rip)
-	movl $MSR_SYSENTER_CS, %ecx
-	movl $SEL_CODE32, %eax
-	xorl %edx, %edx
-	wrmsr
-	pushq $RFLAGS_RING3
-	popfq
 	movl %ebx, %ecx
 	incl %ecx
 	shll $12, %ecx          /* GUEST_STACK3_SIZE */
 	addl $GUEST_STACK3_GPA, %ecx
-	leaq ring3_start(%rip), %rdx
-sysexit_insn:
-	sysexitq
-
-/*
- * #UD handler, reached only where SYSEXIT is invalid in 64-bit mode.  The
- * IDT is dropped first, so that any later exception is fatal (a triple
- * fault, as with no IDT at all) instead of landing here again; a #UD from
- * anywhere but the SYSEXIT above is made fatal the same way.  The
- * exception frame is simply abandoned: the stack is reset from RSP0 on the
- * next entry to ring 0 anyway.
- */
-sysexit_ud:
-	lidt no_idt_pointer(%rip)
-	leaq sysexit_insn(%rip), %rax
-	cmpq %rax, (%rsp)
-	jne 1f
 	pushq $(SEL_UDATA | 3)
 	pushq %rcx
 	pushq $RFLAGS_RING3
 	pushq $(SEL_UCODE64 | 3)
-	pushq %rdx
+	leaq ring3_start(%rip), %rax
+	pushq %rax
 	iretq
-1:	ud2
+
+/*
+ * Exceptions.  One 16-byte stub per vector pushes a 0 where the CPU pushes
+ * no error code, then the vector, so that fault_common sees one frame
+ * shape.  It runs in ring 0 (emulated on kvm_pvm: a few dozen
+ * instructions, once) and hands the frame to the VMM in registers (the
+ * order guest.h gives), which stops the VM and names the fault; should the
+ * port be unassigned (QEMU), the vCPU halts here, in ring 0, where HLT is
+ * allowed.
+ */
+.macro FAULT_STUB vec
+fault_stub_\vec:
+	.if !(\vec == 8 || (\vec >= 10 && \vec <= 14) || \vec == 17 || \vec == 21 || \vec == 29 || \vec == 30)
+	pushq $0
+	.endif
+	pushq $\vec
+	jmp fault_common
+	/* Fails to assemble ("backwards") should a stub outgrow its slot. */
+	.org fault_stub_\vec + FAULT_STUB_SIZE, 0xcc
+.endm
+	.balign FAULT_STUB_SIZE, 0xcc
+fault_stubs:
+	.irp vec, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	FAULT_STUB \vec
+	.endr
+
+fault_common:
+	movq (%rsp), %rax       /* vector */
+	movq 8(%rsp), %rbx      /* error code */
+	movq 16(%rsp), %rcx     /* RIP */
+	movq 24(%rsp), %rsi     /* CS */
+	movq 32(%rsp), %rdi     /* RFLAGS */
+	movq 40(%rsp), %r8      /* RSP */
+	movq 48(%rsp), %r9      /* SS */
+	movq %cr2, %r10
+	movl $GUEST_PORT_FAULT, %edx
+	outl %eax, %dx
+1:	cli
+	hlt
+	jmp 1b
 
 /* ---------------------------------------------------------- 64-bit ring 3 */
 /*
@@ -619,6 +672,9 @@ check_mailbox:
 	movq %rsp, %rsi
 	movq MB_SEQ(%rsp), %r11
 	call run_dirty
+	movq %rsp, %rsi
+	movq MB_SEQ(%rsp), %r11
+	call run_fault
 
 	/* The ack goes last: once the host sees it, the command is done. */
 	movq MB_SEQ(%rsp), %rax
@@ -633,15 +689,9 @@ check_mailbox:
  */
 run_dirty:
 	leaq str_dirty(%rip), %rdi
-1:	movzbl (%rdi), %eax
-	testl %eax, %eax
-	jz 2f
-	cmpb (%rsi), %al
-	jne 9f
-	incq %rsi
-	incq %rdi
-	jmp 1b
-2:	call skip_spaces
+	call skip_word
+	jnz 9f
+	call skip_spaces
 	jz 9f                   /* "dirty" must be followed by a space */
 	cmpb $'0', (%rsi)
 	jne 9f
@@ -671,20 +721,9 @@ run_dirty:
 	jz 9f
 	call skip_spaces
 	jz 9f
-	/* decimal N -> r9 */
-	xorl %r9d, %r9d
-	xorl %ecx, %ecx
-6:	movzbl (%rsi), %eax
-	subl $'0', %eax
-	cmpl $9, %eax
-	ja 7f
-	imulq $10, %r9
-	addq %rax, %r9
-	incl %ecx
-	incq %rsi
-	jmp 6b
-7:	testl %ecx, %ecx
+	call parse_dec          /* N -> r9 */
 	jz 9f
+	movq %rax, %r9
 	call skip_spaces
 	cmpb $0, (%rsi)
 	jne 9f
@@ -722,6 +761,87 @@ run_dirty:
 	jmp 10b
 9:	ret
 
+/*
+ * run_fault: if the text at rsi is "fault N" and fault_table has vector N,
+ * acknowledge the command (seq in r11) - the fault ends the guest, so the
+ * ack cannot come last - and raise the exception, here in ring 3.
+ * Anything else is left alone.
+ */
+run_fault:
+	leaq str_fault(%rip), %rdi
+	call skip_word
+	jnz 9f
+	call skip_spaces
+	jz 9f
+	call parse_dec
+	jz 9f
+	movq %rax, %r8
+	call skip_spaces
+	cmpb $0, (%rsi)
+	jne 9f
+	leaq fault_table(%rip), %rdi
+1:	cmpq $-1, (%rdi)
+	je 9f
+	cmpq %r8, (%rdi)
+	je 2f
+	addq $16, %rdi
+	jmp 1b
+2:	movq %r11, GUEST_MAILBOX_ACK_GPA
+	jmp *8(%rdi)
+
+/* The faulting instructions, one per vector fault_table offers. */
+fault_de:
+	xorl %ecx, %ecx
+fault_de_insn:
+	divl %ecx
+	jmp 9f
+fault_bp_insn:
+	int3                    /* a trap: the reported RIP is the next one */
+	jmp 9f
+fault_ud_insn:
+	ud2
+fault_gp_insn:
+	cli                     /* #GP(0): IOPL is 0 */
+	jmp 9f
+fault_pf:
+	movabsq $GUEST_FAULT_VA, %rax
+fault_pf_insn:
+	movq (%rax), %rax       /* #PF(4): a user read of a page not present */
+9:	ret
+
+/*
+ * skip_word: if the text at rsi begins with the NUL-terminated word at
+ * rdi, advance rsi past it and set ZF; otherwise clear ZF, rsi unchanged.
+ */
+skip_word:
+	movq %rsi, %rax
+1:	movzbl (%rdi), %ecx
+	testl %ecx, %ecx
+	jz 2f                   /* the whole word matched: ZF is set */
+	cmpb (%rsi), %cl
+	jne 3f
+	incq %rsi
+	incq %rdi
+	jmp 1b
+3:	movq %rax, %rsi         /* ZF stays clear from the cmpb */
+2:	ret
+
+/* parse_dec: a decimal number at rsi -> rax, rsi past it; ZF set if no digit. */
+parse_dec:
+	xorl %eax, %eax
+	xorl %ecx, %ecx         /* digits seen */
+1:	movzbl (%rsi), %edx
+	subl $'0', %edx
+	cmpl $9, %edx
+	ja 2f
+	imulq $10, %rax
+	addq %rdx, %rax
+	incl %ecx
+	incq %rsi
+	jmp 1b
+2:	testl %ecx, %ecx
+	ret
+
 /* skip_spaces: advance rsi over blanks; ZF set if there were none. */
 skip_spaces:
 	movq %rsi, %rax
@@ -742,7 +862,7 @@ gdt_template:
 	.quad 0x00cf9b000000ffff /* 0x08 SEL_CODE32 */
 	.quad 0x00cf93000000ffff /* 0x10 SEL_DATA */
 	.quad 0x00af9b000000ffff /* 0x18 SEL_CODE64 */
-	.quad 0                  /* 0x20 (SYSEXIT's 32-bit user code) */
+	.quad 0                  /* 0x20 unused */
 	.quad 0x00affb000000ffff /* 0x28 SEL_UCODE64 */
 	.quad 0x00cff3000000ffff /* 0x30 SEL_UDATA */
 gdt_template_end:
@@ -751,12 +871,8 @@ gdt_pointer:
 	.long BOOT(GUEST_BOOT_GDT)
 	.balign 8
 idt_pointer:
-	.word IDT_VECTORS * 16 - 1
+	.word GUEST_IDT_VECTORS * 16 - 1
 	.quad BOOT(GUEST_BOOT_IDT)
-	.balign 8
-no_idt_pointer:
-	.word 0
-	.quad 0
 
 	.balign 8
 record_magic:	.ascii GUEST_RECORD_MAGIC
@@ -773,6 +889,17 @@ str_pass:	.asciz "pass "
 str_mailbox:	.asciz "mailbox "
 str_colon:	.asciz ": "
 str_dirty:	.asciz "dirty"
+str_fault:	.asciz "fault"
+
+/* Vector, then where ring 3 raises it; -1 ends the table. */
+	.balign 8
+fault_table:
+	.quad 0, fault_de
+	.quad 3, fault_bp_insn
+	.quad 6, fault_ud_insn
+	.quad 13, fault_gp_insn
+	.quad 14, fault_pf
+	.quad -1
 
 /* --------------------------------------------------------- reset vector */
 	.section .resetvector, "ax"

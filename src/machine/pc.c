@@ -45,15 +45,32 @@ static int pc_add_chipset_aliases(struct memory_region *system, struct memory_re
 	return ret;
 }
 
-static int pc_build(struct machine *m)
+/* pc.bios: 256 KiB, or as large as a larger firmware (pc.h). */
+static int pc_bios_size(const struct machine_config *cfg, uint64_t *size)
+{
+	if (cfg->firmware_size <= PC_BIOS_SIZE) {
+		*size = PC_BIOS_SIZE;
+		return 0;
+	}
+	if (cfg->firmware_size % PC_BIOS_ALIGN || cfg->firmware_size > PC_BIOS_MAX_SIZE)
+		return -EINVAL;
+	*size = cfg->firmware_size;
+	return 0;
+}
+
+static int pc_build(struct machine *m, const struct machine_config *cfg)
 {
 	struct memory_region *pci, *bios;
+	uint64_t bios_size;
 	int ret;
 
+	ret = pc_bios_size(cfg, &bios_size);
+	if (ret)
+		return ret;
 	/* Allocation order fixes the ram_addr offsets: pc.ram, pc.bios, pc.rom. */
 	ret = ram_block_alloc(&m->ram, "pc.ram", m->ram_size, 0, 0, &m->ram_block);
 	if (!ret)
-		ret = ram_block_alloc(&m->ram, "pc.bios", PC_BIOS_SIZE, 0, RAM_READONLY,
+		ret = ram_block_alloc(&m->ram, "pc.bios", bios_size, 0, RAM_READONLY,
 		                      &m->bios_block);
 	if (!ret)
 		ret = ram_block_alloc(&m->ram, "pc.rom", PC_ROM_SIZE, 0, RAM_READONLY,
@@ -82,11 +99,12 @@ static int pc_build(struct machine *m)
 		ret = add(pci, PC_ROM_ADDR, mr_new_rom("pc.rom", m->rom_block), 1);
 	if (ret)
 		return ret;
+	/* The whole BIOS ends at 4G; its last 128 KiB show below 1 MiB too. */
 	bios = mr_new_rom("pc.bios", m->bios_block);
-	ret = add(pci, PC_BIOS_ADDR, bios, 0);
+	ret = add(pci, PC_ABOVE_4G_BASE - bios_size, bios, 0);
 	if (!ret)
 		ret = add(pci, PC_ISA_BIOS_ADDR,
-		          mr_new_alias("isa-bios", bios, PC_BIOS_SIZE - PC_ISA_BIOS_SIZE,
+		          mr_new_alias("isa-bios", bios, bios_size - PC_ISA_BIOS_SIZE,
 		                       PC_ISA_BIOS_SIZE),
 		          1);
 	if (!ret)

@@ -1,6 +1,7 @@
 /*
  * fuzz_render.c - libFuzzer harness for every renderer: the block table,
- * the region tree, the flat view and the memslots, each as text and JSON.
+ * the region tree, the flat view and the memslots, each as text and JSON,
+ * and layout.svg.
  *
  * A random machine - RAM blocks with arbitrary names (any byte but NUL),
  * a random region tree over them (region_tree.h) with arbitrary region
@@ -11,7 +12,10 @@
  *   - every text view is lines of whitespace-separated fields; the rows of
  *     ramblocks.txt, flatview and memslots parse back to the blocks, ranges
  *     and slots they show, names unescaped (\xNN) to the exact bytes;
- *     every row of the mtree names a region of the tree.
+ *     every row of the mtree names a region of the tree;
+ *   - layout.svg is well-formed XML in 7-bit ASCII with unique ids
+ *     (xml_check.h), names every block, escaped as this file escapes them
+ *     on its own, and has a band for every RAM/ROM range.
  *
  *   make fuzz-build && build-fuzz/fuzz_render tests/fuzz/corpus/fuzz_render
  */
@@ -22,8 +26,10 @@
 
 #include "json_check.h"
 #include "kvmfs/kvm.h"
+#include "kvmfs/layout.h"
 #include "kvmfs/strbuf.h"
 #include "region_tree.h"
+#include "xml_check.h"
 
 #define MAX_BLOCKS 5
 
@@ -215,6 +221,59 @@ static void check_mtree_txt(struct strbuf *sb, const struct region_tree *t)
 	}
 }
 
+/* A name as layout.svg must write it in text: entities, \xNN, &#xNN;. */
+static void svg_name(const char *s, char *out)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '&')
+			out += sprintf(out, "&amp;");
+		else if (c == '<')
+			out += sprintf(out, "&lt;");
+		else if (c == '>')
+			out += sprintf(out, "&gt;");
+		else if (c == '"')
+			out += sprintf(out, "&quot;");
+		else if (c < 0x20 || c == 0x7f || c == '\\')
+			out += sprintf(out, "\\x%02x", c);
+		else if (c >= 0x80)
+			out += sprintf(out, "&#x%02x;", c);
+		else
+			*out++ = (char)c;
+	}
+	*out = '\0';
+}
+
+static void check_layout_svg(const struct strbuf *sb, struct ram_list *rl,
+                             const struct flatview *fv)
+{
+	char want[8 * RAM_IDSTR_MAX + 64];
+	struct ram_block *rb;
+	size_t i;
+
+	if (sb->err || !xml_check(sb->buf, sb->len)) {
+		fprintf(stderr, "layout.svg is not well-formed:\n%s\n", sb->buf);
+		abort();
+	}
+	for (rb = rl->head; rb; rb = rb->next) {
+		strcpy(want, "<tspan class=\"name\">");
+		svg_name(rb->idstr, want + strlen(want));
+		strcat(want, "</tspan>");
+		if (!strstr(sb->buf, want)) {
+			fprintf(stderr, "layout.svg does not name block '%s' as %s\n", rb->idstr, want);
+			abort();
+		}
+	}
+	for (i = 0; i < fv->nr; i++) {
+		if (!flat_range_is_ram(&fv->ranges[i]) || !fv->ranges[i].mr->block)
+			continue;
+		snprintf(want, sizeof(want), "id=\"band-%" PRIx64 "\"", fv->ranges[i].start);
+		if (!strstr(sb->buf, want))
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -295,6 +354,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_memslots_txt(&sb, &kvm.table);
 		sb_free(&sb);
 	}
+	layout_render(&as, &rl, have_slots ? &kvm : NULL, &sb);
+	check_layout_svg(&sb, &rl, as.fv);
+	sb_free(&sb);
+
 	kvm_exit(&kvm);
 	as_exit(&as);
 	mr_free(root);

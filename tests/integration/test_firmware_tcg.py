@@ -455,27 +455,85 @@ def registers(q):
             "cpl": int(cpl[1])}
 
 
-@pytest.mark.parametrize("cpu,via_sysexit", [
-    (None, False),  # qemu64 is AuthenticAMD: SYSEXIT #UDs in 64-bit mode
-    ("qemu64,vendor=GenuineIntel", True),
-], ids=["amd-iretq-fallback", "intel-sysexit"])
-def test_ring3_entry(firmware, qemu, cpu, via_sysexit):
-    """Both ways into ring 3 work: SYSEXIT (what KVM's emulator supports)
-    and, where SYSEXIT is invalid, the #UD gate's IRETQ.  The IDT tells
-    which one ran: the fallback unloads it."""
-    q = qemu(firmware / "firmware.bin", cpu=cpu)
-    q.wait_pass(3, 30)
-    regs = registers(q)
-    assert regs["cpl"] == 3
-    assert regs["tr"] == 0x38  # vCPU 0's TSS descriptor
-    idt = (G["GUEST_BOOT_GPA"] + G["GUEST_BOOT_IDT"], 7 * 16 - 1)
-    assert regs["idt"] == (idt if via_sysexit else (0, 0))
-
-
 def symbol(name):
     out = subprocess.run(["nm", str(GUEST_DIR / "firmware.elf")],
                          capture_output=True, text=True, check=True).stdout
     return int(re.search(rf"^([0-9a-f]+) \w {name}$", out, re.M)[1], 16)
+
+
+def tss_io_bitmap(q, tr):
+    """(iomap_base, limit) of the TSS whose descriptor is at GDT + tr."""
+    lo, hi = q.read_u64s(G["GUEST_BOOT_GPA"] + G["GUEST_BOOT_GDT"] + tr, 2)
+    base = ((lo >> 16) & 0xffffff) | ((lo >> 56) & 0xff) << 24 | (hi & 0xffffffff) << 32
+    limit = (lo & 0xffff) | ((lo >> 48) & 0xf) << 16
+    iomap = q.read_u64s(base + 96, 1)[0] >> 48  # the u16 at offset 102
+    return base, iomap, limit
+
+
+@pytest.mark.parametrize("cpu", [None, "qemu64,vendor=GenuineIntel"], ids=["amd", "intel"])
+def test_ring3_entry(firmware, qemu, cpu):
+    """Ring 3 is entered with IRETQ on either vendor, with IOPL 0: its port
+    I/O (the console, the pacing port) goes through the TSS's I/O bitmap,
+    which covers every port; the IDT has all 32 exception vectors."""
+    q = qemu(firmware / "firmware.bin", cpu=cpu)
+    q.wait_pass(3, 30)
+    info = q.hmp("info registers")
+    assert re.search(r"CPL=3", info)
+    assert (int(re.search(r"RFL=([0-9a-f]+)", info)[1], 16) >> 12) & 3 == 0  # IOPL 0
+    regs = registers(q)
+    assert regs["tr"] == 0x38  # vCPU 0's TSS descriptor
+    assert regs["idt"] == (G["GUEST_BOOT_GPA"] + G["GUEST_BOOT_IDT"], 32 * 16 - 1)
+    base, iomap, limit = tss_io_bitmap(q, 0x38)
+    # The bitmap is where guest.h says, all ports allowed, closed by 0xff,
+    # and the TSS limit reaches that closing byte (the CPU reads it for
+    # the highest ports).
+    assert base + iomap == G["GUEST_IOBITMAP_GPA"]
+    assert limit == iomap + G["GUEST_IOBITMAP_SIZE"]
+    bitmap = q.read_bytes(G["GUEST_IOBITMAP_GPA"], G["GUEST_IOBITMAP_SIZE"] + 1)
+    assert bitmap == bytes(G["GUEST_IOBITMAP_SIZE"]) + b"\xff"
+
+
+# vector, the label of the instruction that raises it, error code, trap?
+FAULTS = [
+    (0, "fault_de_insn", None, False),
+    (3, "fault_bp_insn", None, True),  # #BP is a trap: RIP after the int3
+    (6, "fault_ud_insn", None, False),
+    (13, "fault_gp_insn", 0, False),
+    (14, "fault_pf_insn", 4, False),   # user read, page not present
+]
+
+
+@pytest.mark.parametrize("vec,label,error,trap", FAULTS, ids=[f[1] for f in FAULTS])
+def test_fault_reaches_the_handler(firmware, qemu, vec, label, error, trap):
+    """Each exception the mailbox's "fault N" raises in ring 3 lands in the
+    firmware's handler, which leaves the frame in the registers guest.h
+    documents (QEMU ignores the fault port, so the CPU then halts in ring
+    0 and its registers can be read).  RIPs come from the ELF's symbols."""
+    q = qemu(firmware / "firmware.bin", mem="64M")
+    q.wait_pass(2, 30)
+    q.mailbox(9, f"fault {vec}")
+    q.wait_ack(9)
+    deadline = time.monotonic() + 20
+    while "CPL=0" not in q.hmp("info registers"):
+        assert time.monotonic() < deadline, "the handler never ran"
+        time.sleep(0.05)
+    q.qmp.cmd("stop")
+    info = q.hmp("info registers")
+
+    def reg(name):
+        return int(re.search(rf"\b{name}=([0-9a-f]+)", info)[1], 16)
+
+    rip = symbol(label)
+    if trap:
+        rip += 1  # int3 is one byte
+    assert reg("RAX") == vec
+    assert reg("RBX") == (error or 0)
+    assert reg("RCX") == rip
+    assert reg("RSI") & 3 == 3  # the frame's CS: from ring 3
+    assert reg("R10") == (G["GUEST_FAULT_VA"] if vec == 14 else reg("CR2"))
+    assert "HLT=1" in info
+
+
 
 
 def test_secondary_vcpu_path(firmware, qemu, tmp_path):

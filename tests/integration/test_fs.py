@@ -31,7 +31,7 @@ SPLIT = 0xC0000000  # pc.ram offset that is mapped at 4G once RAM is split
 ROM_SIZE = 0x20000
 BIOS_SIZE = 0x40000
 TEXT_FILES = ["ramblocks.json", "ramblocks.txt", "regions", "regions.json", "flatview",
-              "flatview.json", "memslots", "memslots.json", "phys.json"]
+              "flatview.json", "memslots", "memslots.json", "phys.json", "layout.svg"]
 ROOT_ENTRIES = sorted(TEXT_FILES + ["console", "ctl", "ramblocks", "phys", "vmcore", "dirty",
                                     "vcpus"])
 C_ENV = dict(os.environ, LC_ALL="C")

@@ -1,7 +1,8 @@
 /*
  * test_memory.c - flattening: priorities, insertion order, aliases of
  * aliases, clipping, disabled regions and merging; and random region trees
- * checked address by address against a brute-force reference.
+ * checked address by address against a brute-force reference, which
+ * mr_resolve() - the same rules for one address - must agree with too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,6 +87,27 @@ static void test_alias_of_alias_and_clipping(void **state)
 	assert_null(at(fv, 0x200));
 	assert_null(at(fv, 0x9000));
 	flatview_free(fv);
+	/* One address: the same leaf and offset, and the aliases on the way, outermost first. */
+	{
+		struct memory_region *path[2];
+		uint64_t off = 0;
+		size_t nr = 0;
+
+		assert_ptr_equal(mr_resolve(root, 0x8010, &off, path, 2, &nr), r);
+		assert_int_equal(off, 0x1810);
+		assert_int_equal(nr, 2);
+		assert_ptr_equal(path[0], a2);
+		assert_ptr_equal(path[1], a1);
+		/* Only max are stored; nr still counts them all. */
+		assert_ptr_equal(mr_resolve(root, 0x8010, &off, path, 1, &nr), r);
+		assert_int_equal(nr, 2);
+		assert_ptr_equal(path[0], a2);
+		assert_ptr_equal(mr_resolve(root, 0x180, &off, path, 2, &nr), big);
+		assert_int_equal(off, 0);
+		assert_int_equal(nr, 0);
+		assert_null(mr_resolve(root, 0x9000, &off, path, 2, &nr));
+		assert_null(mr_resolve(root, 0x200, &off, path, 2, &nr));
+	}
 	/* A disabled region vanishes. */
 	mr_set_enabled(c, false);
 	assert_int_equal(flatview_build(root, &fv), 0);
@@ -204,6 +226,14 @@ static void random_tree(uint32_t seed)
 	for (a = 0; a < SPACE; a++) {
 		const struct flat_range *fr = flatview_lookup(fv, a);
 		int found = resolve(root, a, &leaf, &off, 0);
+		struct memory_region *path[4];
+		uint64_t roff = 0;
+		size_t nr;
+
+		if (mr_resolve(root, a, &roff, path, 4, &nr) != (found ? leaf : NULL) ||
+		    (found && roff != off))
+			fail_msg("seed %u addr %llu: mr_resolve disagrees with the reference", seed,
+			         (unsigned long long)a);
 
 		if (!found) {
 			if (fr)

@@ -13,7 +13,8 @@
  *               | PCI hole (unassigned)    |  q35: 0x8000_0000 when RAM >= 0xb000_0000
  *   0xfeff_c000 |  KVM identity-map page   |  outside every memslot
  *   0xfeff_d000 |  KVM TSS (3 pages)       |
- *   0xfffc_0000 | pc.bios (256 KiB ROM)    |  reset vector at 0xffff_fff0
+ *   0xfffc_0000 | pc.bios (256 KiB ROM)    |  reset vector at 0xffff_fff0; a larger
+ *               |                          |  -bios: its size, mapped at 4G - size
  *   0x1_0000_0000 +------------------------+
  *               | RAM (ram-above-4g)       |  pc.ram [lowmem, RAM size)
  *               +--------------------------+
@@ -31,9 +32,17 @@
 #define PC_Q35_LOWMEM    0x80000000ULL
 #define PC_Q35_SPLIT     0xb0000000ULL
 
-#define PC_BIOS_SIZE     0x40000ULL /* 256 KiB */
-#define PC_BIOS_ADDR     (0x100000000ULL - PC_BIOS_SIZE)
-#define PC_ISA_BIOS_SIZE 0x20000ULL /* its last 128 KiB, below 1 MiB */
+#define PC_BIOS_SIZE 0x40000ULL /* 256 KiB; smaller firmware sits at its top */
+#define PC_BIOS_ADDR (0x100000000ULL - PC_BIOS_SIZE)
+/*
+ * A larger -bios makes pc.bios as large as the file, mapped at 4G - size, as
+ * QEMU's x86_bios_rom_init() does; QEMU refuses sizes that are not a whole
+ * number of 64 KiB.  The limit is kvmfs's: the BIOS ends at 4G and must stay
+ * above KVM's identity-map and TSS pages (PC_KVM_IDENTITY_MAP_ADDR).
+ */
+#define PC_BIOS_ALIGN    0x10000ULL
+#define PC_BIOS_MAX_SIZE 0x1000000ULL /* 16 MiB: from 0xff00_0000 */
+#define PC_ISA_BIOS_SIZE 0x20000ULL   /* its last 128 KiB, below 1 MiB */
 #define PC_ISA_BIOS_ADDR (0x100000ULL - PC_ISA_BIOS_SIZE)
 #define PC_ROM_ADDR      0xc0000ULL
 #define PC_ROM_SIZE      0x20000ULL /* 128 KiB */
