@@ -66,6 +66,14 @@ struct fs_node {
 	/* Directories: children in creation order, as inode numbers (0: none). */
 	fuse_ino_t first_child, last_child, next_sibling;
 	unsigned nr_subdirs;
+	/*
+	 * Files the kernel caches (RAM files, phys): one bit per 4 KiB page a
+	 * READ or WRITE went through since the page's last invalidation - the
+	 * pages the kernel may hold.  Atomic; see fs_inval.c.  NULL: unknown,
+	 * every page may be cached.
+	 */
+	uint64_t *cached;
+	uint64_t cached_pages;
 };
 
 struct fs {
@@ -186,6 +194,13 @@ struct fs_skip {
 };
 void fs_invalidate_bytes(struct fs *fs, struct ram_block *rb, uint64_t off, uint64_t len,
                          const struct fs_skip *skip);
+/* Keep track of the pages of n (size bytes) the kernel may cache. */
+int fs_cache_track(struct fs_node *n, uint64_t size);
+/*
+ * A READ or WRITE of [off, off+len) of n is being answered: from now on the
+ * kernel may cache those pages.  Called before guest memory is touched.
+ */
+void fs_cache_note(struct fs_node *n, uint64_t off, uint64_t len);
 
 /* ---- fs_text.c: rendered files, a strbuf in fi->fh, read and freed by these ---- */
 int fs_text_hand_out(struct strbuf *sb, struct fuse_file_info *fi);

@@ -202,7 +202,10 @@ static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t
 	 * A write through the tree is the same, with fs_invalidate_bytes in
 	 * place of the sweep.  Zeros at the moment of the check are a true
 	 * snapshot of the page; anything later is news the sweep delivers.
+	 * The sweep only tells the kernel about pages a READ or WRITE went
+	 * through, so those are noted first (fs_cache_note, see fs_inval.c).
 	 */
+	fs_cache_note(n, (uint64_t)off, size);
 	fs_reply_init(&rr.r, fs, size);
 	ram_block_extents(n->rb, (uint64_t)off, size, fs_ram_run, &rr);
 	fs_reply_send(&rr.r, req);
@@ -250,6 +253,7 @@ static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const
 	 * file's cache already holds the bytes; the other views of them drop
 	 * theirs before the writer hears back.
 	 */
+	fs_cache_note(n, (uint64_t)off, size);
 	memcpy(n->rb->host + off, buf, size);
 	fs_invalidate_bytes(fs, n->rb, (uint64_t)off, size,
 	                    &(struct fs_skip){fs_node_ino(fs, n), (uint64_t)off, size});
@@ -299,8 +303,11 @@ int fs_ram_build(struct fs *fs, fuse_ino_t top)
 
 		ret = fs_add_dirs(fs, top, rb->idstr, &ino, &last);
 	}
-	for (rb = rl->head; !ret && rb; rb = rb->next)
+	for (rb = rl->head; !ret && rb; rb = rb->next) {
 		ret = fs_add_block(fs, top, rb, "", &fs_ram_ops, &ino);
+		if (!ret)
+			ret = fs_cache_track(fs_node_get(fs, ino), rb->max_length);
+	}
 	pthread_mutex_unlock(&rl->lock);
 	return ret;
 }
