@@ -28,7 +28,7 @@ LDLIBS = $(shell pkg-config --libs fuse3) -pthread
 LIB_SRCS := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/kvm.c \
 	src/cmdline.c src/console.c src/serial.c src/cmos.c src/vcpu.c src/vm.c src/dirty.c \
 	src/pagewalk.c src/phys.c src/vmcore.c src/dirtylog.c src/regs.c src/runstate.c \
-	src/ioport.c src/guestport.c src/emulate.c src/layout.c
+	src/ioport.c src/guestport.c src/emulate.c src/layout.c src/host.c src/acpi.c src/pci.c
 LIB_SRCS += src/loader.c src/e820.c src/cpuid.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 FS_SRCS := $(wildcard src/fs*.c)

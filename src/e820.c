@@ -25,6 +25,8 @@
  * is placed over them.
  */
 const struct e820_window e820_pc_windows[] = {
+        /* Where a BIOS keeps its extended data; kvmfs's ACPI tables live there. */
+        {PC_EBDA_ADDR, PC_EBDA_SIZE, "EBDA (the ACPI tables)"},
         {PC_SMRAM_ADDR, PC_ISA_BIOS_ADDR + PC_ISA_BIOS_SIZE - PC_SMRAM_ADDR,
          "legacy VGA/option ROM/BIOS hole"},
         {PC_KVM_IDENTITY_MAP_ADDR, PC_KVM_TSS_ADDR + 3 * 4096 - PC_KVM_IDENTITY_MAP_ADDR,

@@ -354,6 +354,21 @@ int kvm_create_irqchip(struct kvm *kvm, const char **what)
 	*what = "KVM_CREATE_PIT2";
 	if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return -errno;
+	/*
+	 * Ticks the guest was too slow to take are dropped, not queued: by
+	 * default KVM re-injects every missed PIT tick, and a guest whose
+	 * ring 0 is emulated (kvm_pvm) takes longer than a tick to handle one,
+	 * so it would do nothing but catch up.  Linux keeps time with
+	 * kvm-clock or the TSC, not by counting ticks (QEMU's
+	 * lost_tick_policy=discard).
+	 */
+	if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_REINJECT_CONTROL) > 0) {
+		struct kvm_reinject_control rc = {.pit_reinject = 0};
+
+		*what = "KVM_REINJECT_CONTROL";
+		if (ioctl(kvm->vm_fd, KVM_REINJECT_CONTROL, &rc) < 0)
+			return -errno;
+	}
 	*what = NULL;
 	return 0;
 }

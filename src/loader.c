@@ -16,9 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kvmfs/acpi.h"
 #include "kvmfs/e820.h"
 #include "kvmfs/loader.h"
 #include "kvmfs/machine.h"
+#include "kvmfs/machine/pc.h"
 
 /* Offsets in a bzImage (boot.rst, "THE REAL-MODE KERNEL HEADER"). */
 #define BZ_SETUP_SECTS     0x1f1
@@ -487,6 +489,36 @@ static int place_gdt(struct machine *m, unsigned mode, struct loader_entry *e)
 	return guest_write(m, LOADER_GDT_ADDR, gdt, sizeof(gdt));
 }
 
+/*
+ * What firmware leaves for the OS to find its CPUs and interrupt
+ * controllers by: the ACPI tables in the EBDA (acpi.h), and the BIOS data
+ * area's pointer to the EBDA (Linux scans the EBDA's first KiB for the
+ * RSDP) and base memory size, as a PC BIOS sets them.  The zero page
+ * points at the RSDP too.
+ */
+static int place_acpi(struct machine *m, struct boot_params *bp)
+{
+	uint8_t tables[PC_EBDA_SIZE];
+	const struct acpi_config c = {
+	        .cpus = m->cpus,
+	        .lapic_addr = PC_LAPIC_ADDR,
+	        .ioapic_addr = PC_IOAPIC_ADDR,
+	};
+	uint16_t ebda_segment = (uint16_t)(PC_EBDA_ADDR >> 4);
+	uint16_t base_kib = (uint16_t)(PC_EBDA_ADDR >> 10);
+	int ret;
+
+	ret = acpi_build(&c, PC_EBDA_ADDR, tables, sizeof(tables));
+	if (!ret)
+		ret = guest_write(m, PC_EBDA_ADDR, tables, sizeof(tables));
+	if (!ret)
+		ret = guest_write(m, PC_BDA_EBDA_SEGMENT, &ebda_segment, sizeof(ebda_segment));
+	if (!ret)
+		ret = guest_write(m, PC_BDA_BASE_MEM_KB, &base_kib, sizeof(base_kib));
+	bp->acpi_rsdp_addr = PC_EBDA_ADDR;
+	return ret;
+}
+
 /* Identity map of the first LOADER_PD_GIB GiB: the 64-bit protocol's "identity mapped". */
 static int place_page_tables(struct machine *m, struct loader_entry *e)
 {
@@ -548,8 +580,12 @@ int loader_place(const struct loader *l, struct machine *m, struct loader_entry 
 		what = "the initrd";
 	}
 	if (!ret) {
-		what = "the boot data";
+		what = "the ACPI tables";
 		fill_zero_page(l, &t, e, &bp);
+		ret = place_acpi(m, &bp);
+	}
+	if (!ret) {
+		what = "the boot data";
 		ret = guest_write(m, LOADER_ZERO_PAGE_ADDR, &bp, sizeof(bp));
 	}
 	if (!ret)

@@ -23,9 +23,11 @@
 #include <unistd.h>
 
 #include "kvmfs/cmdline.h"
+#include "kvmfs/cpuid.h"
 #include "kvmfs/dirty.h"
 #include "kvmfs/fs.h"
 #include "kvmfs/guest.h"
+#include "kvmfs/host.h"
 #include "kvmfs/kvm.h"
 #include "kvmfs/loader.h"
 #include "kvmfs/machine/pc.h"
@@ -129,6 +131,26 @@ static int check_device(const char *dev, const char *why, char *err, size_t errl
 	return -errno;
 }
 
+/*
+ * Where guest ring 0 is emulated, a Linux kernel must be kept off the
+ * features the host forces on it (cpuid.h): their words go before the
+ * user's -append, so that the user's own words have the last say.
+ */
+static int linux_cmdline(const struct host *h, const char *append, char *buf, size_t len)
+{
+	char extra[256];
+	int n;
+
+	if (h->kind != HOST_RING0_EMULATED || cpuid_linux_args(extra, sizeof(extra)) || !extra[0]) {
+		n = snprintf(buf, len, "%s", append ? append : "");
+	} else {
+		fprintf(stderr, "kvmfs: %s; Linux's command line gets: %s\n", host_describe(h),
+		        extra);
+		n = snprintf(buf, len, "%s%s%s", extra, append ? " " : "", append ? append : "");
+	}
+	return n < 0 || (size_t)n >= len ? -E2BIG : 0;
+}
+
 /* stdin feeds the UART's receiver; a full FIFO makes us wait, not drop. */
 static void *stdin_pump(void *arg)
 {
@@ -199,7 +221,9 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	pthread_t pump;
 	char err[ERRLEN];
+	static char append[LOADER_CMDLINE_ROOM];
 	static struct vm vm;
+	struct host host;
 	int ret, status = 1;
 
 	ret = cmdline_parse(argc, argv, &o, err, sizeof(err));
@@ -216,7 +240,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kvmfs: %s\n", err);
 		return 1;
 	}
-	if (o.kernel && loader_open(&kernel, o.kernel, o.initrd, o.append, err, sizeof(err))) {
+	host_probe(&host);
+	if (o.accel == ACCEL_KVM && host.kind == HOST_RING0_EMULATED && !o.kernel)
+		fprintf(stderr, "kvmfs: %s\n", host_describe(&host));
+	if (o.kernel && o.accel == ACCEL_KVM &&
+	    linux_cmdline(&host, o.append, append, sizeof(append))) {
+		fprintf(stderr,
+		        "kvmfs: -append: longer than the %llu bytes a command line may have\n",
+		        (unsigned long long)LOADER_CMDLINE_ROOM - 1);
+		free(fw.data);
+		return 1;
+	}
+	if (o.kernel && loader_open(&kernel, o.kernel, o.initrd,
+	                            o.accel == ACCEL_KVM ? append : o.append, err, sizeof(err))) {
 		fprintf(stderr, "kvmfs: %s\n", err);
 		free(fw.data);
 		return 1;
@@ -235,8 +271,8 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	ret = vm_init(&vm, &o, o.bios ? fw.data : guest_firmware, fw.size,
-	              o.kernel ? &kernel : NULL, err, sizeof(err));
+	ret = vm_init(&vm, &o, host.kind == HOST_RING0_EMULATED, o.bios ? fw.data : guest_firmware,
+	              fw.size, o.kernel ? &kernel : NULL, err, sizeof(err));
 	/* The kernel is in guest RAM now (or refused): the file copies can go. */
 	loader_close(&kernel);
 	if (ret) {

@@ -16,7 +16,7 @@
 #include "kvmfs/vcpu.h"
 #include "kvmfs/vm.h"
 
-static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
+static int vm_create_vcpus(struct vm *vm, bool filter_cpuid, char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *cpuid;
 	const char *what = "KVM_GET_SUPPORTED_CPUID";
@@ -37,7 +37,8 @@ static int vm_create_vcpus(struct vm *vm, char *err, size_t errlen)
 	ret = vcpu_supported_cpuid(vm->kvm.fd, &cpuid);
 	if (ret)
 		goto fail;
-	cpuid_filter(cpuid);
+	if (filter_cpuid)
+		cpuid_filter(cpuid);
 	for (i = 0; i < vm->opts.cpus; i++) {
 		ret = vcpu_init(&vm->vcpus[i], &vm->vcpu_env, i, cpuid, &what);
 		if (ret)
@@ -99,6 +100,8 @@ static int vm_add_devices(struct vm *vm)
 		                  SERIAL_COM1_BASE + SERIAL_NR_PORTS - 1, vm_pio_serial,
 		                  &vm->serial);
 	if (!ret)
+		ret = pci_host_init(&vm->pci, &vm->machine.desc->host_bridge, &vm->pio);
+	if (!ret)
 		ret = guestport_init(&vm->guestport, &vm->rs, vm->opts.flat_out, &vm->pio);
 	return ret;
 }
@@ -112,8 +115,8 @@ static void vm_serial_irq(void *opaque, bool level)
 	(void)kvm_irq_line(&vm->kvm, SERIAL_COM1_IRQ, level);
 }
 
-int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t firmware_size,
-            const struct loader *kernel, char *err, size_t errlen)
+int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const void *firmware,
+            size_t firmware_size, const struct loader *kernel, char *err, size_t errlen)
 {
 	struct machine_config mc = {
 	        .type = o->machine,
@@ -187,7 +190,7 @@ int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t
 	vm->vcpu_env = (struct vcpu_env){
 	        .kvm = &vm->kvm, .as = &vm->machine.as, .rs = &vm->rs, .pio = &vm->pio};
 	if (o->accel == ACCEL_KVM) {
-		ret = vm_create_vcpus(vm, err, errlen);
+		ret = vm_create_vcpus(vm, ring0_emulated, err, errlen);
 		if (ret)
 			goto err_devices;
 	}
@@ -197,6 +200,8 @@ err_devices:
 	while (vm->nr_vcpus)
 		vcpu_exit(&vm->vcpus[--vm->nr_vcpus]);
 	free(vm->vcpus);
+	/* vm was zeroed: a host bridge never set up has a zero, destroyable lock. */
+	pci_host_exit(&vm->pci);
 	serial_exit(&vm->serial);
 	cmos_exit(&vm->cmos);
 err_kvm:
@@ -251,6 +256,7 @@ void vm_exit(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
+	pci_host_exit(&vm->pci);
 	serial_exit(&vm->serial);
 	cmos_exit(&vm->cmos);
 	kvm_exit(&vm->kvm);

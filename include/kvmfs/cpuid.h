@@ -1,18 +1,25 @@
 /*
  * cpuid.h - the CPUID the guest sees: what KVM_GET_SUPPORTED_CPUID offers,
- * minus the features whose instructions this host cannot execute for the
- * guest.
+ * minus, where the host's KVM emulates guest ring 0 (host.h), the features
+ * whose instructions that emulator cannot execute.
  *
- * On the target hosts KVM runs without VMX/SVM underneath: guest code at
- * CPL 0 is emulated instruction by instruction by KVM's x86 emulator, and
- * an instruction the emulator does not know stops the VM with an emulation
- * failure.  A feature bit is the only way to tell a kernel not to use such
- * an instruction, so every bit in the table (src/cpuid.c) names the
- * instructions it stands for and why they are hidden.
+ * There, guest code at CPL 0 is run instruction by instruction by KVM's x86
+ * emulator, and an instruction it does not know ends KVM_RUN with an
+ * emulation failure (kvmfs finishes a few of them itself: emulate.h).  A
+ * feature bit is how a kernel is told not to use such an instruction, so
+ * every entry of the table (src/cpuid.c) names the instructions it stands
+ * for and why it is there.  Some bits the host sets whatever
+ * KVM_SET_CPUID2 says (kvm_pvm forces XSAVE and SMAP, among others); for
+ * those the entry names the Linux command-line words that do the hiding
+ * instead, and kvmfs adds them when it boots Linux on such a host.
+ *
+ * With hardware virtualization nothing is hidden: the guest sees the CPU.
  */
 #ifndef KVMFS_CPUID_H
 #define KVMFS_CPUID_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct kvm_cpuid2;
@@ -25,6 +32,10 @@ struct cpuid_hide {
 	uint32_t bit;
 	const char *feature;      /* as /proc/cpuinfo names it */
 	const char *instructions; /* what a kernel would execute at CPL 0 */
+	/* The host keeps the bit set whatever KVM_SET_CPUID2 says (measured). */
+	bool forced;
+	/* Linux command-line words that keep the kernel off it, where needed. */
+	const char *linux_arg;
 	const char *why;
 };
 
@@ -37,5 +48,11 @@ extern const unsigned cpuid_nr_dropped_leaves;
 
 /* Clear every hidden bit and drop the hidden leaves, in place.  Pure. */
 void cpuid_filter(struct kvm_cpuid2 *c);
+/*
+ * The Linux command-line words the table asks for, space-separated, the
+ * clearcpuid= names joined into one word ("noxsave clearcpuid=popcnt,smap").
+ * -ENOSPC when len is too small.
+ */
+int cpuid_linux_args(char *buf, size_t len);
 
 #endif

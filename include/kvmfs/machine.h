@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "kvmfs/memory.h"
+#include "kvmfs/pci.h"
 #include "kvmfs/ram.h"
 
 struct machine;
@@ -18,8 +19,9 @@ struct machine_config;
 struct machine_desc {
 	const char *name;
 	const char *desc;
-	uint64_t lowmem; /* RAM below 4G when the RAM is split */
-	uint64_t split;  /* RAM sizes from this one up are split */
+	uint64_t lowmem;                /* RAM below 4G when the RAM is split */
+	uint64_t split;                 /* RAM sizes from this one up are split */
+	struct pci_host_id host_bridge; /* 00:00.0, as QEMU's `info pci` shows it */
 	int (*build)(struct machine *m, const struct machine_config *cfg);
 };
 

@@ -18,6 +18,7 @@
 #include "kvmfs/kvm.h"
 #include "kvmfs/loader.h"
 #include "kvmfs/machine.h"
+#include "kvmfs/pci.h"
 #include "kvmfs/runstate.h"
 #include "kvmfs/serial.h"
 #include "kvmfs/vcpu.h"
@@ -33,6 +34,7 @@ struct vm {
 	struct cmos cmos;
 
 	struct pio_bus pio;
+	struct pci_host pci;
 	struct guestport guestport;
 	struct runstate rs;
 	struct vcpu_env vcpu_env;
@@ -47,10 +49,11 @@ struct vm {
 /*
  * Build everything; on failure err holds one line and nothing is left.
  * With a kernel (-kernel, already opened) it is placed in RAM and the VM
- * set up to boot it; NULL runs the firmware.
+ * set up to boot it; NULL runs the firmware.  ring0_emulated: the host's
+ * KVM emulates guest ring 0 (host.h), so the guest's CPUID is filtered.
  */
-int vm_init(struct vm *vm, const struct options *o, const void *firmware, size_t firmware_size,
-            const struct loader *kernel, char *err, size_t errlen);
+int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const void *firmware,
+            size_t firmware_size, const struct loader *kernel, char *err, size_t errlen);
 /* Start the vCPU threads: running, or parked in prelaunch with -S. */
 int vm_start(struct vm *vm);
 /* Stop every vCPU; returns once none is inside KVM_RUN (see runstate.h). */

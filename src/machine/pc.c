@@ -117,6 +117,8 @@ const struct machine_desc machine_pc = {
         .desc = "Standard PC (i440FX + PIIX, 1996)",
         .lowmem = PC_I440FX_LOWMEM,
         .split = PC_I440FX_SPLIT,
+        /* Intel 82441FX, revision 2; QEMU's subsystem ids (Red Hat, QEMU). */
+        .host_bridge = {0x8086, 0x1237, 0x02, 0x1af4, 0x1100},
         .build = pc_build,
 };
 
@@ -125,5 +127,7 @@ const struct machine_desc machine_q35 = {
         .desc = "Standard PC (Q35 + ICH9, 2009)",
         .lowmem = PC_Q35_LOWMEM,
         .split = PC_Q35_SPLIT,
+        /* Intel 82G33/G31/P35/P31 DRAM controller (the Q35 MCH). */
+        .host_bridge = {0x8086, 0x29c0, 0x00, 0x1af4, 0x1100},
         .build = pc_build,
 };

@@ -40,6 +40,16 @@ def accel_args():
     return [] if have_kvm() else ["-accel", "none"]
 
 
+def ring0_emulated():
+    """True where the host's KVM emulates guest ring 0 (kvm_pvm): /dev/kvm
+    exists but the CPU flags have neither vmx nor svm (../shared/HOSTS.md).
+    Read from /proc/cpuinfo, not from kvmfs, so tests can check kvmfs's
+    own answer against it."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+    return have_kvm() and "vmx" not in flags and "svm" not in flags
+
+
 def require_guest(why="this test needs a running guest"):
     if not os.path.exists("/dev/kvm"):
         pytest.skip(f"no /dev/kvm: {why}")

@@ -581,3 +581,27 @@ def test_secondary_vcpu_path(firmware, qemu, tmp_path):
         assert (m, own) == (magic, gpa) and p in (passno - 1, passno)
     # Only vCPU 0 talks: the console stays silent.
     assert q.serial() == ""
+
+
+def test_ring0_firmware(firmware, qemu):
+    """tests/guest/ring0.S under TCG with a CPU that has SMAP and POPCNT:
+    every instruction runs natively, with the architectural results (SDM:
+    stac sets EFLAGS.AC, clac clears it, popcnt(0xf0f0f0f1) = 17, popcnt(0)
+    sets ZF and clears the other flags), and the xrstor, with CR4.OSXSAVE
+    clear, raises #UD at its own address.  test_guest.py runs the same
+    firmware under kvmfs."""
+    q = qemu(firmware / "ring0.bin", cpu="max")
+    deadline = time.monotonic() + 20
+    while "HLT=1" not in q.hmp("info registers"):
+        assert time.monotonic() < deadline, "ring0.bin never halted"
+        time.sleep(0.05)
+    raw = q.read_bytes(0x500, 0x30)
+    bp, ac_set, ac_clr, pop, pflags, fwait, ud, ud_eip, done, cpuid = struct.unpack("<10I", raw[8:])
+    assert raw[:8] == b"RING0RES" and done == 1
+    assert cpuid == 3  # -cpu max has SMAP and POPCNT
+    assert bp == 1 and fwait == 1
+    assert ac_set & (1 << 18) and not ac_clr & (1 << 18)
+    assert pop == 17 and pflags & 0xff == 0x42  # ZF and the reserved bit 1
+    out = subprocess.run(["nm", str(GUEST_DIR / "ring0.elf")], capture_output=True, text=True,
+                         check=True).stdout
+    assert ud == 1 and ud_eip == int(re.search(r"^([0-9a-f]+) T xrstor_insn$", out, re.M)[1], 16)

@@ -13,7 +13,12 @@ import os
 import struct
 import time
 
-from conftest import ROOT, require_guest, wait_for
+import pytest
+
+import re
+import subprocess
+
+from conftest import ROOT, require_guest, ring0_emulated, wait_for
 
 MIB = 1 << 20
 STATUS = 0x1000
@@ -163,3 +168,102 @@ def test_fs_equals_guest_memory_after_stop(kvmfs):
                 assert f.read(n) == proc_mem(k.pid, host + off, n), (machine, hex(off), n)
         k.signal(15)
         assert k.wait() == 0
+
+
+def nm(elf, name):
+    out = subprocess.run(["nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(rf"^([0-9a-f]+) \w {name}$", out, re.M)[1], 16)
+
+
+def completions(k, cpu=0):
+    with open(k.path("vcpus", str(cpu), "completions")) as f:
+        return {kind: int(n) for kind, n in (l.split() for l in f)}
+
+
+# vector, the firmware's label for the instruction raising it, the line kvmfs must print
+FAULTS = [
+    (0, "fault_de_insn", "#DE"),
+    (3, "fault_bp_insn", "#BP"),
+    (6, "fault_ud_insn", "#UD"),
+    (13, "fault_gp_insn", "#GP(0)"),
+    (14, "fault_pf_insn", "#PF(0x4)"),
+]
+
+
+@pytest.mark.parametrize("vec,label,name", FAULTS, ids=[f[2] for f in FAULTS])
+def test_guest_exception_is_one_diagnostic(kvmfs, vec, label, name):
+    """An exception in the guest's ring 3 (raised on purpose with the mailbox
+    command "fault N") reaches the firmware's IDT instead of becoming a
+    triple fault; kvmfs names it in one line, stops the VM as
+    paused (guest-panicked) and keeps the tree.  RIPs come from the ELF."""
+    require_guest("the guest must run to fault")
+    k = kvmfs("-M", "pc", "-m", "64M", "--writable")
+    assert wait_for(lambda: status(k)[1] >= 1, 30.0), k.stderr()
+    with open(k.path("ramblocks", "pc.ram"), "r+b") as f:
+        f.seek(0x2000)
+        f.write(b"KVMFSCMD" + struct.pack("<Q", 5) + f"fault {vec}".encode() + b"\0")
+    assert wait_for(lambda: "guest exception" in k.stderr(), 30.0), k.stderr()
+    rip = nm(GUEST_BINS / "firmware.elf", label) + (1 if vec == 3 else 0)  # #BP is a trap
+    lines = [l for l in k.stderr().splitlines() if "guest exception" in l]
+    assert len(lines) == 1, k.stderr()
+    assert f"vcpu 0: guest exception {name} at RIP {rip:#x}, CPL 3" in lines[0], lines[0]
+    if vec == 14:
+        assert "CR2 0x7f0000000000" in lines[0]
+    state = open(k.path("ctl")).read()
+    assert state.startswith("paused (guest-panicked)\n") and name in state, state
+    assert k.proc.poll() is None
+    # The guest acknowledged the command before it faulted, and is stopped.
+    with open(k.path("ramblocks", "pc.ram"), "rb") as f:
+        f.seek(0x2100)
+        assert struct.unpack("<Q", f.read(8))[0] == 5
+    beat = status(k)[2]
+    time.sleep(0.5)
+    assert status(k)[2] == beat
+
+
+RING0_RESULTS = 0x500
+
+
+def test_ring0_instructions(kvmfs):
+    """tests/guest/ring0.S executes at CPL 0 the instructions Linux needed
+    finished on kvm_pvm, then an xrstor.  Whatever the host, the guest sees
+    their architectural results (SDM: stac sets EFLAGS.AC, clac clears it;
+    popcnt(0xf0f0f0f1) = 17; popcnt(0) sets ZF).  Where ring 0 is emulated
+    kvmfs finished them - counted in vcpus/0/completions - and the xrstor
+    is one emulation-failure diagnostic; elsewhere they ran natively and the
+    xrstor raised #UD in the guest."""
+    require_guest("the firmware must run")
+    k = kvmfs("-M", "pc", "-m", "64M", "-bios", GUEST_BINS / "ring0.bin")
+
+    def results():
+        with open(k.path("ramblocks", "pc.ram"), "rb") as f:
+            f.seek(RING0_RESULTS)
+            raw = f.read(0x30)
+        return raw[:8], struct.unpack("<10I", raw[8:48])
+
+    xrstor = nm(GUEST_BINS / "ring0.elf", "xrstor_insn")
+    if ring0_emulated():
+        assert wait_for(lambda: "the VM is stopped" in k.stderr(), 30.0), k.stderr()
+        line = [l for l in k.stderr().splitlines() if "the VM is stopped" in l]
+        assert len(line) == 1
+        assert "KVM_EXIT_INTERNAL_ERROR (suberror 1: emulation failure)" in line[0], line
+        assert f"RIP {xrstor:#x}" in line[0] and "CPL 0" in line[0], line
+        assert f"code at GPA {xrstor:#x}: 0f ae 2f" in line[0], line
+        assert open(k.path("ctl")).read().startswith("paused (internal-error)\n")
+    else:
+        assert wait_for(lambda: results()[1][6] == 1, 30.0), results()
+    magic, (bp, ac_set, ac_clr, pop, pflags, fwait, ud, ud_eip, done, cpuid) = results()
+    assert magic == b"RING0RES" and done == 1 and bp == 1 and fwait == 1
+    if cpuid & 1:
+        assert ac_set & (1 << 18) and not ac_clr & (1 << 18)
+    if cpuid & 2:
+        assert pop == 17 and pflags & 0x40 and not pflags & 0x8d5 & ~0x40
+    got = completions(k)
+    if ring0_emulated():
+        # kvm_pvm forces SMAP and POPCNT into CPUID, so all five ran.
+        assert cpuid == 3, cpuid
+        assert got == {"int3": 1, "clac": 1, "stac": 1, "popcnt": 2, "fwait": 1}, got
+        assert ud == 0
+    else:
+        assert got == {"int3": 0, "clac": 0, "stac": 0, "popcnt": 0, "fwait": 0}, got
+        assert ud == 1 and ud_eip == xrstor

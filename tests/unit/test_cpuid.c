@@ -1,7 +1,11 @@
 /*
  * test_cpuid.c - the CPUID filter hides exactly the documented bits and
- * leaves, and nothing else.
+ * leaves, and nothing else; the Linux words for the bits a host forces.
+ * Bit positions are the SDM's (vol. 2, CPUID): leaf 1 ECX cx16 13, pcid 17,
+ * popcnt 23, xsave 26, rdrand 30; leaf 7.0 EBX fsgsbase 0, invpcid 10,
+ * rdseed 18, smap 20.
  */
+#include <errno.h>
 #include <linux/kvm.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,9 +35,9 @@ static void test_filter(void **state)
 	assert_int_equal(c->nent, 3); /* leaf 0xd is gone */
 	for (i = 0; i < c->nent; i++)
 		assert_int_not_equal(c->entries[i].function, 0xd);
-	/* cx16, pcid, xsave, osxsave, rdrand */
+	/* cx16, pcid, popcnt, xsave, rdrand */
 	assert_int_equal(c->entries[0].ecx,
-	                 ~((1u << 13) | (1u << 17) | (1u << 26) | (1u << 27) | (1u << 30)));
+	                 ~((1u << 13) | (1u << 17) | (1u << 23) | (1u << 26) | (1u << 30)));
 	assert_int_equal(c->entries[0].edx, ~0u);
 	/* fsgsbase, invpcid, rdseed, smap - in subleaf 0 only */
 	assert_int_equal(c->entries[1].ebx, ~((1u << 0) | (1u << 10) | (1u << 18) | (1u << 20)));
@@ -42,10 +46,22 @@ static void test_filter(void **state)
 	free(c);
 }
 
+static void test_linux_args(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(cpuid_linux_args(buf, sizeof(buf)), 0);
+	/* Linux 6.1's spellings: noxsave, and clearcpuid= taking flag names. */
+	assert_string_equal(buf, "noxsave clearcpuid=popcnt,smap");
+	assert_int_equal(cpuid_linux_args(buf, 10), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_filter),
+	        cmocka_unit_test(test_linux_args),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
  * and q35 at sizes below and above their RAM splits, every usable entry is
  * writable RAM of the flat view, every RAM byte outside the board's
  * reserved windows is usable, and the ranges are the ones written out below
- * (from QEMU's layouts, include/kvmfs/machine/pc.h).
+ * (from QEMU's layouts, include/kvmfs/machine/pc.h).  Low RAM ends at
+ * 0x9fc00, where SeaBIOS (and so every QEMU guest) has its 1 KiB EBDA.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,19 +34,19 @@ struct e820_case {
 };
 
 static const struct e820_case cases[] = {
-        {"pc", "2M", {{0, 0xa0000}, {M, 2 * M}}},
-        {"pc", "128M", {{0, 0xa0000}, {M, 128 * M}}},
-        {"pc", "3G", {{0, 0xa0000}, {M, 3 * G}}},
-        {"pc", "3583M", {{0, 0xa0000}, {M, 3583 * M}}},
-        {"pc", "3584M", {{0, 0xa0000}, {M, 0xc0000000}, {4 * G, 4 * G + 512 * M}}},
-        {"pc", "6G", {{0, 0xa0000}, {M, 0xc0000000}, {4 * G, 7 * G}}},
-        {"pc", "16G", {{0, 0xa0000}, {M, 0xc0000000}, {4 * G, 17 * G}}},
-        {"q35", "128M", {{0, 0xa0000}, {M, 128 * M}}},
-        {"q35", "2G", {{0, 0xa0000}, {M, 2 * G}}},
-        {"q35", "2815M", {{0, 0xa0000}, {M, 2815 * M}}},
-        {"q35", "2816M", {{0, 0xa0000}, {M, 2 * G}, {4 * G, 4 * G + 768 * M}}},
-        {"q35", "6G", {{0, 0xa0000}, {M, 2 * G}, {4 * G, 8 * G}}},
-        {"q35", "16G", {{0, 0xa0000}, {M, 2 * G}, {4 * G, 18 * G}}},
+        {"pc", "2M", {{0, 0x9fc00}, {M, 2 * M}}},
+        {"pc", "128M", {{0, 0x9fc00}, {M, 128 * M}}},
+        {"pc", "3G", {{0, 0x9fc00}, {M, 3 * G}}},
+        {"pc", "3583M", {{0, 0x9fc00}, {M, 3583 * M}}},
+        {"pc", "3584M", {{0, 0x9fc00}, {M, 0xc0000000}, {4 * G, 4 * G + 512 * M}}},
+        {"pc", "6G", {{0, 0x9fc00}, {M, 0xc0000000}, {4 * G, 7 * G}}},
+        {"pc", "16G", {{0, 0x9fc00}, {M, 0xc0000000}, {4 * G, 17 * G}}},
+        {"q35", "128M", {{0, 0x9fc00}, {M, 128 * M}}},
+        {"q35", "2G", {{0, 0x9fc00}, {M, 2 * G}}},
+        {"q35", "2815M", {{0, 0x9fc00}, {M, 2815 * M}}},
+        {"q35", "2816M", {{0, 0x9fc00}, {M, 2 * G}, {4 * G, 4 * G + 768 * M}}},
+        {"q35", "6G", {{0, 0x9fc00}, {M, 2 * G}, {4 * G, 8 * G}}},
+        {"q35", "16G", {{0, 0x9fc00}, {M, 2 * G}, {4 * G, 18 * G}}},
 };
 
 static void build(struct machine *m, const char *type, const char *size)
@@ -155,8 +156,8 @@ static void test_usable_equals_flatview_ram(void **state)
 static void test_pc_6g_table(void **state)
 {
 	static const char want[] =
-	        "BIOS-e820: [mem 0x0000000000000000-0x000000000009ffff] usable\n"
-	        "BIOS-e820: [mem 0x00000000000a0000-0x00000000000fffff] reserved\n"
+	        "BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n"
+	        "BIOS-e820: [mem 0x000000000009fc00-0x00000000000fffff] reserved\n"
 	        "BIOS-e820: [mem 0x0000000000100000-0x00000000bfffffff] usable\n"
 	        "BIOS-e820: [mem 0x00000000feffc000-0x00000000feffffff] reserved\n"
 	        "BIOS-e820: [mem 0x00000000fffc0000-0x00000000ffffffff] reserved\n"

@@ -4,6 +4,8 @@
  *
  *   0x0000_0000 +--------------------------+
  *               | RAM (ram-below-4g)       |  pc.ram [0, lowmem)
+ *   0x0000_0400 |  BIOS data area          |  -kernel: the EBDA segment at 0x40e
+ *   0x0009_fc00 |  EBDA (1 KiB, reserved)  |  -kernel: the ACPI tables
  *   0x000a_0000 |  smram-region -> pci     |  nothing on pci: RAM shows through
  *   0x000c_0000 |  pam-pci -> pc.rom       |  128 KiB option ROM (prio 1)
  *   0x000e_0000 |  pam-pci -> isa-bios     |  last 128 KiB of pc.bios (prio 1)
@@ -11,6 +13,8 @@
  *               |                          |
  *   lowmem      +--------------------------+  pc: 0xc000_0000 when RAM >= 0xe000_0000
  *               | PCI hole (unassigned)    |  q35: 0x8000_0000 when RAM >= 0xb000_0000
+ *   0xfec0_0000 |  IOAPIC (in-kernel)       |  -kernel only
+ *   0xfee0_0000 |  local APICs (in-kernel) |
  *   0xfeff_c000 |  KVM identity-map page   |  outside every memslot
  *   0xfeff_d000 |  KVM TSS (3 pages)       |
  *   0xfffc_0000 | pc.bios (256 KiB ROM)    |  reset vector at 0xffff_fff0; a larger
@@ -53,6 +57,21 @@
 #define PC_PAM_SEGMENT   0x4000ULL
 #define PC_PAM_BIOS_ADDR 0xf0000ULL
 #define PC_PAM_BIOS_SIZE 0x10000ULL
+
+/*
+ * What a PC BIOS leaves below 640 KiB for the OS: the BIOS data area's
+ * pointer to the extended BIOS data area (a segment) and the base memory
+ * size in KiB; SeaBIOS's EBDA is the last KiB below 640 KiB, reserved in
+ * the e820 map.  kvmfs puts the ACPI tables there when it boots Linux.
+ */
+#define PC_BDA_EBDA_SEGMENT 0x40eULL
+#define PC_BDA_BASE_MEM_KB  0x413ULL
+#define PC_EBDA_ADDR        0x9fc00ULL
+#define PC_EBDA_SIZE        0x400ULL
+
+/* The in-kernel interrupt controllers, where every PC has them. */
+#define PC_IOAPIC_ADDR 0xfec00000ULL
+#define PC_LAPIC_ADDR  0xfee00000ULL
 
 /* Where QEMU puts them: in the PCI hole, below the BIOS, in no memslot. */
 #define PC_KVM_IDENTITY_MAP_ADDR 0xfeffc000ULL
