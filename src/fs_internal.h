@@ -38,6 +38,7 @@ struct vm;
 /* Wakes the session loop so that it sees fuse_session_exit(). */
 #define FS_WAKE_SIGNAL SIGUSR2
 #define FS_IO_MAX      (1u << 20) /* max_write and readahead we ask the kernel for */
+#define FS_ZEROS       (1u << 20) /* bytes of fs->zeros: the longest piece of a hole */
 
 struct fs_kind_ops;
 
@@ -90,9 +91,11 @@ struct fs {
 	size_t cap_nodes;
 	fuse_ino_t phys_ino;
 	/*
-	 * FS_IO_MAX bytes of zeros that nothing ever writes: read-only anonymous
-	 * memory, so reading it maps the kernel's zero page and costs nothing.
-	 * Replies point at it for holes (fs_reply_piece).
+	 * FS_ZEROS bytes of zeros, read-only, that replies point at for holes
+	 * (fs_reply_piece).  Real pages, not the kernel's zero page: the
+	 * kernel takes a reply's pages with get_user_pages, whose fast path
+	 * refuses the zero page (a special mapping): the slow path cost a
+	 * fifth of the time of a hole read (O_DIRECT: ~5.5 GB/s, 7.5 without).
 	 */
 	const char *zeros;
 

@@ -95,7 +95,7 @@ static bool fs_reply_merge(struct fs_reply *r, const void *bytes, size_t n)
 		else
 			memset(end, 0, n);
 	} else if (bytes ? end != (const char *)bytes
-	                 : last->iov_base != r->zeros || last->iov_len + n > FS_IO_MAX) {
+	                 : last->iov_base != r->zeros || last->iov_len + n > FS_ZEROS) {
 		return false;
 	}
 	last->iov_len += n;
@@ -128,8 +128,8 @@ int fs_reply_piece(void *opaque, const void *bytes, size_t len)
 	if (len > r->size - r->len)
 		len = r->size - r->len;
 	while (len) {
-		/* Zeros come from one FS_IO_MAX buffer: a longer hole takes several pieces. */
-		size_t n = bytes || len <= FS_IO_MAX ? len : FS_IO_MAX;
+		/* Zeros come from one FS_ZEROS buffer: a longer hole takes several pieces. */
+		size_t n = bytes || len <= FS_ZEROS ? len : FS_ZEROS;
 
 		if (!fs_reply_merge(r, bytes, n) && fs_reply_add(r, bytes, n))
 			return 1;
