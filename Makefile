@@ -179,7 +179,8 @@ check: deps-check
 	$(MAKE) fuzz
 
 # make bench: every figure of tools/bench/run.py, side by side, into build/bench.json
-# (a 4 GiB guest; about 7 minutes here).  fio comes from tools/deps.sh bench.
+# (idle and filled 4 GiB guests, a live 1 GiB one; 8-12 minutes here, and up to
+# 8 GiB of memory while the baselines allocate).  fio comes from tools/deps.sh bench.
 BENCH_TOOLS := $(BUILD)/tools/memread $(BUILD)/tools/fresh
 .PHONY: bench
 $(BUILD)/tools/%: tools/bench/%.c | deps
