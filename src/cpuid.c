@@ -122,3 +122,21 @@ int cpuid_linux_args(char *buf, size_t len)
 	}
 	return 0;
 }
+
+/*
+ * Linux looks for KVM's leaves (0x40000000, "KVMKVMKVM") only when this bit
+ * says there is a hypervisor; without them there is no kvm-clock, so no
+ * known TSC frequency: measured under nested KVM, Linux then failed to
+ * calibrate the TSC against the PIT, marked it unstable and, with no MADT
+ * at the time, waited for ticks that never came.
+ */
+#define CPUID_1_ECX_HYPERVISOR (1u << 31)
+
+void cpuid_set_hypervisor(struct kvm_cpuid2 *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 1)
+			c->entries[i].ecx |= CPUID_1_ECX_HYPERVISOR;
+}

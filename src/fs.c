@@ -864,6 +864,15 @@ void fs_unmount(struct fs *fs)
 	fs->live = false;
 	pthread_rwlock_unlock(&fs->live_lock);
 	/*
+	 * The mount goes first (libfuse detaches it lazily, open files or
+	 * not), while the session still answers: a reader with an open file
+	 * then sees the tree gone before its reads start failing, never
+	 * ENOTCONN on a mount that still looks alive.  Does nothing if the
+	 * mount already went away (fusermount3 -u).
+	 */
+	if (fs->mounted)
+		fuse_session_unmount(fs->se);
+	/*
 	 * The session loop ends last, after everything that sends the kernel
 	 * invalidations has stopped: an invalidation waits for page locks that
 	 * readers hold until their READ is answered, so it must never outlive
@@ -878,9 +887,6 @@ void fs_unmount(struct fs *fs)
 		}
 		pthread_join(fs->loop_thread, NULL);
 	}
-	/* Does nothing if the mount already went away (fusermount3 -u). */
-	if (fs->mounted)
-		fuse_session_unmount(fs->se);
 	fuse_session_destroy(fs->se);
 	fs_handles_release_all(fs);
 	pthread_mutex_destroy(&fs->handles_lock);

@@ -103,7 +103,7 @@ struct fs {
 	bool mounted;
 	struct dirty_listener dirty;
 	struct dirtylog dirtylog;
-	/* translate_lock guards translate_va[] and the text of open translate files. */
+	/* translate_lock guards translate_va[] and which snapshot an open translate file reads. */
 	pthread_mutex_t translate_lock;
 	uint64_t *translate_va; /* per vCPU: the last address written, ~0: none */
 	/*
@@ -205,8 +205,20 @@ int fs_cache_track(struct fs_node *n, uint64_t size);
  */
 void fs_cache_note(struct fs_node *n, uint64_t off, uint64_t len);
 
-/* ---- fs_text.c: rendered files, a strbuf in fi->fh, read and freed by these ---- */
+/*
+ * ---- fs_text.c: rendered files, a reference-counted snapshot behind fi->fh,
+ * read and freed by these ----
+ */
 int fs_text_hand_out(struct strbuf *sb, struct fuse_file_info *fi);
+/*
+ * The open file reads sb from now on (it takes sb's buffer); a reply still
+ * being sent from the old snapshot finishes first.  lock guards the swap
+ * against fs_text_read_locked with the same lock.
+ */
+int fs_text_replace(struct fuse_file_info *fi, struct strbuf *sb, pthread_mutex_t *lock);
+/* fs_text_read for a file whose snapshot fs_text_replace may swap under lock. */
+void fs_text_read_locked(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
+                         pthread_mutex_t *lock);
 /* Open and stat of a fixed-table file: its render() into a snapshot. */
 int fs_text_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
 int fs_text_size(struct fs *fs, struct fs_node *n, uint64_t *size);

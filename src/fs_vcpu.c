@@ -197,20 +197,19 @@ static int fs_translate_open(struct fs *fs, struct fs_node *n, struct fuse_file_
 static void fs_translate_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size,
                               off_t off, struct fuse_file_info *fi)
 {
+	(void)n;
 	/* A write on the same open file may be replacing the text. */
-	pthread_mutex_lock(&fs->translate_lock);
-	fs_text_read(fs, n, req, size, off, fi);
-	pthread_mutex_unlock(&fs->translate_lock);
+	fs_text_read_locked(req, size, off, fi, &fs->translate_lock);
 }
 
 static void fs_translate_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
                                size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct strbuf *text = (struct strbuf *)(uintptr_t)fi->fh;
 	struct strbuf sb = STRBUF_INIT;
 	char addr[FS_TRANSLATE_MAX + 1], *end;
 	uint64_t va;
 	size_t len = size;
+	int ret;
 
 	(void)off; /* every write is one address, wherever it lands */
 	while (len && isspace((unsigned char)buf[len - 1]))
@@ -232,11 +231,11 @@ static void fs_translate_write(struct fs *fs, struct fs_node *n, fuse_req_t req,
 	pthread_mutex_unlock(&fs->translate_lock);
 	/* This open file reads the new walk too (python's "r+" write-then-read). */
 	fs_translate_render(fs, n, &sb);
-	pthread_mutex_lock(&fs->translate_lock);
-	sb_free(text);
-	*text = sb;
-	pthread_mutex_unlock(&fs->translate_lock);
-	fuse_reply_write(req, size);
+	ret = fs_text_replace(fi, &sb, &fs->translate_lock);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_write(req, size);
 }
 
 static int fs_translate_size(struct fs *fs, struct fs_node *n, uint64_t *size)

@@ -141,14 +141,25 @@ static int linux_cmdline(const struct host *h, const char *append, char *buf, si
 	char extra[256];
 	int n;
 
-	if (h->kind != HOST_RING0_EMULATED || cpuid_linux_args(extra, sizeof(extra)) || !extra[0]) {
+	if (h->kind != HOST_RING0_EMULATED || cpuid_linux_args(extra, sizeof(extra)) || !extra[0])
 		n = snprintf(buf, len, "%s", append ? append : "");
-	} else {
+	else
+		n = snprintf(buf, len, "%s%s%s", extra, append ? " " : "", append ? append : "");
+	return n < 0 || (size_t)n >= len ? -E2BIG : 0;
+}
+
+/* Said once, when all is up: what this host does to the guest. */
+static void say_host(const struct host *h, const struct options *o)
+{
+	char extra[256];
+
+	if (o->accel != ACCEL_KVM || h->kind != HOST_RING0_EMULATED)
+		return;
+	if (o->kernel && !cpuid_linux_args(extra, sizeof(extra)) && extra[0])
 		fprintf(stderr, "kvmfs: %s; Linux's command line gets: %s\n", host_describe(h),
 		        extra);
-		n = snprintf(buf, len, "%s%s%s", extra, append ? " " : "", append ? append : "");
-	}
-	return n < 0 || (size_t)n >= len ? -E2BIG : 0;
+	else
+		fprintf(stderr, "kvmfs: %s\n", host_describe(h));
 }
 
 /* stdin feeds the UART's receiver; a full FIFO makes us wait, not drop. */
@@ -200,10 +211,12 @@ static int wait_for_end(struct vm *vm, struct fs *fs, const sigset_t *sigs)
 static void print_version(void)
 {
 	int api = kvm_api_version();
+	struct host h;
 
+	host_probe(&h);
 	printf("kvmfs %s (libfuse %s; ", KVMFS_VERSION, fs_fuse_version());
 	if (api >= 0)
-		printf("KVM API %d)\n", api);
+		printf("KVM API %d, %s)\n", api, host_describe(&h));
 	else if (api == -ENOENT)
 		printf("KVM: /dev/kvm absent)\n");
 	else
@@ -241,8 +254,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	host_probe(&host);
-	if (o.accel == ACCEL_KVM && host.kind == HOST_RING0_EMULATED && !o.kernel)
-		fprintf(stderr, "kvmfs: %s\n", host_describe(&host));
 	if (o.kernel && o.accel == ACCEL_KVM &&
 	    linux_cmdline(&host, o.append, append, sizeof(append))) {
 		fprintf(stderr,
@@ -297,6 +308,7 @@ int main(int argc, char **argv)
 	if (pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
 		pthread_detach(pump);
 
+	say_host(&host, &o);
 	fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s%s%s\n", o.machine,
 	        (unsigned long long)(o.ram_size >> 20), o.cpus,
 	        o.accel == ACCEL_NONE ? " -accel none" : "", o.kernel ? " -kernel " : "",

@@ -2,7 +2,8 @@
  * ring0.S - test firmware for what the host does with ring-0 code: it
  * executes, in 32-bit protected mode at CPL 0, each instruction Linux was
  * seen to need finished by kvmfs where KVM emulates ring 0 (int3, stac,
- * clac, popcnt, fwait; stac/clac and popcnt only where CPUID offers them),
+ * clac, popcnt, fwait, ldmxcsr; stac/clac and popcnt only where CPUID
+ * offers them),
  * writes what it observed to a results block in RAM,
  * and then executes xrstor, which KVM's emulator cannot run.
  *
@@ -31,6 +32,12 @@
 #define R_UD_EIP 0x24 /* u32: where the last #UD was raised */
 #define R_DONE 0x28   /* u32: 1 before the xrstor */
 #define R_CPUID 0x2c  /* u32: bit 0 SMAP, bit 1 POPCNT, as CPUID says: what was tried */
+#define R_MXCSR 0x30  /* u32: MXCSR after ldmxcsr of MXCSR_VALUE, read back by fxsave */
+#define R_SCRATCH 0x34
+
+#define MXCSR_VALUE 0x9f80 /* the default 0x1f80 with FZ (bit 15) set */
+#define FXAREA 0x1000      /* 512 bytes, 16-aligned: fxsave's image; MXCSR at +24 */
+#define CR4_OSFXSR 0x200
 
 #define IDT 0x600
 #define GDT 0x400
@@ -79,7 +86,7 @@ start32:
 	lidtl idt_pointer
 
 	movl $RESULTS, %edi
-	movl $(0x40 / 4), %ecx
+	movl $(0x40 / 4), %ecx  /* the results block and its scratch word */
 	xorl %eax, %eax
 	rep stosl
 
@@ -117,6 +124,15 @@ after_int3:
 	popl RESULTS + R_PFLAGS
 2:	fwait
 	movl $1, RESULTS + R_FWAIT
+	/* ldmxcsr needs CR4.OSFXSR; fxsave (which KVM's emulator runs) reads it back. */
+	movl %cr4, %eax
+	orl $CR4_OSFXSR, %eax
+	movl %eax, %cr4
+	movl $MXCSR_VALUE, RESULTS + R_SCRATCH
+	ldmxcsr RESULTS + R_SCRATCH
+	fxsave FXAREA
+	movl FXAREA + 24, %eax
+	movl %eax, RESULTS + R_MXCSR
 	movl $0x474e4952, RESULTS + R_MAGIC     /* "RING" */
 	movl $0x53455230, RESULTS + R_MAGIC + 4 /* "0RES" */
 	movl $1, RESULTS + R_DONE

@@ -29,6 +29,9 @@ FIRMWARE = ROOT / "build" / "guest" / "firmware.bin"
 READY = "kvmfs: ready"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
+# How long a guest may take to show what a test waits for.  Generous on
+# purpose: tests check behaviour, not speed (make bench measures speed).
+GUEST_TIMEOUT = 120.0
 
 
 def have_kvm():
@@ -50,11 +53,49 @@ def ring0_emulated():
     return have_kvm() and "vmx" not in flags and "svm" not in flags
 
 
+_guest_verdict = []  # once per session: None when the built-in guest runs, else why not
+GUEST_CHECK_TIMEOUT = 120.0  # generous: a loaded 2-core host, ring 0 emulated
+
+
+def _check_guest_runs():
+    """Start the built-in guest alone (no mountpoint: the console is echoed
+    to stdout) and wait for its first `pass 1` line, or for kvmfs's
+    diagnostic.  None when it runs, else the reason."""
+    proc = subprocess.Popen([str(KVMFS), "-M", "pc", "-m", "64M"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.set_blocking(proc.stdout.fileno(), False)
+    out = b""
+    deadline = time.monotonic() + GUEST_CHECK_TIMEOUT
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            out += proc.stdout.read() or b""
+            if b"\npass 1\n" in out:
+                return None
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    diag = err.decode(errors="replace").strip() or out.decode(errors="replace")[-500:]
+    return diag or f"no `pass 1` within {GUEST_CHECK_TIMEOUT:.0f} s and no diagnostic"
+
+
 def require_guest(why="this test needs a running guest"):
+    """Skip where there is no KVM; fail, with kvmfs's own diagnostic, where
+    there is one but the built-in guest does not run on it (checked once)."""
     if not os.path.exists("/dev/kvm"):
         pytest.skip(f"no /dev/kvm: {why}")
     if not have_kvm():
         pytest.skip(f"/dev/kvm is not accessible: {why}")
+    if not _guest_verdict:
+        _guest_verdict.append(_check_guest_runs())
+    if _guest_verdict[0]:
+        pytest.fail(f"/dev/kvm is here but the built-in guest does not run on this host: "
+                    f"{_guest_verdict[0]}", pytrace=False)
 
 
 def require_fuse():
@@ -134,6 +175,21 @@ class Kvmfs:
 
     def wait(self, timeout=STOP_TIMEOUT):
         return self.proc.wait(timeout=timeout)
+
+    def wait_guest(self, cond, what, timeout=GUEST_TIMEOUT):
+        """Wait for cond() while the guest runs; fail at once, with kvmfs's
+        diagnostic, should the VM stop by itself or kvmfs end."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if cond():
+                return
+            err = self.stderr()
+            if "the VM is stopped" in err or self.proc.poll() is not None:
+                pytest.fail(f"{what}: the guest stopped: {err.strip()}", pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: not after {timeout:.0f} s; kvmfs said: {err.strip()}",
+                            pytrace=False)
+            time.sleep(0.05)
 
 
 def _spawn(args, mnt, out_path, err_path, accel, exe=KVMFS):

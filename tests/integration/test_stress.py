@@ -8,8 +8,11 @@ the run prints how many bytes it compared and how many differed (must be
 0).  kvmfs must not crash and its anonymous memory must not grow with the
 number of requests it served (a leak per request would show).
 
-Without /dev/kvm it runs with -accel none and --writable: the writer's
-mailbox and pattern writes are then the only changes to guest memory.
+With a guest, it must have run the whole time: its pass counter and
+heartbeat moved, it acknowledged the writer's last mailbox command and
+echoed the commands on its console.  Without /dev/kvm it runs with
+-accel none and --writable: the writer's mailbox and pattern writes are
+then the only changes to guest memory.
 
 Run: python3 -m pytest -q -s tests/integration/test_stress.py
 """
@@ -22,10 +25,12 @@ import subprocess
 import sys
 import time
 
-from conftest import have_kvm
+from conftest import have_kvm, require_guest
 
 RAM = 256 << 20
+STATUS = 0x1000  # guest.h: "KVMFSSTA", pass, heartbeat
 MAILBOX = 0x2000
+MAILBOX_ACK = 0x2100
 CHUNK = 4 << 20
 
 READER = r"""
@@ -65,11 +70,23 @@ def proc_mem(pid, addr, size):
         return f.read(size)
 
 
+def guest_u64(ram, gpa):
+    with open(ram, "rb") as f:
+        f.seek(gpa)
+        return struct.unpack("<Q", f.read(8))[0]
+
+
 def test_stress(kvmfs):
     seconds = float(os.environ.get("KVMFS_STRESS_SECONDS", "60"))
     guest = have_kvm()
+    if guest:
+        require_guest()  # fails at once, with the reason, if the guest cannot run here
     k = kvmfs("-M", "pc", "-m", str(RAM >> 20), "--writable", *(["-flat-out"] if guest else []))
     ram = k.path("ramblocks", "pc.ram")
+    if guest:
+        k.wait_guest(lambda: guest_u64(ram, STATUS + 8) >= 1, "the guest's first pass")
+        passes_before = guest_u64(ram, STATUS + 8)
+        beat_before = guest_u64(ram, STATUS + 16)
     readers = [subprocess.Popen([sys.executable, "-c", READER, ram, how, str(seconds)],
                                 stdout=subprocess.PIPE, text=True)
                for how in ("read-seq", "read-random", "mmap-seq", "mmap-random")]
@@ -101,6 +118,12 @@ def test_stress(kvmfs):
         print(out.strip())
     assert k.proc.poll() is None, k.stderr()
     if guest:
+        # The guest lived through it: it takes the writer's last command.
+        k.wait_guest(lambda: guest_u64(ram, MAILBOX_ACK) == seq, f"the ack of command {seq}")
+        passes, beat = guest_u64(ram, STATUS + 8), guest_u64(ram, STATUS + 16)
+        assert passes > passes_before and beat > beat_before, (passes, beat)
+        assert f"mailbox {seq}: stress {seq}\n" in open(k.path("console")).read()
+        print(f"stress: the guest made {passes - passes_before} passes, acked command {seq}")
         with open(k.path("ctl"), "w") as f:
             f.write("stop\n")
 

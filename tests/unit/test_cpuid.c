@@ -46,6 +46,22 @@ static void test_filter(void **state)
 	free(c);
 }
 
+/* SDM vol. 2, CPUID leaf 1: ECX bit 31 is reserved for a hypervisor's use (set by it). */
+static void test_hypervisor_bit(void **state)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 2 * sizeof(c->entries[0]));
+
+	(void)state;
+	assert_non_null(c);
+	c->nent = 2;
+	c->entries[0] = (struct kvm_cpuid_entry2){.function = 1, .ecx = 0x00000201};
+	c->entries[1] = (struct kvm_cpuid_entry2){.function = 0x40000000, .ecx = 0x4b4d564b};
+	cpuid_set_hypervisor(c);
+	assert_int_equal(c->entries[0].ecx, 0x80000201u);
+	assert_int_equal(c->entries[1].ecx, 0x4b4d564b); /* KVM's own leaf untouched */
+	free(c);
+}
+
 static void test_linux_args(void **state)
 {
 	char buf[64];
@@ -62,6 +78,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_filter),
 	        cmocka_unit_test(test_linux_args),
+	        cmocka_unit_test(test_hypervisor_bit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
