@@ -88,8 +88,12 @@ static bool fs_cache_take(struct fs_node *n, uint64_t off, uint64_t len)
 
 	if (!n || !n->cached)
 		return true;
-	if (!fs_cache_pages(n, off, len, &first, &last))
+	if (!len)
 		return false;
+	/* Past the pages tracked (phys, should the view grow): say it may be cached. */
+	any = off + len > n->cached_pages * FS_PAGE;
+	if (!fs_cache_pages(n, off, len, &first, &last))
+		return any;
 	for (w = first / 64; w <= last / 64; w++) {
 		uint64_t mask = fs_cache_mask(w, first, last);
 
