@@ -328,10 +328,10 @@ static void fs_vmem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
 	struct address_space *as = &fs->vm->machine.as;
 	struct pagewalk_result r;
 	struct pagewalk_cpu pc;
+	struct fs_reply reply;
 	uint64_t end;
 	size_t done = 0;
 	bool exact;
-	char *buf;
 	int ret;
 
 	(void)fi;
@@ -349,12 +349,12 @@ static void fs_vmem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
 		size = FS_IO_MAX;
 	if (size > end - (uint64_t)off)
 		size = (size_t)(end - (uint64_t)off);
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	/* One walk per page (or per absent region); mapped bytes from guest memory. */
+	/*
+	 * One walk per page (or per absent region); mapped bytes from guest
+	 * memory, without populating it (the walk's own reads of page tables
+	 * do not either: as_read).
+	 */
+	fs_reply_init(&reply, fs, size);
 	while (done < size) {
 		uint64_t pos = (uint64_t)off + done, n_bytes;
 
@@ -363,13 +363,12 @@ static void fs_vmem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
 		if (n_bytes > size - done)
 			n_bytes = size - done;
 		if (r.status == PW_OK)
-			phys_read(as, r.pa, buf + done, (size_t)n_bytes);
+			phys_read_pieces(as, r.pa, (size_t)n_bytes, fs_reply_piece, &reply);
 		else
-			memset(buf + done, 0, (size_t)n_bytes);
+			fs_reply_piece(&reply, NULL, (size_t)n_bytes);
 		done += (size_t)n_bytes;
 	}
-	fuse_reply_buf(req, buf, size);
-	free(buf);
+	fs_reply_send(&reply, req);
 }
 
 static uint64_t fs_vmem_resident(struct fs *fs, struct fs_node *n)
