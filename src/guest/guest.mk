@@ -33,16 +33,8 @@ $(GUEST_DIR):
 $(GUEST_DIR)/firmware.o: src/guest/firmware.S include/kvmfs/guest.h | $(GUEST_DIR)
 	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
 
-$(GUEST_DIR)/triplefault.o: tests/guest/triplefault.S include/kvmfs/guest.h | $(GUEST_DIR)
-	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
-
-$(GUEST_DIR)/flood.o: tests/guest/flood.S include/kvmfs/guest.h | $(GUEST_DIR)
-	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
-
-$(GUEST_DIR)/ring0.o: tests/guest/ring0.S include/kvmfs/guest.h | $(GUEST_DIR)
-	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
-
-$(GUEST_DIR)/romwrite.o: tests/guest/romwrite.S include/kvmfs/guest.h | $(GUEST_DIR)
+# The test firmwares: one rule, and what they share (tests/guest/testfw.h).
+$(GUEST_DIR)/%.o: tests/guest/%.S tests/guest/testfw.h include/kvmfs/guest.h | $(GUEST_DIR)
 	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
 
 $(GUEST_BINS:.bin=.elf): $(GUEST_DIR)/%.elf: $(GUEST_DIR)/%.o $(GUEST_LDS)

@@ -17,8 +17,7 @@
  */
 #include <kvmfs/guest.h>
 
-#define REAL_CS_BASE 0xffff0000
-#define REAL(sym) ((sym) - REAL_CS_BASE)
+#include "testfw.h"
 
 #define RESULTS 0x500 /* the results block, in low RAM */
 #define R_MAGIC 0x00  /* "RING0RES" once the block is valid */
@@ -45,24 +44,14 @@
 	.section .text, "ax"
 	.code16
 start16:
-	cld
 	xorl %eax, %eax
 	movw %ax, %ds
 	movw %ax, %es
-	/* The GDT goes to RAM: loading segments writes accessed bits. */
-	movw $REAL(gdt), %si
-	movw $GDT, %di
-	movw $(gdt_end - gdt) / 2, %cx
-	rep movsw %cs:(%si), %es:(%di)
-	lgdtl %cs:REAL(gdt_pointer)
-	movl %cr0, %eax
-	orl $1, %eax
-	movl %eax, %cr0
-	ljmpl $0x08, $start32
+	TESTFW_ENTER_PM32 GDT, start32
 
 	.code32
 start32:
-	movw $0x10, %ax
+	movw $TESTFW_DATA, %ax
 	movw %ax, %ds
 	movw %ax, %es
 	movw %ax, %ss
@@ -164,22 +153,9 @@ ud_handler:
 
 	.section .rodata, "a"
 	.balign 8
-gdt:
-	.quad 0
-	.quad 0x00cf9b000000ffff /* 0x08: flat 32-bit code */
-	.quad 0x00cf93000000ffff /* 0x10: flat data */
-gdt_end:
-gdt_pointer:
-	.word gdt_end - gdt - 1
-	.long GDT
+	TESTFW_GDT GDT
 idt_pointer:
 	.word 32 * 8 - 1
 	.long IDT
 
-	.section .resetvector, "ax"
-	.code16
-	.globl reset_vector
-reset_vector:
-	cli
-	jmp start16
-	.balign 16, 0xff
+	TESTFW_RESET_VECTOR start16

@@ -16,8 +16,7 @@
  */
 #include <kvmfs/guest.h>
 
-#define REAL_CS_BASE 0xffff0000
-#define REAL(sym) ((sym) - REAL_CS_BASE)
+#include "testfw.h"
 #define ISA_BIOS_SEG 0xf000 /* 0xf0000: the same 64 KiB as CS at reset */
 
 #define RESULTS 0x500
@@ -67,10 +66,4 @@ rom_data1:
 rom_data2:
 	.ascii "ROMDATA2"
 
-	.section .resetvector, "ax"
-	.code16
-	.globl reset_vector
-reset_vector:
-	cli
-	jmp start16
-	.balign 16, 0xff
+	TESTFW_RESET_VECTOR start16
