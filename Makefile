@@ -4,6 +4,7 @@
 #   make check   build and run every test: unit (cmocka), integration (pytest), the same
 #                under ASan+UBSan, a valgrind session, the fuzzers for FUZZ_SECONDS each
 #   make asan, make valgrind, make fuzz [FUZZ_SECONDS=30], make stress [DURATION=60]
+#   make bench, make bench-linux (Linux to /init, timed), make check-nested
 #   make format-check, make clean
 #   make install [PREFIX=/usr/local] [DESTDIR=staging dir], make uninstall (same variables)
 #
@@ -209,6 +210,14 @@ $(BUILD)/tools/%: tools/bench/%.c | deps
 bench: $(BUILD)/kvmfs $(BENCH_TOOLS)
 	@tools/deps.sh bench
 	$(PYTHON) tools/bench/run.py
+
+# make bench-linux: Debian's cloud kernel with the busybox initramfs, timed
+# from start to /init on this host (tens of minutes where ring 0 is emulated).
+.PHONY: bench-linux
+bench-linux: $(BUILD)/kvmfs | deps-check
+	tools/fetch-debian-kernel.sh $(BUILD)/debian-kernel
+	tools/make-initramfs.sh $(BUILD)/initramfs.cpio
+	$(PYTHON) tools/bench/linux_boot.py --kvmfs $(BUILD)/kvmfs
 
 # ---- install: what a user runs, where their other tools live ----
 # PREFIX as usual (default /usr/local); DESTDIR stages the whole tree under
