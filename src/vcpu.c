@@ -91,7 +91,6 @@ static void vcpu_handle_mmio(struct vcpu *v)
 	 * as on a PC where no device answers.  A guest write to ROM lands here
 	 * too (read-only memslot), and is dropped as QEMU drops it.
 	 */
-	__atomic_add_fetch(&v->mmio_unclaimed, 1, __ATOMIC_RELAXED);
 	if (!v->run->mmio.is_write)
 		memset(v->run->mmio.data, 0xff, sizeof(v->run->mmio.data));
 }
