@@ -2,16 +2,23 @@
  * cpuid.c - the features hidden from a guest whose ring 0 is emulated
  * (see cpuid.h), each with the instructions it stands for and why.
  *
- * What was measured on kvm_pvm (../shared/HOSTS.md): in emulated ring 0,
- * KVM_SET_CPUID2 is honoured for most bits (pcid, invpcid, cx16 hide), but
- * xsave, popcnt, smap, smep, fsgsbase, rdrand and rdseed stay set whatever
- * it says (popcnt: measured by kvmfs, Linux still executed it).
- * On the way through Linux's boot only int3, clac, popcnt and fwait failed
- * emulation; rdrand ("Poking KASLR using RDRAND"), swapgs and rdfsbase ran.
- * So: xsave, popcnt and smap need the kernel told on its command line (and
- * should a kernel use popcnt anyway, emulate.c finishes it); smep,
- * rdrand, rdseed and fsgsbase are hidden for good measure and need nothing
- * more, as the emulator runs what a kernel executes of them.
+ * What was measured on kvm_pvm: in emulated ring 0 the guest sees the
+ * host's own feature bits of leaves 1 and 7 whatever KVM_SET_CPUID2 says -
+ * with every bit of leaf 1 ECX/EDX and leaf 7.0 EBX/ECX cleared, CPUID
+ * there still returned leaf 1 ECX 0x76d81203 (sse3, pclmulqdq, ssse3, fma,
+ * sse4.1, sse4.2, movbe, popcnt, aes, xsave, avx, f16c, rdrand) and leaf 7
+ * EBX 0xf1bf03ab (fsgsbase, avx2, smep, bmi1/2, avx512*, rdseed, adx, smap,
+ * sha_ni, ...) - except for a few it does honour: cx16, pcid, invpcid,
+ * x2apic.  So the bits are cleared here for every host whose ring 0 is
+ * emulated (it costs nothing), and where the host forces them anyway the
+ * kernel is told on its command line.  Measured with Debian's 6.1 kernel:
+ * int3, clac, popcnt, fwait and ldmxcsr failed emulation on the way to
+ * the initcalls (emulate.c finishes them), xrstor without noxsave, and
+ * the SSSE3 BLAKE2s of the RNG (movd to xmm15) in the initcalls; rdrand
+ * ("Poking KASLR using RDRAND"), swapgs and rdfsbase ran.  Kernel SIMD
+ * code beyond SSE2 (crypto, checksums) would each be another failure:
+ * the command line keeps Linux on its generic C versions.  AVX and its
+ * successors go with noxsave, which Linux needs for them.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -42,6 +49,20 @@ const struct cpuid_hide cpuid_hidden[] = {
          "no emulator handler; used for TLB flushes when PCID is on"},
         {0x1, CPUID_ECX, 17, "pcid", "mov to CR3 with PCID bits, invpcid", false, NULL,
          "keeps TLB flushing to plain CR3 writes, which the emulator handles"},
+        {0x1, CPUID_ECX, 9, "ssse3", "pshufb and the other SSSE3 instructions", true,
+         "clearcpuid=ssse3",
+         "Linux's SSSE3 BLAKE2s (the RNG's mixing) failed emulation at its first movd to xmm15 "
+         "(measured); with it hidden BLAKE2s, ChaCha and SHA run their generic C"},
+        {0x1, CPUID_ECX, 19, "sse4_1", "SSE4.1 instructions", true, "clearcpuid=sse4_1",
+         "no kernel code at CPL 0 may count on them (the emulator has none)"},
+        {0x1, CPUID_ECX, 20, "sse4_2", "crc32, pcmpestri and the other SSE4.2 instructions", true,
+         "clearcpuid=sse4_2", "crc32c-intel would run crc32 at CPL 0"},
+        {0x1, CPUID_ECX, 25, "aes", "aesenc and the other AES-NI instructions", true,
+         "clearcpuid=aes", "aesni-intel's self-test would run them at CPL 0"},
+        {0x1, CPUID_ECX, 1, "pclmulqdq", "pclmulqdq", true, "clearcpuid=pclmulqdq",
+         "ghash-clmulni and crct10dif-pclmul would run it at CPL 0"},
+        {0x7, CPUID_EBX, 29, "sha_ni", "sha1rnds4, sha256rnds2, ...", true, "clearcpuid=sha_ni",
+         "sha1-ni and sha256-ni would run them at CPL 0"},
         {0x7, CPUID_EBX, 20, "smap", "stac, clac", true, "clearcpuid=smap",
          "clac fails emulation at every interrupt entry (measured: 151 000 times on the way to "
          "the initcalls); the host forces the bit, so Linux is told with clearcpuid=smap"},
@@ -121,4 +142,22 @@ int cpuid_linux_args(char *buf, size_t len)
 		}
 	}
 	return 0;
+}
+
+/*
+ * Linux looks for KVM's leaves (0x40000000, "KVMKVMKVM") only when this bit
+ * says there is a hypervisor; without them there is no kvm-clock, so no
+ * known TSC frequency: measured under nested KVM, Linux then failed to
+ * calibrate the TSC against the PIT, marked it unstable and, with no MADT
+ * at the time, waited for ticks that never came.
+ */
+#define CPUID_1_ECX_HYPERVISOR (1u << 31)
+
+void cpuid_set_hypervisor(struct kvm_cpuid2 *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 1)
+			c->entries[i].ecx |= CPUID_1_ECX_HYPERVISOR;
 }

@@ -24,7 +24,7 @@
 
 const char *const emu_kind_names[EMU_NR_KINDS] = {
         [EMU_INT3] = "int3",     [EMU_CLAC] = "clac",   [EMU_STAC] = "stac",
-        [EMU_POPCNT] = "popcnt", [EMU_FWAIT] = "fwait",
+        [EMU_POPCNT] = "popcnt", [EMU_FWAIT] = "fwait", [EMU_LDMXCSR] = "ldmxcsr",
 };
 
 /* The prefixes that may stand before an instruction, as a decoder sees them. */
@@ -174,10 +174,21 @@ int emu_decode(const uint8_t *bytes, size_t n, bool long_mode, struct emu_insn *
 		in->len = 3;
 		return 0;
 	}
-	if (bytes[i + 1] != 0xb8 || !p.rep)
-		return -ENOSYS; /* 0f b8 without f3 is JMPE, not popcnt */
-	in->kind = EMU_POPCNT;
-	in->opsize = p.rex & 8 ? 8 : p.opsize16 ? 2 : 4;
+	if (bytes[i + 1] == 0xae) {
+		/* Group 15: /2 with a memory operand is ldmxcsr; f3 or 66 make it others. */
+		if (i + 2 >= n)
+			return -EINVAL;
+		if (((bytes[i + 2] >> 3) & 7) != 2 || bytes[i + 2] >> 6 == 3 || p.rep || p.opsize16)
+			return -ENOSYS;
+		in->kind = EMU_LDMXCSR;
+		in->opsize = 4;
+	} else if (bytes[i + 1] == 0xb8 && p.rep) {
+		/* 0f b8 without f3 is JMPE, not popcnt. */
+		in->kind = EMU_POPCNT;
+		in->opsize = p.rex & 8 ? 8 : p.opsize16 ? 2 : 4;
+	} else {
+		return -ENOSYS;
+	}
 	in->seg = p.seg;
 	in->addr32 = p.addr32;
 	len = emu_modrm(bytes + i + 2, n - i - 2, long_mode, &p, in);
@@ -228,20 +239,28 @@ static uint64_t emu_linear(const struct emu_insn *in, struct kvm_regs *r, const 
 	return emu_segment(s, seg)->base + ea;
 }
 
+/* The instruction's source operand, in->opsize bytes, zero-extended. */
+static int emu_source(const struct emu_insn *in, struct kvm_regs *r, const struct kvm_sregs *s,
+                      emu_read_fn read, void *opaque, uint64_t *src)
+{
+	*src = 0;
+	if (in->src_is_reg) {
+		*src = *emu_gpr(r, in->src_reg);
+		return 0;
+	}
+	return read(opaque, emu_linear(in, r, s), src, in->opsize);
+}
+
 static int emu_popcnt(const struct emu_insn *in, struct kvm_regs *r, const struct kvm_sregs *s,
                       emu_read_fn read, void *opaque)
 {
-	uint64_t src = 0;
+	uint64_t src;
 	__u64 *dst = emu_gpr(r, in->dst);
 	int ret;
 
-	if (in->src_is_reg) {
-		src = *emu_gpr(r, in->src_reg);
-	} else {
-		ret = read(opaque, emu_linear(in, r, s), &src, in->opsize);
-		if (ret)
-			return ret;
-	}
+	ret = emu_source(in, r, s, read, opaque, &src);
+	if (ret)
+		return ret;
 	if (in->opsize < 8)
 		src &= (1ULL << (in->opsize * 8)) - 1;
 	/* A 32-bit result clears the upper half; a 16-bit one leaves it. */
@@ -255,15 +274,33 @@ static int emu_popcnt(const struct emu_insn *in, struct kvm_regs *r, const struc
 	return 0;
 }
 
+/* ldmxcsr: the new MXCSR, or #GP(0) for a reserved bit (SDM vol. 2, LDMXCSR). */
+static int emu_ldmxcsr(const struct emu_insn *in, struct kvm_regs *r, const struct kvm_sregs *s,
+                       emu_read_fn read, void *opaque, struct emu_effects *fx)
+{
+	uint64_t v;
+	int ret = emu_source(in, r, s, read, opaque, &v);
+
+	if (ret)
+		return ret;
+	if (v & ~(uint64_t)EMU_MXCSR_MASK) {
+		fx->inject_gp = true;
+		return 0;
+	}
+	fx->set_mxcsr = true;
+	fx->mxcsr = (uint32_t)v;
+	return 0;
+}
+
 int emu_complete(const struct emu_insn *in, struct kvm_regs *r, const struct kvm_sregs *s,
-                 emu_read_fn read, void *opaque, bool *inject_bp)
+                 emu_read_fn read, void *opaque, struct emu_effects *fx)
 {
 	unsigned cpl = s->cs.selector & 3;
 	int ret = 0;
 
-	*inject_bp = false;
+	memset(fx, 0, sizeof(*fx));
 	switch (in->kind) {
-	case EMU_INT3: *inject_bp = true; break;
+	case EMU_INT3: fx->inject_bp = true; break;
 	case EMU_CLAC:
 	case EMU_STAC:
 		/* Outside ring 0 they raise #UD: that is the guest's to see, not ours to finish. */
@@ -276,11 +313,14 @@ int emu_complete(const struct emu_insn *in, struct kvm_regs *r, const struct kvm
 		break;
 	case EMU_POPCNT: ret = emu_popcnt(in, r, s, read, opaque); break;
 	case EMU_FWAIT: break;
+	case EMU_LDMXCSR: ret = emu_ldmxcsr(in, r, s, read, opaque, fx); break;
 	default: return -ENOSYS;
 	}
 	if (ret)
 		return ret;
-	r->rip += in->len;
+	/* A fault leaves RIP at the instruction; everything else moves past it. */
+	if (!fx->inject_gp)
+		r->rip += in->len;
 	return 0;
 }
 

@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -784,10 +785,20 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 	}
 	fs->mountpoint = strdup(cfg->mountpoint);
 	fs->cfg.mountpoint = fs->mountpoint;
+	/* Populated (written) now, read-only after: see fs_internal.h. */
+	fs->zeros = mmap(NULL, FS_ZEROS, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (fs->zeros == MAP_FAILED || mprotect((void *)fs->zeros, FS_ZEROS, PROT_READ)) {
+		ret = -errno;
+		snprintf(err, errlen, "the zero buffer: %s", strerror(-ret));
+		if (fs->zeros != MAP_FAILED)
+			munmap((void *)fs->zeros, FS_ZEROS);
+		goto err_lock;
+	}
 	ret = dirtylog_init(&fs->dirtylog, &vm->machine.ram);
 	if (ret) {
 		snprintf(err, errlen, "dirty bitmaps: %s", strerror(-ret));
-		goto err_lock;
+		goto err_zeros;
 	}
 	ret = fs_vcpu_init(fs);
 	if (ret) {
@@ -845,6 +856,8 @@ err_free:
 	fs_vcpu_exit(fs);
 err_dirtylog:
 	dirtylog_exit(&fs->dirtylog);
+err_zeros:
+	munmap((void *)fs->zeros, FS_ZEROS);
 err_lock:
 	free(fs->mountpoint);
 	pthread_rwlock_destroy(&fs->live_lock);
@@ -936,6 +949,7 @@ void fs_unmount(struct fs *fs)
 	fs_vcpu_exit(fs);
 	/* The sweep that fed it has ended (dirty_exit runs first). */
 	dirtylog_exit(&fs->dirtylog);
+	munmap((void *)fs->zeros, FS_ZEROS);
 	free(fs->mountpoint);
 	pthread_rwlock_destroy(&fs->live_lock);
 	free(fs);

@@ -195,8 +195,10 @@ void fs_nodes_free(struct fs *fs)
 {
 	size_t i;
 
-	for (i = 0; i < fs->nr_nodes; i++)
+	for (i = 0; i < fs->nr_nodes; i++) {
 		free(fs->nodes[i].name);
+		free(fs->nodes[i].cached);
+	}
 	free(fs->nodes);
 	fs->nodes = NULL;
 	fs->nr_nodes = fs->cap_nodes = 0;

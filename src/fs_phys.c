@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kvmfs/phys.h"
@@ -31,9 +30,8 @@ static struct address_space *fs_as(struct fs *fs)
 static void fs_phys_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
                          struct fuse_file_info *fi)
 {
-	char *buf;
+	struct fs_reply r;
 
-	(void)n;
 	(void)fi;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
@@ -43,15 +41,11 @@ static void fs_phys_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	/* Copied: a read may span ranges of several blocks and holes. */
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	phys_read(fs_as(fs), (uint64_t)off, buf, size);
-	fuse_reply_buf(req, buf, size);
-	free(buf);
+	/* Pieces of several blocks and holes; never-populated pages as zeros (see fs_ram_read). */
+	fs_cache_note(n, (uint64_t)off, size);
+	fs_reply_init(&r, fs, size);
+	phys_read_pieces(fs_as(fs), (uint64_t)off, size, fs_reply_piece, &r);
+	fs_reply_send(&r, req);
 }
 
 struct fs_phys_write {
@@ -74,10 +68,10 @@ static void fs_phys_write(struct fs *fs, struct fs_node *n, fuse_req_t req, cons
 	struct fs_phys_write w;
 	long done;
 
-	(void)n;
 	(void)fi;
 	if (!fs_write_begin(fs, req, off, &size, phys_size(fs_as(fs))))
 		return;
+	fs_cache_note(n, (uint64_t)off, size);
 	done = phys_write(fs_as(fs), (uint64_t)off, buf, size);
 	if (done < 0) {
 		fuse_reply_err(req, (int)-done);
@@ -125,5 +119,5 @@ int fs_phys_attach(struct fs *fs, fuse_ino_t ino)
 {
 	/* Invalidations of guest writes go to this inode too (fs_inval.c). */
 	fs->phys_ino = ino;
-	return 0;
+	return fs_cache_track(fs_node_get(fs, ino), phys_size(fs_as(fs)));
 }

@@ -15,12 +15,17 @@
  * it is short, O_APPEND writes therefore always fail with ENOSPC, O_TRUNC
  * and truncate() fail with EPERM.
  *
- * Holes: guest memory nobody touched is a hole (SEEK_DATA/SEEK_HOLE answered
- * from the memfd behind each block, st_blocks its allocation), so sparse
- * copies take time proportional to what the guest used.
+ * Holes: guest memory nobody populated is a hole (SEEK_DATA/SEEK_HOLE from
+ * the block, st_blocks the memfd's allocation), so sparse copies take time
+ * proportional to what the guest used; and reading a hole returns zeros
+ * without populating it (fs_ram_read), so reading costs no guest memory.
+ *
+ * This file also builds the replies of every file of guest memory
+ * (fs_reply_*): pieces of guest memory and of zeros, sent without a copy.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvmfs/phys.h"
@@ -59,24 +64,151 @@ int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* ---- replies of guest memory ---- */
+
+void fs_reply_init(struct fs_reply *r, struct fs *fs, size_t size)
+{
+	r->zeros = fs->zeros;
+	r->size = size;
+	r->len = 0;
+	r->nr = 0;
+	r->tail = NULL;
+	r->err = 0;
+}
+
+/*
+ * Add n bytes at bytes (NULL: zeros) to the last piece if they follow on
+ * from it: guest memory that goes on, zeros that still fit the buffer, or
+ * anything at all once the rest is being copied.
+ */
+static bool fs_reply_merge(struct fs_reply *r, const void *bytes, size_t n)
+{
+	struct iovec *last = r->nr ? &r->iov[r->nr - 1] : NULL;
+	char *end;
+
+	if (!last)
+		return false;
+	end = (char *)last->iov_base + last->iov_len;
+	if (r->tail) {
+		if (bytes)
+			memcpy(end, bytes, n);
+		else
+			memset(end, 0, n);
+	} else if (bytes ? end != (const char *)bytes
+	                 : last->iov_base != r->zeros || last->iov_len + n > FS_ZEROS) {
+		return false;
+	}
+	last->iov_len += n;
+	return true;
+}
+
+/* A new piece; the last free one becomes the buffer the rest is copied into. */
+static int fs_reply_add(struct fs_reply *r, const void *bytes, size_t n)
+{
+	if (r->nr < FS_REPLY_IOV - 1) {
+		r->iov[r->nr++] = (struct iovec){(void *)(bytes ? bytes : r->zeros), n};
+		return 0;
+	}
+	r->tail = malloc(r->size - r->len);
+	if (!r->tail) {
+		r->err = ENOMEM;
+		return -ENOMEM;
+	}
+	r->iov[r->nr++] = (struct iovec){r->tail, 0};
+	fs_reply_merge(r, bytes, n);
+	return 0;
+}
+
+int fs_reply_piece(void *opaque, const void *bytes, size_t len)
+{
+	struct fs_reply *r = opaque;
+
+	if (r->err)
+		return 1;
+	if (len > r->size - r->len)
+		len = r->size - r->len;
+	while (len) {
+		/* Zeros come from one FS_ZEROS buffer: a longer hole takes several pieces. */
+		size_t n = bytes || len <= FS_ZEROS ? len : FS_ZEROS;
+
+		if (!fs_reply_merge(r, bytes, n) && fs_reply_add(r, bytes, n))
+			return 1;
+		r->len += n;
+		len -= n;
+		if (bytes)
+			bytes = (const char *)bytes + n;
+	}
+	return 0;
+}
+
+void fs_reply_send(struct fs_reply *r, fuse_req_t req)
+{
+	if (!r->err && r->len < r->size)
+		fs_reply_piece(r, NULL, r->size - r->len);
+	if (r->err)
+		fuse_reply_err(req, r->err);
+	else if (!r->nr)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_iov(req, r->iov, r->nr);
+	free(r->tail);
+	r->tail = NULL;
+}
+
+/* ---- ramblocks/<idstr> ---- */
+
+struct fs_ram_reply {
+	struct fs_reply r;
+	const uint8_t *host;
+};
+
+static int fs_ram_run(void *opaque, uint64_t off, uint64_t len, bool data)
+{
+	struct fs_ram_reply *rr = opaque;
+
+	return fs_reply_piece(&rr->r, data ? rr->host + off : NULL, (size_t)len);
+}
+
 static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
                         struct fuse_file_info *fi)
 {
 	uint64_t len = fs_ram_length(fs, n->rb);
+	struct fs_ram_reply rr = {.host = n->rb->host};
 
 	(void)fi;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if ((uint64_t)off >= len) {
+	if (!fs_clip((uint64_t)off, &size, len)) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	if (size > len - (uint64_t)off)
-		size = (size_t)(len - (uint64_t)off);
-	/* Straight from guest memory: libfuse writes it to /dev/fuse, no copy here. */
-	fuse_reply_buf(req, (const char *)n->rb->host + off, size);
+	/*
+	 * Which pages hold data is asked before the reply is sent, so a page
+	 * we call a hole may be populated and written by the guest before the
+	 * kernel has our zeros in its page cache.  The cache still ends up
+	 * right, as for any guest write racing with a read of data:
+	 *  - the kernel locked the page-cache pages of this READ before it
+	 *    sent it, and unlocks them only once our reply has filled them;
+	 *  - KVM logs the guest's write in the dirty bitmap when it maps the
+	 *    page writable for the guest (a never-populated page is never
+	 *    writable before that), so the bit is set after our check;
+	 *  - the sweep that harvests the bit runs after the write and
+	 *    invalidates the range (fs_inval.c): the kernel's
+	 *    invalidate_inode_pages2_range() takes each page's lock, so it
+	 *    waits for our reply to land, then drops the stale zeros (and
+	 *    unmaps them from every mapping).
+	 * A write through the tree is the same, with fs_invalidate_bytes in
+	 * place of the sweep.  Zeros at the moment of the check are a true
+	 * snapshot of the page; anything later is news the sweep delivers.
+	 * The sweep only tells the kernel about pages a READ or WRITE went
+	 * through, so those are noted first (fs_cache_note, see fs_inval.c).
+	 */
+	fs_cache_note(n, (uint64_t)off, size);
+	fs_reply_init(&rr.r, fs, size);
+	ram_block_extents(n->rb, (uint64_t)off, size, fs_ram_run, &rr);
+	fs_reply_send(&rr.r, req);
 }
 
 bool fs_clip(uint64_t off, size_t *len, uint64_t size)
@@ -121,6 +253,7 @@ static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const
 	 * file's cache already holds the bytes; the other views of them drop
 	 * theirs before the writer hears back.
 	 */
+	fs_cache_note(n, (uint64_t)off, size);
 	memcpy(n->rb->host + off, buf, size);
 	fs_invalidate_bytes(fs, n->rb, (uint64_t)off, size,
 	                    &(struct fs_skip){fs_node_ino(fs, n), (uint64_t)off, size});
@@ -138,7 +271,7 @@ static int fs_ram_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info 
 {
 	(void)fs;
 	(void)fi;
-	return phys_block_seek(n->rb, off, whence, out);
+	return ram_block_seek(n->rb, off, whence, out);
 }
 
 static const struct fs_kind_ops fs_ram_ops = {
@@ -170,8 +303,11 @@ int fs_ram_build(struct fs *fs, fuse_ino_t top)
 
 		ret = fs_add_dirs(fs, top, rb->idstr, &ino, &last);
 	}
-	for (rb = rl->head; !ret && rb; rb = rb->next)
+	for (rb = rl->head; !ret && rb; rb = rb->next) {
 		ret = fs_add_block(fs, top, rb, "", &fs_ram_ops, &ino);
+		if (!ret)
+			ret = fs_cache_track(fs_node_get(fs, ino), rb->max_length);
+	}
 	pthread_mutex_unlock(&rl->lock);
 	return ret;
 }

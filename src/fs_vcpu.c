@@ -193,20 +193,19 @@ static int fs_translate_open(struct fs *fs, struct fs_node *n, struct fuse_file_
 static void fs_translate_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size,
                               off_t off, struct fuse_file_info *fi)
 {
+	(void)n;
 	/* A write on the same open file may be replacing the text. */
-	pthread_mutex_lock(&fs->translate_lock);
-	fs_text_read(fs, n, req, size, off, fi);
-	pthread_mutex_unlock(&fs->translate_lock);
+	fs_text_read_locked(req, size, off, fi, &fs->translate_lock);
 }
 
 static void fs_translate_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
                                size_t size, off_t off, struct fuse_file_info *fi)
 {
-	struct strbuf *text = (struct strbuf *)(uintptr_t)fi->fh;
 	struct strbuf sb = STRBUF_INIT;
 	char addr[FS_TRANSLATE_MAX + 1], *end;
 	uint64_t va;
 	size_t len = size;
+	int ret;
 
 	(void)off; /* every write is one address, wherever it lands */
 	while (len && isspace((unsigned char)buf[len - 1]))
@@ -228,11 +227,11 @@ static void fs_translate_write(struct fs *fs, struct fs_node *n, fuse_req_t req,
 	pthread_mutex_unlock(&fs->translate_lock);
 	/* This open file reads the new walk too (python's "r+" write-then-read). */
 	fs_translate_render(fs, n, &sb);
-	pthread_mutex_lock(&fs->translate_lock);
-	sb_free(text);
-	*text = sb;
-	pthread_mutex_unlock(&fs->translate_lock);
-	fuse_reply_write(req, size);
+	ret = fs_text_replace(fi, &sb, &fs->translate_lock);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_write(req, size);
 }
 
 static int fs_translate_size(struct fs *fs, struct fs_node *n, uint64_t *size)
@@ -331,10 +330,10 @@ static void fs_vmem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
 	struct address_space *as = &fs->vm->machine.as;
 	struct pagewalk_result r;
 	struct pagewalk_cpu pc;
+	struct fs_reply reply;
 	uint64_t end;
 	size_t done = 0;
 	bool exact;
-	char *buf;
 	int ret;
 
 	(void)fi;
@@ -352,12 +351,12 @@ static void fs_vmem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
 		size = FS_IO_MAX;
 	if (size > end - (uint64_t)off)
 		size = (size_t)(end - (uint64_t)off);
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	/* One walk per page (or per absent region); mapped bytes from guest memory. */
+	/*
+	 * One walk per page (or per absent region); mapped bytes from guest
+	 * memory, without populating it (the walk's own reads of page tables
+	 * do not either: as_read).
+	 */
+	fs_reply_init(&reply, fs, size);
 	while (done < size) {
 		uint64_t pos = (uint64_t)off + done, n_bytes;
 
@@ -366,13 +365,12 @@ static void fs_vmem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
 		if (n_bytes > size - done)
 			n_bytes = size - done;
 		if (r.status == PW_OK)
-			phys_read(as, r.pa, buf + done, (size_t)n_bytes);
+			phys_read_pieces(as, r.pa, (size_t)n_bytes, fs_reply_piece, &reply);
 		else
-			memset(buf + done, 0, (size_t)n_bytes);
+			fs_reply_piece(&reply, NULL, (size_t)n_bytes);
 		done += (size_t)n_bytes;
 	}
-	fuse_reply_buf(req, buf, size);
-	free(buf);
+	fs_reply_send(&reply, req);
 }
 
 static uint64_t fs_vmem_resident(struct fs *fs, struct fs_node *n)

@@ -168,7 +168,7 @@ static void fs_vmcore_read(struct fs *fs, struct fs_node *n, fuse_req_t req, siz
                            struct fuse_file_info *fi)
 {
 	const struct vmcore *vc = (const struct vmcore *)(uintptr_t)fi->fh;
-	char *buf;
+	struct fs_reply r;
 
 	(void)n;
 	if (off < 0) {
@@ -181,14 +181,10 @@ static void fs_vmcore_read(struct fs *fs, struct fs_node *n, fuse_req_t req, siz
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	vmcore_read(vc, fs_as(fs), (uint64_t)off, buf, size);
-	fuse_reply_buf(req, buf, size);
-	free(buf);
+	/* The header from the open file, guest memory where it lies, holes as zeros. */
+	fs_reply_init(&r, fs, size);
+	vmcore_read_pieces(vc, fs_as(fs), (uint64_t)off, size, fs_reply_piece, &r);
+	fs_reply_send(&r, req);
 }
 
 static void fs_vmcore_release(struct fuse_file_info *fi)

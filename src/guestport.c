@@ -62,22 +62,20 @@ static void guestport_delay(void *opaque, struct vcpu *v, uint16_t port, bool is
 	runstate_delay(g->rs, ms > GUESTPORT_MAX_DELAY_MS ? GUESTPORT_MAX_DELAY_MS : ms);
 }
 
+/*
+ * Progress markers (GUEST_EVENT_*): the guest says when a vCPU reaches ring
+ * 3 and when vCPU 0 ends a pass.  kvmfs needs neither - the status page and
+ * the console say the same, and are what the tree shows - so they are
+ * taken and dropped; the port exists so that the writes are claimed.
+ */
 static void guestport_event(void *opaque, struct vcpu *v, uint16_t port, bool is_write,
                             uint8_t *data, unsigned size)
 {
-	struct guestport *g = opaque;
-	uint32_t code;
-
+	(void)opaque;
+	(void)v;
 	(void)port;
-	if (!is_write) {
+	if (!is_write)
 		memset(data, 0xff, size);
-		return;
-	}
-	code = le32(data, size);
-	if (code == GUEST_EVENT_PASS && v->id == 0)
-		__atomic_add_fetch(&g->passes, 1, __ATOMIC_RELAXED);
-	else if (code == GUEST_EVENT_RING3)
-		__atomic_add_fetch(&g->ring3, 1, __ATOMIC_RELAXED);
 }
 
 void guestport_describe_fault(const struct kvm_regs *r, char *buf, size_t len)

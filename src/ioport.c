@@ -37,12 +37,9 @@ void pio_bus_access(struct pio_bus *b, struct vcpu *v, uint16_t port, bool is_wr
 
 	/* `rep ins/outs` arrives as count accesses to the same port. */
 	for (n = 0; n < count; n++, data += size) {
-		if (r) {
+		if (r)
 			r->io(r->opaque, v, port, is_write, data, size);
-			continue;
-		}
-		__atomic_add_fetch(&b->unclaimed, 1, __ATOMIC_RELAXED);
-		if (!is_write)
+		else if (!is_write)
 			memset(data, 0xff, size);
 	}
 }

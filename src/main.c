@@ -261,10 +261,12 @@ static int wait_for_end(struct vm *vm, struct fs *fs, const sigset_t *sigs)
 static void print_version(void)
 {
 	int api = kvm_api_version();
+	struct host h;
 
+	host_probe(&h);
 	printf("kvmfs %s (libfuse %s; ", KVMFS_VERSION, fs_fuse_version());
 	if (api >= 0)
-		printf("KVM API %d)\n", api);
+		printf("KVM API %d, %s)\n", api, host_describe(&h));
 	else if (api == -ENOENT)
 		printf("KVM: /dev/kvm absent)\n");
 	else

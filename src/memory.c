@@ -497,33 +497,83 @@ static uint64_t fv_hole_left(const struct flatview *fv, uint64_t addr)
 	return lo < fv->nr ? fv->ranges[lo].start - addr : UINT64_MAX - addr + 1;
 }
 
-size_t as_read(struct address_space *as, uint64_t gpa, void *buf, size_t len, bool holes_as_zero)
+/* as_read_pieces' walk: the pieces handed on, and how many bytes they held. */
+struct as_walk {
+	const uint8_t *host; /* the current range's block, at block offset 0 */
+	as_piece_fn fn;
+	void *opaque;
+	size_t done;
+};
+
+static int as_walk_piece(struct as_walk *w, const void *bytes, size_t len)
 {
-	uint8_t *out = buf;
-	size_t done = 0;
+	int stop = w->fn(w->opaque, bytes, len);
+
+	if (!stop)
+		w->done += len;
+	return stop;
+}
+
+static int as_walk_run(void *opaque, uint64_t off, uint64_t len, bool data)
+{
+	struct as_walk *w = opaque;
+
+	return as_walk_piece(w, data ? w->host + off : NULL, (size_t)len);
+}
+
+size_t as_read_pieces(struct address_space *as, uint64_t gpa, size_t len, bool holes_as_zero,
+                      as_piece_fn fn, void *opaque)
+{
+	struct as_walk w = {.fn = fn, .opaque = opaque};
+	int stop = 0;
 
 	pthread_rwlock_rdlock(&as->lock);
-	while (done < len) {
-		uint64_t pos = gpa + done;
+	while (!stop && w.done < len) {
+		uint64_t pos = gpa + w.done;
 		const struct flat_range *fr = flatview_lookup(as->fv, pos);
 		uint64_t in, n;
+		size_t want;
 
 		if (fr && flat_range_is_ram(fr) && fr->mr->block) {
 			in = pos - fr->start;
-			n = fr->size - in < len - done ? fr->size - in : len - done;
-			memcpy(out + done, fr->mr->block->host + fr->offset + in, n);
+			n = fr->size - in < len - w.done ? fr->size - in : len - w.done;
+			w.host = fr->mr->block->host;
+			want = w.done + n;
+			stop = ram_block_extents(fr->mr->block, fr->offset + in, n, as_walk_run,
+			                         &w);
+			/* Past the block's used length (a shrunk block): zeros. */
+			if (!stop && w.done < want)
+				stop = as_walk_piece(&w, NULL, want - w.done);
 		} else if (holes_as_zero) {
 			n = fr ? fr->size - (pos - fr->start) : fv_hole_left(as->fv, pos);
-			if (n > len - done || !n)
-				n = len - done;
-			memset(out + done, 0, n);
+			if (n > len - w.done || !n)
+				n = len - w.done;
+			stop = as_walk_piece(&w, NULL, (size_t)n);
 		} else {
 			break;
 		}
-		done += n;
 	}
 	pthread_rwlock_unlock(&as->lock);
-	return done;
+	return w.done;
+}
+
+int as_copy_piece(void *opaque, const void *bytes, size_t len)
+{
+	uint8_t **out = opaque;
+
+	if (bytes)
+		memcpy(*out, bytes, len);
+	else
+		memset(*out, 0, len);
+	*out += len;
+	return 0;
+}
+
+size_t as_read(struct address_space *as, uint64_t gpa, void *buf, size_t len, bool holes_as_zero)
+{
+	uint8_t *out = buf;
+
+	return as_read_pieces(as, gpa, len, holes_as_zero, as_copy_piece, &out);
 }
 
 /* ---- renderers ----------------------------------------------------- */

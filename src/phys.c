@@ -1,7 +1,7 @@
 /*
  * phys.c - the guest-physical address space as one sparse byte range (see
  * phys.h): reads and writes through the flat view, holes from the flat view
- * and from the memfds behind RAM blocks, and the translations between
+ * and from the blocks themselves (ram_block_extents), and the translations between
  * block bytes and GPAs that keep every view of the same bytes coherent.
  *
  * The ram list does not change at runtime in this version, so a block's
@@ -92,6 +92,12 @@ void phys_read(struct address_space *as, uint64_t gpa, void *buf, size_t len)
 	as_read(as, gpa, buf, len, true);
 }
 
+size_t phys_read_pieces(struct address_space *as, uint64_t gpa, size_t len, as_piece_fn fn,
+                        void *opaque)
+{
+	return as_read_pieces(as, gpa, len, true, fn, opaque);
+}
+
 size_t phys_read_ram(void *as, uint64_t gpa, void *buf, size_t len)
 {
 	return as_read(as, gpa, buf, len, false);
@@ -118,66 +124,6 @@ long phys_write(struct address_space *as, uint64_t gpa, const void *buf, size_t 
 	return done || !len ? (long)done : -ENXIO;
 }
 
-/*
- * A file's block (a dump): its data is where the file has data inside its
- * pieces; between pieces, and where no piece reaches, it reads zeros: holes.
- */
-static int phys_pieces_seek(struct ram_block *rb, uint64_t off, int whence, uint64_t *out)
-{
-	uint64_t len = rb->used_length, pos = off;
-	size_t i;
-
-	for (i = 0; i < rb->nr_pieces && pos < len; i++) {
-		const struct ram_file_piece *p = &rb->pieces[i];
-		off_t r;
-
-		if (pos >= p->offset + p->len)
-			continue;
-		if (pos < p->offset) {
-			if (whence == SEEK_HOLE)
-				break; /* pos is in a gap */
-			pos = p->offset;
-		}
-		r = lseek(rb->fd, (off_t)(p->file_offset + (pos - p->offset)), whence);
-		if (r >= 0 && (uint64_t)r < p->file_offset + p->len) {
-			*out = p->offset + ((uint64_t)r - p->file_offset);
-			return 0;
-		}
-		if (r < 0 && errno != ENXIO && whence == SEEK_DATA) {
-			*out = pos; /* no answer: say data, which is never wrong */
-			return 0;
-		}
-		/* No data left in this piece (SEEK_DATA), or it is data to its end (SEEK_HOLE). */
-		pos = p->offset + p->len;
-	}
-	if (whence == SEEK_DATA)
-		return -ENXIO;
-	*out = pos < len ? pos : len;
-	return 0;
-}
-
-int phys_block_seek(struct ram_block *rb, uint64_t off, int whence, uint64_t *out)
-{
-	uint64_t len = rb->used_length;
-	off_t r = -1;
-
-	if (off >= len)
-		return -ENXIO;
-	if (rb->nr_pieces)
-		return phys_pieces_seek(rb, off, whence, out);
-	/* A memfd knows which of its pages were ever touched; anonymous memory is all data. */
-	if (rb->fd >= 0)
-		r = lseek(rb->fd, (off_t)off, whence);
-	if (r < 0 && rb->fd >= 0 && errno == ENXIO && whence == SEEK_DATA)
-		return -ENXIO;
-	if (r < 0) /* no answer: say data, which is never wrong */
-		r = whence == SEEK_DATA ? (off_t)off : (off_t)len;
-	if (whence == SEEK_DATA && (uint64_t)r >= len)
-		return -ENXIO;
-	*out = (uint64_t)r < len ? (uint64_t)r : len;
-	return 0;
-}
-
 static int phys_seek_data(const struct flatview *fv, uint64_t off, uint64_t *out)
 {
 	size_t i;
@@ -188,7 +134,7 @@ static int phys_seek_data(const struct flatview *fv, uint64_t off, uint64_t *out
 
 		if (!phys_is_data(fr))
 			continue;
-		if (phys_block_seek(fr->mr->block, fr->offset + (pos - fr->start), SEEK_DATA, &d))
+		if (ram_block_seek(fr->mr->block, fr->offset + (pos - fr->start), SEEK_DATA, &d))
 			continue;
 		if (d - fr->offset < fr->size) {
 			*out = fr->start + (d - fr->offset);
@@ -208,8 +154,7 @@ static uint64_t phys_seek_hole(const struct flatview *fv, uint64_t off)
 
 		if (pos < fr->start || !phys_is_data(fr))
 			return pos;
-		if (!phys_block_seek(fr->mr->block, fr->offset + (pos - fr->start), SEEK_HOLE,
-		                     &h) &&
+		if (!ram_block_seek(fr->mr->block, fr->offset + (pos - fr->start), SEEK_HOLE, &h) &&
 		    h - fr->offset < fr->size)
 			return fr->start + (h - fr->offset);
 		pos = fr->start + fr->size;

@@ -91,7 +91,6 @@ static void vcpu_handle_mmio(struct vcpu *v)
 	 * as on a PC where no device answers.  A guest write to ROM lands here
 	 * too (read-only memslot), and is dropped as QEMU drops it.
 	 */
-	__atomic_add_fetch(&v->mmio_unclaimed, 1, __ATOMIC_RELAXED);
 	if (!v->run->mmio.is_write)
 		memset(v->run->mmio.data, 0xff, sizeof(v->run->mmio.data));
 }
@@ -209,44 +208,81 @@ static size_t vcpu_failed_insn(struct vcpu *v, const struct kvm_regs *r, const s
 	return n;
 }
 
+/* Deliver exception nr, as if the CPU had raised it (see vcpu_complete_emulation). */
+static int vcpu_inject(struct vcpu *v, unsigned nr, bool has_error_code, uint32_t error_code)
+{
+	struct kvm_vcpu_events ev;
+
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	ev.exception.injected = 1;
+	ev.exception.nr = (uint8_t)nr;
+	ev.exception.has_error_code = has_error_code;
+	ev.exception.error_code = error_code;
+	ev.flags = 0;
+	return ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0 ? -errno : 0;
+}
+
+/*
+ * MXCSR lives in the guest's XSAVE image.  KVM_SET_FPU writes its legacy
+ * area too, but measured on kvm_pvm that alone had no effect: unless the
+ * XSAVE header's SSE bit says the state is set, it is restored as the
+ * initial one (MXCSR 0x1f80).  KVM_SET_FPU stays for hosts without XSAVE.
+ */
+#define XSAVE_MXCSR     6   /* u32 index of MXCSR in the legacy area (byte 24) */
+#define XSAVE_XSTATE_BV 128 /* u32 index of XSTATE_BV in the header (byte 512) */
+#define XSTATE_SSE      (1u << 1)
+
+static int vcpu_set_mxcsr(struct vcpu *v, uint32_t mxcsr)
+{
+	struct kvm_xsave *x = malloc(sizeof(*x));
+	struct kvm_fpu fpu;
+	int ret;
+
+	if (x && ioctl(v->fd, KVM_GET_XSAVE, x) == 0) {
+		x->region[XSAVE_MXCSR] = mxcsr;
+		x->region[XSAVE_XSTATE_BV] |= XSTATE_SSE;
+		ret = ioctl(v->fd, KVM_SET_XSAVE, x) < 0 ? -errno : 0;
+	} else if (ioctl(v->fd, KVM_GET_FPU, &fpu) < 0) {
+		ret = -errno;
+	} else {
+		fpu.mxcsr = mxcsr;
+		ret = ioctl(v->fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
+	}
+	free(x);
+	return ret;
+}
+
 /*
  * Finish the instruction KVM's emulator could not, if emulate.c knows it:
- * true when the vCPU can simply go on.
+ * true when the vCPU can simply go on.  Exceptions (#BP after an int3,
+ * #GP(0) for a bad MXCSR) are delivered through the guest's IDT with
+ * KVM_SET_VCPU_EVENTS: `injected`, not `pending`, which would need
+ * KVM_CAP_EXCEPTION_PAYLOAD.
  */
 static bool vcpu_complete_emulation(struct vcpu *v)
 {
-	struct kvm_vcpu_events ev;
+	struct emu_effects fx;
 	struct kvm_regs r;
 	struct kvm_sregs s;
 	struct emu_insn insn;
 	struct vcpu_mem mem = {v, &s};
 	uint8_t bytes[15];
 	size_t n;
-	bool bp;
 
 	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
 		return false;
 	n = vcpu_failed_insn(v, &r, &s, bytes, sizeof(bytes));
 	if (emu_decode(bytes, n, s.cs.l, &insn) ||
-	    emu_complete(&insn, &r, &s, vcpu_emu_read, &mem, &bp))
+	    emu_complete(&insn, &r, &s, vcpu_emu_read, &mem, &fx))
+		return false;
+	if (fx.set_mxcsr && vcpu_set_mxcsr(v, fx.mxcsr))
 		return false;
 	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
 		return false;
-	if (bp) {
-		/*
-		 * #BP is a trap: delivered with RIP already past the int3, through
-		 * the guest's IDT, as if the CPU had raised it.  `injected`, not
-		 * `pending`: the latter needs KVM_CAP_EXCEPTION_PAYLOAD.
-		 */
-		if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
-			return false;
-		ev.exception.injected = 1;
-		ev.exception.nr = 3;
-		ev.exception.has_error_code = 0;
-		ev.flags = 0;
-		if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
-			return false;
-	}
+	if ((fx.inject_bp && vcpu_inject(v, 3, false, 0)) ||
+	    (fx.inject_gp && vcpu_inject(v, 13, true, 0)))
+		return false;
 	__atomic_add_fetch(&v->completions[insn.kind], 1, __ATOMIC_RELAXED);
 	return true;
 }

@@ -38,6 +38,7 @@ static int vm_create_vcpus(struct vm *vm, bool filter_cpuid, char *err, size_t e
 	ret = vcpu_supported_cpuid(vm->kvm.fd, &cpuid);
 	if (ret)
 		goto fail;
+	cpuid_set_hypervisor(cpuid);
 	if (filter_cpuid)
 		cpuid_filter(cpuid);
 	for (i = 0; i < vm->opts.cpus; i++) {

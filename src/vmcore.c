@@ -421,10 +421,9 @@ static size_t vmcore_seg_at(const struct vmcore *vc, uint64_t off)
 	return lo;
 }
 
-void vmcore_read(const struct vmcore *vc, struct address_space *as, uint64_t off, void *buf,
-                 size_t len)
+void vmcore_read_pieces(const struct vmcore *vc, struct address_space *as, uint64_t off, size_t len,
+                        as_piece_fn fn, void *opaque)
 {
-	uint8_t *out = buf;
 	size_t done = 0;
 
 	while (done < len && off + done < vc->size) {
@@ -432,17 +431,28 @@ void vmcore_read(const struct vmcore *vc, struct address_space *as, uint64_t off
 
 		if (pos < vc->header_len) {
 			n = vc->header_len - pos < len - done ? vc->header_len - pos : len - done;
-			memcpy(out + done, vc->header + pos, n);
+			if (fn(opaque, vc->header + pos, (size_t)n))
+				return;
 		} else {
 			const struct vmcore_segment *s = &vc->segs[vmcore_seg_at(vc, pos)];
 			uint64_t in = pos - s->file_offset;
 
 			n = s->size - in < len - done ? s->size - in : len - done;
-			phys_read(as, s->gpa + in, out + done, n);
+			if (phys_read_pieces(as, s->gpa + in, (size_t)n, fn, opaque) < n)
+				return;
 		}
 		done += n;
 	}
-	memset(out + done, 0, len - done);
+	if (done < len)
+		fn(opaque, NULL, len - done);
+}
+
+void vmcore_read(const struct vmcore *vc, struct address_space *as, uint64_t off, void *buf,
+                 size_t len)
+{
+	uint8_t *out = buf;
+
+	vmcore_read_pieces(vc, as, off, len, as_copy_piece, &out);
 }
 
 int vmcore_seek(const struct vmcore *vc, struct address_space *as, uint64_t off, int whence,

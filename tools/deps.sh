@@ -17,6 +17,8 @@ check="$check lz4 xz-utils zstd"
 check="$check busybox-static cpio"
 # groff-base (groff -ww) and man-db (man -l): the man page's tests in test_install.py.
 check="$check groff-base man-db"
+# gdb: test_forensic.py opens the vmcore with gdb -c (python3-pyelftools, above, reads it too).
+check="$check gdb"
 # chromium: layout.svg drawn in a real browser (test_layout_svg.py, tools/layout-png.sh).
 check="$check chromium"
 # crash, python3-drgn, gdb: the guest kernel's debuggers, test_kernel_debug.py.

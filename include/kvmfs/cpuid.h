@@ -49,8 +49,13 @@ extern const unsigned cpuid_nr_dropped_leaves;
 /* Clear every hidden bit and drop the hidden leaves, in place.  Pure. */
 void cpuid_filter(struct kvm_cpuid2 *c);
 /*
+ * Tell the guest it runs under a hypervisor: CPUID.1:ECX bit 31, which
+ * KVM_GET_SUPPORTED_CPUID leaves clear and QEMU sets.  Every host.  Pure.
+ */
+void cpuid_set_hypervisor(struct kvm_cpuid2 *c);
+/*
  * The Linux command-line words the table asks for, space-separated, the
- * clearcpuid= names joined into one word ("noxsave clearcpuid=popcnt,smap").
+ * clearcpuid= names joined into one word ("noxsave clearcpuid=popcnt,...,smap").
  * -ENOSPC when len is too small.
  */
 int cpuid_linux_args(char *buf, size_t len);

@@ -6,10 +6,10 @@
  * (kvm_pvm), a handful of instructions a Linux kernel executes have no
  * handler there and end KVM_RUN with an emulation failure: int3, clac,
  * stac, popcnt and fwait were seen on the way to the initcalls
- * (../shared/HOSTS.md).  Each is simple enough to finish here from the
- * instruction bytes and the registers: decode, apply the architectural
- * effect to a register image, let the vCPU go on.  Anything else stays an
- * emulation failure, reported as before.
+ * (../shared/HOSTS.md), ldmxcsr in kernel_fpu_begin() after them.  Each is simple enough to finish
+ * here from the instruction bytes and the registers: decode, apply the architectural effect to a
+ * register image, let the vCPU go on.  Anything else stays an emulation failure, reported as
+ * before.
  *
  * Pure: bytes in, registers in and out, guest memory through a callback,
  * so that the unit tests run every case from saved images on any host.
@@ -26,18 +26,19 @@ struct kvm_sregs;
 struct strbuf;
 
 enum emu_kind {
-	EMU_INT3,   /* cc: deliver #BP, RIP after the int3 */
-	EMU_CLAC,   /* 0f 01 ca: RFLAGS.AC = 0 */
-	EMU_STAC,   /* 0f 01 cb: RFLAGS.AC = 1 */
-	EMU_POPCNT, /* f3 [rex] 0f b8 /r: the count, ZF, the other arithmetic flags 0 */
-	EMU_FWAIT,  /* 9b: no pending x87 exception to raise (CR0.NE, FSW are the guest's) */
+	EMU_INT3,    /* cc: deliver #BP, RIP after the int3 */
+	EMU_CLAC,    /* 0f 01 ca: RFLAGS.AC = 0 */
+	EMU_STAC,    /* 0f 01 cb: RFLAGS.AC = 1 */
+	EMU_POPCNT,  /* f3 [rex] 0f b8 /r: the count, ZF, the other arithmetic flags 0 */
+	EMU_FWAIT,   /* 9b: no pending x87 exception to raise (CR0.NE, FSW are the guest's) */
+	EMU_LDMXCSR, /* 0f ae /2 m32: MXCSR from memory; #GP(0) for reserved bits */
 	EMU_NR_KINDS,
 };
 
 /* As the instruction is spelled: "int3", "clac", ... */
 extern const char *const emu_kind_names[EMU_NR_KINDS];
 
-/* A decoded instruction: what it is, how long, and for popcnt its operands. */
+/* A decoded instruction: what it is, how long, and for popcnt and ldmxcsr its operands. */
 struct emu_insn {
 	enum emu_kind kind;
 	unsigned len;
@@ -65,14 +66,25 @@ int emu_decode(const uint8_t *bytes, size_t n, bool long_mode, struct emu_insn *
 /* Read len bytes of guest memory at a linear address; -errno when not mapped. */
 typedef int (*emu_read_fn)(void *opaque, uint64_t linear, void *buf, size_t len);
 
+/* What the caller must do beyond the registers, which emu_complete updates itself. */
+struct emu_effects {
+	bool inject_bp; /* deliver #BP (int3) through the guest's IDT; RIP is past it */
+	bool inject_gp; /* deliver #GP(0) instead; RIP still at the instruction */
+	bool set_mxcsr; /* load mxcsr into the vCPU's MXCSR */
+	uint32_t mxcsr;
+};
+
+/* The MXCSR bits a CPU with DAZ defines (SDM vol. 1, 10.2.3); the rest #GP. */
+#define EMU_MXCSR_MASK 0xffffu
+
 /*
  * Apply insn to the registers: RIP moves past it and its effect lands in
- * regs.  *inject_bp tells the caller to deliver #BP (int3) through the
- * guest's IDT.  -EPERM where the instruction would fault instead (clac or
+ * regs, or in *fx where it is not a register's.  -EPERM where the
+ * instruction would fault in a way this module does not deliver (clac or
  * stac outside ring 0), -EFAULT when a memory operand cannot be read.
  */
 int emu_complete(const struct emu_insn *insn, struct kvm_regs *regs, const struct kvm_sregs *sregs,
-                 emu_read_fn read, void *opaque, bool *inject_bp);
+                 emu_read_fn read, void *opaque, struct emu_effects *fx);
 
 /* "<kind> <count>" per line, every kind, in the enum's order. */
 void emu_render_counts(const uint64_t counts[EMU_NR_KINDS], struct strbuf *sb);

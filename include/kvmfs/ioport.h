@@ -4,7 +4,7 @@
  * vm.c registers its devices' port ranges here; a vCPU thread hands every
  * KVM_EXIT_IO to pio_bus_access(), which finds the device.  Ports nobody
  * claims behave as on a PC where no device answers: reads see all-ones,
- * writes vanish (and are counted).
+ * writes vanish.
  */
 #ifndef KVMFS_IOPORT_H
 #define KVMFS_IOPORT_H
@@ -29,7 +29,6 @@ struct pio_range {
 struct pio_bus {
 	struct pio_range ranges[PIO_MAX_RANGES]; /* fixed before the vCPUs start */
 	unsigned nr;
-	uint64_t unclaimed; /* accesses to ports nobody claims (atomic) */
 };
 
 /* -EEXIST when the range overlaps one already there, -ENOSPC when full. */

@@ -145,10 +145,25 @@ int as_add_listener(struct address_space *as, struct as_listener *l);
 int as_commit(struct address_space *as);
 
 /*
- * Copy guest-physical [gpa, gpa+len) from RAM/ROM into buf.  Where no RAM or
- * ROM is, the copy either stops (and returns the bytes copied so far) or,
- * with holes_as_zero, reads zeros and goes on.  Takes the read lock.
+ * One piece of guest-physical memory for a reader: len bytes at bytes, or
+ * len zeros when bytes is NULL.  Non-zero stops the walk.
  */
+typedef int (*as_piece_fn)(void *opaque, const void *bytes, size_t len);
+/*
+ * Walk guest-physical [gpa, gpa+len) in pieces, in order, without touching
+ * a page nobody populated: those come as zeros (see ram_block_extents), the
+ * populated pages of RAM/ROM as their host bytes, to be read while the
+ * caller still may (blocks live as long as the machine).  Where no RAM or
+ * ROM is, the walk either stops or, with holes_as_zero, yields zeros and
+ * goes on.  Returns the bytes of the pieces fn took (all of them unless
+ * it or a range without memory stopped the walk).  Takes the read lock
+ * around the calls.
+ */
+size_t as_read_pieces(struct address_space *as, uint64_t gpa, size_t len, bool holes_as_zero,
+                      as_piece_fn fn, void *opaque);
+/* An as_piece_fn that copies each piece to *(uint8_t **)opaque and moves it on. */
+int as_copy_piece(void *opaque, const void *bytes, size_t len);
+/* The same, copied into buf; never populates guest memory either. */
 size_t as_read(struct address_space *as, uint64_t gpa, void *buf, size_t len, bool holes_as_zero);
 
 /* `info mtree` for this address space, and a nested JSON of the tree. */

@@ -4,9 +4,9 @@
  *
  * Offset = guest-physical address; size = end of the highest RAM/ROM range
  * of the "memory" flat view.  Ranges without RAM/ROM are holes; so are the
- * pages of a RAM block that nobody ever touched, as the memfd backing it
- * knows (SEEK_DATA/SEEK_HOLE on rb->fd).  Anonymous blocks (-mem-backing
- * anon) cannot tell and are all data.
+ * pages of a RAM block that nobody ever populated (ram_block_extents: the
+ * memfd's page cache, or the page tables for -mem-backing anon).  Reads
+ * never touch those pages, so reading costs no guest memory.
  *
  * Every function here takes the address space's read lock itself.
  */
@@ -31,6 +31,12 @@ uint64_t phys_size(struct address_space *as);
 /* Copy [gpa, gpa+len) into buf, holes as zeros. */
 void phys_read(struct address_space *as, uint64_t gpa, void *buf, size_t len);
 /*
+ * The same as pieces (see as_read_pieces): guest bytes where they lie, holes
+ * as zeros.  Returns the bytes of the pieces fn took.
+ */
+size_t phys_read_pieces(struct address_space *as, uint64_t gpa, size_t len, as_piece_fn fn,
+                        void *opaque);
+/*
  * Copy [gpa, gpa+len) up to the first hole; returns the bytes copied.  as is
  * an address_space: the reader of a struct guestkernel_mem.
  */
@@ -47,10 +53,12 @@ long phys_write(struct address_space *as, uint64_t gpa, const void *buf, size_t 
  * SEEK_DATA, no data follows.  The end of the file counts as a hole.
  */
 int phys_seek(struct address_space *as, uint64_t off, int whence, uint64_t *out);
-/* The same over one block's [0, used_length). */
-int phys_block_seek(struct ram_block *rb, uint64_t off, int whence, uint64_t *out);
 
-/* Bytes of host memory behind the block (its memfd's allocation), at most used_length. */
+/*
+ * Bytes of host memory behind the block (its memfd's allocation), at most
+ * used_length; anonymous blocks count whole (finding out would mean a walk
+ * of every page table, on every stat).
+ */
 uint64_t phys_block_resident(struct ram_block *rb);
 /* Bytes of host memory behind `phys`, for st_blocks: each block counted once. */
 uint64_t phys_resident(struct address_space *as);

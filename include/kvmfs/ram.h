@@ -23,6 +23,7 @@ enum ram_flags {
 	RAM_SHARED = 1u << 0,     /* MAP_SHARED mapping (memfd backing) */
 	RAM_READONLY = 1u << 1,   /* the guest cannot write it (ROM) */
 	RAM_RESIZEABLE = 1u << 2, /* used_length may grow up to max_length */
+	RAM_FILE = 1u << 3,       /* a file's bytes (a dump): see ram_file_piece */
 };
 
 enum ram_backing {
@@ -48,6 +49,7 @@ struct ram_block {
 	uint64_t page_size;
 	unsigned flags;           /* enum ram_flags */
 	int fd;                   /* memfd, a dump file (see pieces), or -1 for anonymous memory */
+	int pagemap_fd;           /* anonymous: the list's /proc/self/pagemap (not owned), or -1 */
 	struct memory_region *mr; /* the region that owns the block */
 	struct ram_block *next;
 	/* A file's block: its pieces (none: fd is a memfd, offset for offset) ... */
@@ -70,6 +72,7 @@ struct ram_list {
 	struct ram_block *head; /* sorted by max_length, largest first */
 	uint64_t version;       /* bumped on every add, free and resize */
 	enum ram_backing backing;
+	int pagemap_fd; /* anonymous backing: how holes are told from data (-1: they are not) */
 };
 
 void ram_list_init(struct ram_list *rl, enum ram_backing backing);
@@ -99,6 +102,35 @@ int ram_block_map_file(struct ram_block *rb, uint64_t offset, uint64_t len, int 
                        uint64_t file_offset);
 int ram_block_resize(struct ram_list *rl, struct ram_block *rb, uint64_t new_size);
 struct ram_block *ram_block_find(struct ram_list *rl, const char *idstr);
+
+/*
+ * Holes.  A page of a block that nobody populated - not the guest, not a
+ * write through the tree - reads as zeros and costs no memory.  Reading it
+ * through rb->host would populate it (a read fault on a memfd allocates and
+ * zeroes a page), so a reader that must not allocate asks first.  The
+ * kernel knows: for a memfd its page cache (SEEK_DATA for where data
+ * starts, mincore for how far it goes, SEEK_DATA again for swapped pages,
+ * which mincore does not count), for anonymous memory the page tables
+ * (/proc/self/pagemap: present or swapped).  The answer is exact when it is
+ * given; the guest may populate a page right after (the FS's cache copes:
+ * see fs_ram.c).  Where the kernel cannot answer, everything is data:
+ * never wrong, only costly.
+ */
+typedef int (*ram_extent_fn)(void *opaque, uint64_t off, uint64_t len, bool data);
+/*
+ * Calls fn, in order, for the runs of data and of holes that make up
+ * [off, off+len) of rb, clipped to used_length; runs of one kind are merged,
+ * so data and holes alternate.  Stops at the first non-zero value fn
+ * returns and returns it; 0 when all was covered.
+ */
+int ram_block_extents(struct ram_block *rb, uint64_t off, uint64_t len, ram_extent_fn fn,
+                      void *opaque);
+/*
+ * lseek(SEEK_DATA/SEEK_HOLE) over [0, used_length): *out is the next data
+ * (resp. hole) offset at or after off; -ENXIO when off >= used_length or,
+ * for SEEK_DATA, no data follows.  The end of the block counts as a hole.
+ */
+int ram_block_seek(struct ram_block *rb, uint64_t off, int whence, uint64_t *out);
 
 /* Best-fit search for `size` bytes of ram_addr space; the list lock held. */
 int ram_find_offset(const struct ram_list *rl, uint64_t size, uint64_t *offset);

@@ -44,7 +44,6 @@ struct vcpu {
 	bool sync_regs; /* KVM copies regs and sregs into run->s.regs at every exit */
 	/* Emulation failures finished in user space, by kind (atomic). */
 	uint64_t completions[EMU_NR_KINDS];
-	uint64_t mmio_unclaimed; /* MMIO nobody answers: reads all-ones (atomic) */
 };
 
 /* Create vCPU id with CPUID from `cpuid` (its APIC ID patched in). */

@@ -88,6 +88,12 @@ void vmcore_free(struct vmcore *vc);
 /* Bytes [off, off+len) of the file; guest memory gone since the build reads as zeros. */
 void vmcore_read(const struct vmcore *vc, struct address_space *as, uint64_t off, void *buf,
                  size_t len);
+/*
+ * The same as pieces (see as_read_pieces): the header from vc, guest memory
+ * where it lies, holes and whatever lies past the end as zeros.
+ */
+void vmcore_read_pieces(const struct vmcore *vc, struct address_space *as, uint64_t off, size_t len,
+                        as_piece_fn fn, void *opaque);
 /* SEEK_DATA / SEEK_HOLE: holes of guest memory (see phys.h) are holes of the core. */
 int vmcore_seek(const struct vmcore *vc, struct address_space *as, uint64_t off, int whence,
                 uint64_t *out);

@@ -16,48 +16,23 @@
 
 #include "region_tree.h"
 
-typedef unsigned __int128 u128;
-
-/* QEMU's rule for one address: the first enabled subregion (highest
- * priority, latest added) that holds it wins, else the region itself. */
-static int resolve(struct memory_region *mr, u128 addr, struct memory_region **leaf, u128 *off,
-                   int depth)
-{
-	u128 size = mr->size == MR_SIZE_2_64 ? (u128)1 << 64 : mr->size;
-	size_t i;
-
-	if (!mr->enabled || addr >= size || depth > 2 * RT_MAX + 2)
-		return 0;
-	if (mr->kind == MR_ALIAS)
-		return resolve(mr->alias, mr->alias_offset + addr, leaf, off, depth + 1);
-	for (i = 0; i < mr->nr_subs; i++) {
-		struct memory_region *s = mr->subs[i];
-
-		if (addr >= s->addr && resolve(s, addr - s->addr, leaf, off, depth + 1))
-			return 1;
-	}
-	if (mr->kind == MR_CONTAINER)
-		return 0;
-	*leaf = mr;
-	*off = addr;
-	return 1;
-}
+typedef rt_u128 u128;
 
 static void check_addr(struct memory_region *root, const struct flatview *fv, uint64_t a)
 {
 	const struct flat_range *fr = flatview_lookup(fv, a);
 	struct memory_region *leaf = NULL;
 	u128 off = 0;
-	int found = resolve(root, a, &leaf, &off, 0);
+	int found = rt_resolve(root, a, &leaf, &off, 0);
 
 	if (!found && !fr)
 		return;
 	if (!found || !fr || fr->mr != leaf || (u128)fr->offset + (a - fr->start) != off ||
 	    fr->readonly != (leaf->kind == MR_ROM)) {
-		fprintf(stderr, "addr %#llx: reference %s+%#llx (kind %d), flat view %s+%#llx (ro %d)\n",
+		fprintf(stderr,
+		        "addr %#llx: reference %s+%#llx (kind %d), flat view %s+%#llx (ro %d)\n",
 		        (unsigned long long)a, found ? leaf->name : "hole", (unsigned long long)off,
-		        found ? (int)leaf->kind : -1,
-		        fr ? fr->mr->name : "hole",
+		        found ? (int)leaf->kind : -1, fr ? fr->mr->name : "hole",
 		        fr ? (unsigned long long)(fr->offset + (a - fr->start)) : 0ULL,
 		        fr ? fr->readonly : -1);
 		abort();
@@ -76,8 +51,8 @@ static void check_shape(const struct flatview *fv)
 		if (p && (u128)p->start + p->size > r->start)
 			abort(); /* unsorted or overlapping */
 		if (p && p->mr == r->mr && p->readonly == r->readonly &&
-		    (u128)p->start + p->size == r->start && (u128)p->offset + p->size == r->offset &&
-		    (u128)p->size + r->size <= UINT64_MAX)
+		    (u128)p->start + p->size == r->start &&
+		    (u128)p->offset + p->size == r->offset && (u128)p->size + r->size <= UINT64_MAX)
 			abort(); /* should have been merged */
 	}
 }
@@ -98,10 +73,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (getenv("FUZZ_DUMP"))
 		for (unsigned j = 0; j < t.nr; j++) {
 			struct memory_region *m = t.all[j];
-			fprintf(stderr, "%s kind %d addr %#llx size %#llx prio %d en %d in %s alias %s+%#llx\n",
-			        m->name, m->kind, (unsigned long long)m->addr, (unsigned long long)m->size,
-			        m->priority, m->enabled, m->container ? m->container->name : "-",
-			        m->alias ? m->alias->name : "-", (unsigned long long)m->alias_offset);
+			fprintf(stderr,
+			        "%s kind %d addr %#llx size %#llx prio %d en %d in %s alias "
+			        "%s+%#llx\n",
+			        m->name, m->kind, (unsigned long long)m->addr,
+			        (unsigned long long)m->size, m->priority, m->enabled,
+			        m->container ? m->container->name : "-",
+			        m->alias ? m->alias->name : "-",
+			        (unsigned long long)m->alias_offset);
 		}
 	if (flatview_build(root, &fv))
 		abort(); /* acyclic trees of at most 33 regions always flatten */

@@ -6,6 +6,8 @@
  */
 #include <kvmfs/guest.h>
 
+#include "testfw.h"
+
 	.section .text, "ax"
 	.code16
 start16:
@@ -21,10 +23,4 @@ start16:
 	outb %al, %dx
 	jmp 1b
 
-	.section .resetvector, "ax"
-	.code16
-	.globl reset_vector
-reset_vector:
-	cli
-	jmp start16
-	.balign 16, 0xff
+	TESTFW_RESET_VECTOR start16

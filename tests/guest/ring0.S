@@ -2,7 +2,8 @@
  * ring0.S - test firmware for what the host does with ring-0 code: it
  * executes, in 32-bit protected mode at CPL 0, each instruction Linux was
  * seen to need finished by kvmfs where KVM emulates ring 0 (int3, stac,
- * clac, popcnt, fwait; stac/clac and popcnt only where CPUID offers them),
+ * clac, popcnt, fwait, ldmxcsr; stac/clac and popcnt only where CPUID
+ * offers them),
  * writes what it observed to a results block in RAM,
  * and then executes xrstor, which KVM's emulator cannot run.
  *
@@ -16,8 +17,7 @@
  */
 #include <kvmfs/guest.h>
 
-#define REAL_CS_BASE 0xffff0000
-#define REAL(sym) ((sym) - REAL_CS_BASE)
+#include "testfw.h"
 
 #define RESULTS 0x500 /* the results block, in low RAM */
 #define R_MAGIC 0x00  /* "RING0RES" once the block is valid */
@@ -31,6 +31,12 @@
 #define R_UD_EIP 0x24 /* u32: where the last #UD was raised */
 #define R_DONE 0x28   /* u32: 1 before the xrstor */
 #define R_CPUID 0x2c  /* u32: bit 0 SMAP, bit 1 POPCNT, as CPUID says: what was tried */
+#define R_MXCSR 0x30  /* u32: MXCSR after ldmxcsr of MXCSR_VALUE, read back by fxsave */
+#define R_SCRATCH 0x34
+
+#define MXCSR_VALUE 0x9f80 /* the default 0x1f80 with FZ (bit 15) set */
+#define FXAREA 0x1000      /* 512 bytes, 16-aligned: fxsave's image; MXCSR at +24 */
+#define CR4_OSFXSR 0x200
 
 #define IDT 0x600
 #define GDT 0x400
@@ -38,24 +44,14 @@
 	.section .text, "ax"
 	.code16
 start16:
-	cld
 	xorl %eax, %eax
 	movw %ax, %ds
 	movw %ax, %es
-	/* The GDT goes to RAM: loading segments writes accessed bits. */
-	movw $REAL(gdt), %si
-	movw $GDT, %di
-	movw $(gdt_end - gdt) / 2, %cx
-	rep movsw %cs:(%si), %es:(%di)
-	lgdtl %cs:REAL(gdt_pointer)
-	movl %cr0, %eax
-	orl $1, %eax
-	movl %eax, %cr0
-	ljmpl $0x08, $start32
+	TESTFW_ENTER_PM32 GDT, start32
 
 	.code32
 start32:
-	movw $0x10, %ax
+	movw $TESTFW_DATA, %ax
 	movw %ax, %ds
 	movw %ax, %es
 	movw %ax, %ss
@@ -79,7 +75,7 @@ start32:
 	lidtl idt_pointer
 
 	movl $RESULTS, %edi
-	movl $(0x40 / 4), %ecx
+	movl $(0x40 / 4), %ecx  /* the results block and its scratch word */
 	xorl %eax, %eax
 	rep stosl
 
@@ -117,6 +113,15 @@ after_int3:
 	popl RESULTS + R_PFLAGS
 2:	fwait
 	movl $1, RESULTS + R_FWAIT
+	/* ldmxcsr needs CR4.OSFXSR; fxsave (which KVM's emulator runs) reads it back. */
+	movl %cr4, %eax
+	orl $CR4_OSFXSR, %eax
+	movl %eax, %cr4
+	movl $MXCSR_VALUE, RESULTS + R_SCRATCH
+	ldmxcsr RESULTS + R_SCRATCH
+	fxsave FXAREA
+	movl FXAREA + 24, %eax
+	movl %eax, RESULTS + R_MXCSR
 	movl $0x474e4952, RESULTS + R_MAGIC     /* "RING" */
 	movl $0x53455230, RESULTS + R_MAGIC + 4 /* "0RES" */
 	movl $1, RESULTS + R_DONE
@@ -148,22 +153,9 @@ ud_handler:
 
 	.section .rodata, "a"
 	.balign 8
-gdt:
-	.quad 0
-	.quad 0x00cf9b000000ffff /* 0x08: flat 32-bit code */
-	.quad 0x00cf93000000ffff /* 0x10: flat data */
-gdt_end:
-gdt_pointer:
-	.word gdt_end - gdt - 1
-	.long GDT
+	TESTFW_GDT GDT
 idt_pointer:
 	.word 32 * 8 - 1
 	.long IDT
 
-	.section .resetvector, "ax"
-	.code16
-	.globl reset_vector
-reset_vector:
-	cli
-	jmp start16
-	.balign 16, 0xff
+	TESTFW_RESET_VECTOR start16

@@ -234,7 +234,7 @@ def test_ring0_instructions(kvmfs):
     """tests/guest/ring0.S executes at CPL 0 the instructions Linux needed
     finished on kvm_pvm, then an xrstor.  Whatever the host, the guest sees
     their architectural results (SDM: stac sets EFLAGS.AC, clac clears it;
-    popcnt(0xf0f0f0f1) = 17; popcnt(0) sets ZF).  Where ring 0 is emulated
+    popcnt(0xf0f0f0f1) = 17; popcnt(0) sets ZF; ldmxcsr loads MXCSR).  Where ring 0 is emulated
     kvmfs finished them - counted in vcpus/0/completions - and the xrstor
     is one emulation-failure diagnostic; elsewhere they ran natively and the
     xrstor raised #UD in the guest."""
@@ -244,8 +244,8 @@ def test_ring0_instructions(kvmfs):
     def results():
         with open(k.path("ramblocks", "pc.ram"), "rb") as f:
             f.seek(RING0_RESULTS)
-            raw = f.read(0x30)
-        return raw[:8], struct.unpack("<10I", raw[8:48])
+            raw = f.read(0x34)
+        return raw[:8], struct.unpack("<11I", raw[8:52])
 
     xrstor = nm(GUEST_BINS / "ring0.elf", "xrstor_insn")
     if ring0_emulated():
@@ -258,8 +258,9 @@ def test_ring0_instructions(kvmfs):
         assert open(k.path("ctl")).read().startswith("paused (internal-error)\n")
     else:
         k.wait_guest(lambda: results()[1][6] == 1, "the xrstor's #UD in the guest")
-    magic, (bp, ac_set, ac_clr, pop, pflags, fwait, ud, ud_eip, done, cpuid) = results()
+    magic, (bp, ac_set, ac_clr, pop, pflags, fwait, ud, ud_eip, done, cpuid, mxcsr) = results()
     assert magic == b"RING0RES" and done == 1 and bp == 1 and fwait == 1
+    assert mxcsr == 0x9F80  # what ldmxcsr loaded, as fxsave stores it
     if cpuid & 1:
         assert ac_set & (1 << 18) and not ac_clr & (1 << 18)
     if cpuid & 2:
@@ -268,8 +269,8 @@ def test_ring0_instructions(kvmfs):
     if ring0_emulated():
         # kvm_pvm forces SMAP and POPCNT into CPUID, so all five ran.
         assert cpuid == 3, cpuid
-        assert got == {"int3": 1, "clac": 1, "stac": 1, "popcnt": 2, "fwait": 1}, got
+        assert got == {"int3": 1, "clac": 1, "stac": 1, "popcnt": 2, "fwait": 1, "ldmxcsr": 1}, got
         assert ud == 0
     else:
-        assert got == {"int3": 0, "clac": 0, "stac": 0, "popcnt": 0, "fwait": 0}, got
+        assert set(got.values()) == {0}, got
         assert ud == 1 and ud_eip == xrstor

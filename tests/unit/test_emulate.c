@@ -53,11 +53,23 @@ static struct kvm_sregs long_mode_cpl(unsigned cpl)
 }
 
 /* Decode and complete; returns emu_complete's result (decode must pass). */
+static int run_fx(const uint8_t *b, size_t n, struct kvm_regs *r, const struct kvm_sregs *s,
+                  struct mem *m, struct emu_effects *fx, struct emu_insn *in)
+{
+	assert_int_equal(emu_decode(b, n, s->cs.l, in), 0);
+	return emu_complete(in, r, s, mem_read, m, fx);
+}
+
+/* The same, for instructions whose only outside effect may be #BP. */
 static int run(const uint8_t *b, size_t n, struct kvm_regs *r, const struct kvm_sregs *s,
                struct mem *m, bool *bp, struct emu_insn *in)
 {
-	assert_int_equal(emu_decode(b, n, s->cs.l, in), 0);
-	return emu_complete(in, r, s, mem_read, m, bp);
+	struct emu_effects fx;
+	int ret = run_fx(b, n, r, s, m, &fx, in);
+
+	*bp = fx.inject_bp;
+	assert_false(fx.inject_gp || fx.set_mxcsr);
+	return ret;
 }
 
 static void test_int3(void **state)
@@ -234,6 +246,39 @@ static void test_fwait(void **state)
 	assert_int_equal(r.rip, 0x4001);
 }
 
+static void test_ldmxcsr(void **state)
+{
+	/* ldmxcsr 0x4(%rsp), as kernel_fpu_begin_mask() has it. */
+	static const uint8_t b[] = {0x0f, 0xae, 0x54, 0x24, 0x04};
+	struct kvm_sregs s = long_mode_cpl(0);
+	struct mem m = {.base = 0x7000};
+	struct emu_effects fx;
+	struct kvm_regs r;
+	struct emu_insn in;
+	uint32_t v;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.rip = 0xffffffff8103dedeULL;
+	r.rsp = 0x7010;
+	v = 0x1f80; /* MXCSR_DEFAULT */
+	memcpy(m.bytes + 0x14, &v, 4);
+	assert_int_equal(run_fx(b, sizeof(b), &r, &s, &m, &fx, &in), 0);
+	assert_int_equal(in.kind, EMU_LDMXCSR);
+	assert_int_equal(m.last, 0x7014);
+	assert_true(fx.set_mxcsr && !fx.inject_gp && !fx.inject_bp);
+	assert_int_equal(fx.mxcsr, 0x1f80);
+	assert_int_equal(r.rip, 0xffffffff8103dee3ULL);
+
+	/* A reserved bit (above 15): #GP(0), MXCSR untouched, RIP at the instruction. */
+	v = 0x10000 | 0x1f80;
+	memcpy(m.bytes + 0x14, &v, 4);
+	r.rip = 0x1000;
+	assert_int_equal(run_fx(b, sizeof(b), &r, &s, &m, &fx, &in), 0);
+	assert_true(fx.inject_gp && !fx.set_mxcsr);
+	assert_int_equal(r.rip, 0x1000);
+}
+
 static void test_refused(void **state)
 {
 	static const struct {
@@ -279,6 +324,7 @@ int main(void)
 	        cmocka_unit_test(test_popcnt_registers),
 	        cmocka_unit_test(test_popcnt_memory),
 	        cmocka_unit_test(test_fwait),
+	        cmocka_unit_test(test_ldmxcsr),
 	        cmocka_unit_test(test_refused),
 	        cmocka_unit_test(test_names),
 	};

@@ -14,7 +14,7 @@
  * "read" and "mmap".
  *
  * The loop polls every POLL_US, so delays are known to about that much; the
- * bound it checks (20 ms) is a hundred times coarser.
+ * bound make bench checks (two sweep periods, 10 ms) is fifty times coarser.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -9,6 +9,8 @@
  *                                        out of it: the in-process copy
  *   memread file PATH LEN [opts]         pread() of a file (a kvmfs RAM file:
  *                                        the same loop as the baselines)
+ *   memread cached PATH                  how much of PATH is in the page cache
+ *                                        (mincore of a mapping; reads nothing)
  *
  *   -b BS   bytes per operation (default 1 MiB)
  *   -r      random BS-aligned offsets instead of one sequential pass
@@ -17,9 +19,12 @@
  *   -l      time every operation and report p50/p99 latency
  *   -p      map: populate the mapping before the clock starts, so that only
  *           the copy is timed (the in-process memcpy baseline)
+ *   -d      file: open with O_DIRECT (past the page cache: on a FUSE file,
+ *           every read is a READ request answered into the caller's buffer)
  *
  * Prints one JSON object: bytes, ops, seconds, MB/s, ops/s and, with -l,
- * lat_p50_us and lat_p99_us.  ADDR is a host virtual address in PID, as
+ * lat_p50_us and lat_p99_us; for `cached`, the file's size and its bytes in
+ * the page cache.  ADDR is a host virtual address in PID, as
  * kvmfs's memslots.json and ramblocks.json give it (decimal or 0x hex).
  *
  * Every mode copies into a private BS-byte buffer, as read() does, so the
@@ -38,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +65,7 @@ struct run {
 	double seconds; /* 0: one pass */
 	bool lat;
 	bool populate;
+	bool direct;
 	const uint8_t *map; /* M_MAP: the whole mapping, shared by all threads */
 	atomic_bool stop;
 };
@@ -138,7 +145,7 @@ static void *job_main(void *arg)
 	}
 	memset(buf, 0, r->bs); /* fault the buffer in before the clock runs */
 	if (r->mode == M_PROCMEM || r->mode == M_FILE) {
-		fd = open(r->path, O_RDONLY | O_CLOEXEC);
+		fd = open(r->path, O_RDONLY | O_CLOEXEC | (r->direct ? O_DIRECT : 0));
 		if (fd < 0) {
 			j->err = errno;
 			free(buf);
@@ -217,10 +224,43 @@ static void *map_file(const char *path, uint64_t len, int flags)
 	return p;
 }
 
+/* memread cached PATH: pages of PATH in the page cache, without faulting any in. */
+static int cached(const char *path)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *vec;
+	uint64_t size, i, n = 0;
+	struct stat st;
+	void *map;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st)) {
+		fprintf(stderr, "memread: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	size = (uint64_t)st.st_size;
+	vec = malloc(size / (uint64_t)page + 1);
+	map = size ? mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0) : NULL;
+	if (!vec || map == MAP_FAILED || (size && mincore(map, size, vec))) {
+		fprintf(stderr, "memread: cached %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	for (i = 0; i < (size + (uint64_t)page - 1) / (uint64_t)page; i++)
+		n += vec[i] & 1;
+	printf("{\"mode\": \"cached\", \"bytes\": %" PRIu64 ", \"cached\": %" PRIu64 "}\n", size,
+	       n * (uint64_t)page);
+	if (size)
+		munmap(map, size);
+	free(vec);
+	close(fd);
+	return 0;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: memread procmem|vmreadv PID ADDR LEN [-b BS] [-r] [-j N] [-t SEC] "
-	                "[-l]\n       memread map|file PATH LEN [...]\n");
+	fprintf(stderr,
+	        "usage: memread procmem|vmreadv PID ADDR LEN [-b BS] [-r] [-j N] [-t SEC] "
+	        "[-l]\n       memread map|file PATH LEN [...]\n       memread cached PATH\n");
 	exit(2);
 }
 
@@ -254,7 +294,7 @@ static void parse(struct run *r, int argc, char **argv)
 	r->bs = 1u << 20;
 	r->jobs = 1;
 	optind = i + 1;
-	while ((opt = getopt(argc, argv, "b:rj:t:lp")) != -1) {
+	while ((opt = getopt(argc, argv, "b:rj:t:lpd")) != -1) {
 		switch (opt) {
 		case 'b': r->bs = (size_t)parse_u64(optarg, "block size"); break;
 		case 'r': r->random = true; break;
@@ -262,6 +302,7 @@ static void parse(struct run *r, int argc, char **argv)
 		case 't': r->seconds = strtod(optarg, NULL); break;
 		case 'l': r->lat = true; break;
 		case 'p': r->populate = true; break;
+		case 'd': r->direct = true; break;
 		default: usage();
 		}
 	}
@@ -286,6 +327,8 @@ int main(int argc, char **argv)
 	unsigned i;
 	int err = 0;
 
+	if (argc == 3 && !strcmp(argv[1], "cached"))
+		return cached(argv[2]);
 	parse(&r, argc, argv);
 	jobs = calloc(r.jobs, sizeof(*jobs));
 	if (!jobs)
