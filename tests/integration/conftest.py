@@ -267,3 +267,44 @@ def run_kvmfs(tmp_path):
                 lazy_unmount(mnt)
 
     return run
+
+
+# ---- small helpers the test files share ----
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def pread(path, size, off):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, size, off)
+    finally:
+        os.close(fd)
+
+
+def pwrite(path, data, off):
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        assert os.pwrite(fd, data, off) == len(data)
+    finally:
+        os.close(fd)
+
+
+def proc_mem(pid, addr, size):
+    """size bytes of process pid's memory at addr (kvmfs's own view of guest RAM)."""
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as f:
+        f.seek(addr)
+        return f.read(size)
+
+
+def maps_entry(pid, addr):
+    """(perms, path) of the mapping that holds addr in /proc/PID/maps."""
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            fields = line.split(None, 5)
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if lo <= addr < hi:
+                return fields[1], fields[5].strip() if len(fields) > 5 else ""
+    raise AssertionError(f"no mapping holds {addr:#x}")

@@ -20,11 +20,10 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-from conftest import KVMFS, READY, is_mounted, lazy_unmount, wait_for
+from conftest import KVMFS, is_mounted, lazy_unmount, wait_for
 
 PC = ("-M", "pc", "-m", "64M", "-accel", "none")
 

@@ -21,7 +21,7 @@ import stat
 
 import pytest
 
-from conftest import have_kvm, is_mounted
+from conftest import have_kvm, is_mounted, proc_mem, read
 
 # -S: where KVM runs the guest it would rewrite its records in the very
 # memory these tests check is left unchanged.
@@ -30,11 +30,6 @@ ROM_SIZE = 0x20000
 BIOS_SIZE = 0x40000
 # From 0xff000000 to 4G: above KVM's identity-map and TSS pages at 0xfeffc000.
 BIOS_MAX_SIZE = 0x1000000
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def one_error_line(r):
@@ -154,22 +149,16 @@ def blocks_of(k):
     return {b["idstr"]: b for b in json.loads(read(k.path("ramblocks.json")))}
 
 
-def proc_mem(k, addr, size):
-    with open(f"/proc/{k.pid}/mem", "rb", buffering=0) as f:
-        f.seek(addr)
-        return f.read(size)
-
-
 def memory_digest(k):
     """A digest of the small blocks and the first and last MiB of pc.ram,
     read from kvmfs's own memory (not through the FS)."""
     h = hashlib.sha256()
     for name, b in sorted(blocks_of(k).items()):
         if b["used_length"] <= (1 << 20):
-            h.update(proc_mem(k, b["host"], b["used_length"]))
+            h.update(proc_mem(k.pid, b["host"], b["used_length"]))
         else:
-            h.update(proc_mem(k, b["host"], 1 << 20))
-            h.update(proc_mem(k, b["host"] + b["used_length"] - (1 << 20), 1 << 20))
+            h.update(proc_mem(k.pid, b["host"], 1 << 20))
+            h.update(proc_mem(k.pid, b["host"] + b["used_length"] - (1 << 20), 1 << 20))
     return h.hexdigest()
 
 
@@ -303,7 +292,7 @@ def test_nasty_block_names_stay_inside_the_tree(kvmfs):
     finally:
         os.close(fd)
     b = blocks["../../escape"]
-    assert proc_mem(k, b["host"] + 0x100, 4) == b"mine"
+    assert proc_mem(k.pid, b["host"] + 0x100, 4) == b"mine"
     assert read(path)[0x100:0x104] == b"mine"
     txt = read(k.path("ramblocks.txt")).decode()
     names = set()

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import KVMFS, READY, ROOT, require_guest, wait_for
+from conftest import KVMFS, READY, ROOT, maps_entry, pread, read, require_guest, wait_for
 
 PC = ("-M", "pc", "-m", "64M")
 GUEST_BINS = ROOT / "build" / "guest"
@@ -32,19 +32,6 @@ BIOS_SIZE = 256 * KIB
 STATUS_GPA, PERCPU_GPA, PERCPU_SIZE = 0x1000, 0x4000, 256
 # Generous: how fast things happen is make bench's business.
 WAIT = 60.0
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def pread(path, size, off):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.pread(fd, size, off)
-    finally:
-        os.close(fd)
 
 
 def nm(elf, symbol):
@@ -101,17 +88,6 @@ def test_small_bios_at_the_top(kvmfs, tmp_path, size):
 
 
 # ---- -mem-backing memfd|anon ----
-
-def maps_entry(pid, addr):
-    """(perms, path) of the mapping that holds addr in /proc/PID/maps."""
-    with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            fields = line.split(None, 5)
-            lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            if lo <= addr < hi:
-                return fields[1], fields[5].strip() if len(fields) > 5 else ""
-    raise AssertionError(f"no mapping holds {addr:#x}")
-
 
 @pytest.mark.parametrize("backing", ["memfd", "anon"])
 def test_mem_backing(kvmfs, backing):

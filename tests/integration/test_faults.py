@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, is_mounted, require_guest, wait_for
+from conftest import ROOT, is_mounted, read, require_guest, wait_for
 
 PC = ("-M", "pc", "-m", "512M")
 GUEST_DIR = ROOT / "build" / "guest"
@@ -53,11 +53,6 @@ while mounted():
         if mounted():
             sys.exit(f"read at {off} failed while mounted: {e}")
 """
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def start_readers(k, n=3, dead_ok=False):

@@ -21,8 +21,8 @@ import time
 
 import pytest
 
-from conftest import (FIRMWARE, ROOT, have_kvm, is_mounted, require_guest, ring0_emulated,
-                      wait_for)
+from conftest import (FIRMWARE, ROOT, have_kvm, is_mounted, maps_entry, proc_mem, read,
+                      require_guest, ring0_emulated, wait_for)
 
 # -S: these tests are about the filesystem; a running guest would rewrite the
 # very bytes they write (its records, its status page).
@@ -45,11 +45,6 @@ GUEST_BINS = ROOT / "build" / "guest"
 STATUS_GPA, MAILBOX_GPA, ACK_GPA = 0x1000, 0x2000, 0x2100
 
 
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 def slots_of(k):
     return json.loads(read(k.path("memslots.json")))
 
@@ -60,12 +55,6 @@ def host_addr(slots, block, offset):
         if s["ramblock"] == block and s["offset"] <= offset < s["offset"] + s["memory_size"]:
             return s["userspace_addr"] + offset - s["offset"]
     raise AssertionError(f"no memslot maps {block}+{offset:#x}")
-
-
-def proc_mem(k, addr, size):
-    with open(f"/proc/{k.pid}/mem", "rb", buffering=0) as f:
-        f.seek(addr)
-        return f.read(size)
 
 
 def dd(path, offset, size):
@@ -239,7 +228,7 @@ def test_written_pattern_reads_back_everywhere(kvmfs, mode):
     for off in OFFSETS:
         want = pattern(off, 4096)
         # The bytes really are in guest memory, where the memslot says.
-        assert proc_mem(k, host_addr(slots, "pc.ram", off), 4096) == want, hex(off)
+        assert proc_mem(k.pid, host_addr(slots, "pc.ram", off), 4096) == want, hex(off)
         assert dd(ram, off, 4096) == want, hex(off)
         with open(ram, "rb") as f:
             f.seek(off)
@@ -258,8 +247,8 @@ def test_written_pattern_reads_back_everywhere(kvmfs, mode):
 
     # A 1 MiB read across the 4G split returns both sides in order.
     big = dd(ram, SPLIT - 2048 - 512 * 1024, 1 << 20)
-    want = (proc_mem(k, host_addr(slots, "pc.ram", SPLIT - 2048 - 512 * 1024), 512 * 1024 + 2048)
-            + proc_mem(k, host_addr(slots, "pc.ram", SPLIT), 512 * 1024 - 2048))
+    want = (proc_mem(k.pid, host_addr(slots, "pc.ram", SPLIT - 2048 - 512 * 1024), 512 * 1024 + 2048)
+            + proc_mem(k.pid, host_addr(slots, "pc.ram", SPLIT), 512 * 1024 - 2048))
     assert big == want
     assert pattern(SPLIT, 4096)[:64] in big
 
@@ -274,7 +263,7 @@ def test_shared_writable_mapping_reaches_guest_memory(kvmfs):
                        mmap.PROT_READ | mmap.PROT_WRITE, offset=win) as m:
             m[0x1234:0x1234 + 4096] = pattern(win, 4096)
             m.flush()
-    assert proc_mem(k, host_addr(slots, "pc.ram", win + 0x1234), 4096) == pattern(win, 4096)
+    assert proc_mem(k.pid, host_addr(slots, "pc.ram", win + 0x1234), 4096) == pattern(win, 4096)
 
 
 def test_rom_blocks_writable_only_with_writable(kvmfs):
@@ -286,7 +275,7 @@ def test_rom_blocks_writable_only_with_writable(kvmfs):
         assert os.pwrite(fd, b"KVMFSROM", 0x1000) == 8
     finally:
         os.close(fd)
-    assert proc_mem(k, host_addr(slots, "pc.bios", 0x1000), 8) == b"KVMFSROM"
+    assert proc_mem(k.pid, host_addr(slots, "pc.bios", 0x1000), 8) == b"KVMFSROM"
 
 
 def test_read_only_without_writable(kvmfs):
@@ -306,7 +295,7 @@ def test_read_only_without_writable(kvmfs):
         assert after == before
         assert os.stat(path).st_size == {"pc.ram": RAM_6G, "pc.bios": BIOS_SIZE,
                                          "pc.rom": ROM_SIZE}[name]
-    assert proc_mem(k, host_addr(slots, "pc.ram", SPLIT), 65536) == dd(
+    assert proc_mem(k.pid, host_addr(slots, "pc.ram", SPLIT), 65536) == dd(
         k.path("ramblocks", "pc.ram"), SPLIT, 65536)
 
 
@@ -684,17 +673,6 @@ def test_memslot_flags(kvmfs):
         assert s["flags"] == want_bits[s["ramblock"]], s
 
 
-def _maps_entry(pid, addr):
-    """The /proc/PID/maps line of the mapping holding addr: (perms, path)."""
-    with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            fields = line.split(None, 5)
-            lo, hi = (int(x, 16) for x in fields[0].split("-"))
-            if lo <= addr < hi:
-                return fields[1], fields[5].strip() if len(fields) > 5 else ""
-    raise AssertionError(f"no mapping holds {addr:#x}")
-
-
 def test_ramblocks_json_flags(kvmfs):
     """ramblocks.json's flags against what the process really has: every
     block is a shared mapping of a memfd named after it (/proc/PID/maps);
@@ -704,7 +682,7 @@ def test_ramblocks_json_flags(kvmfs):
     blocks = json.loads(read(k.path("ramblocks.json")))
     assert {b["idstr"] for b in blocks} == {"pc.ram", "pc.bios", "pc.rom"}
     for b in blocks:
-        perms, path = _maps_entry(k.pid, b["host"])
+        perms, path = maps_entry(k.pid, b["host"])
         assert b["fd_backed"] is True and path.startswith(f"/memfd:{b['idstr']}"), (b, path)
         assert b["shared"] is True and perms[3] == "s", (b, perms)
         assert b["readonly"] is (b["idstr"] in ("pc.bios", "pc.rom")), b

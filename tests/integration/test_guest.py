@@ -18,7 +18,7 @@ import pytest
 import re
 import subprocess
 
-from conftest import ROOT, require_guest, ring0_emulated, wait_for
+from conftest import ROOT, proc_mem, require_guest, ring0_emulated, wait_for
 
 MIB = 1 << 20
 STATUS = 0x1000
@@ -137,12 +137,6 @@ def test_triple_fault_stops_the_vm_and_keeps_the_tree(kvmfs):
     assert not resumed
     k.signal(15)
     assert k.wait() == 0
-
-
-def proc_mem(pid, addr, size):
-    with open(f"/proc/{pid}/mem", "rb") as f:
-        f.seek(addr)
-        return f.read(size)
 
 
 def test_fs_equals_guest_memory_after_stop(kvmfs):

@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from conftest import FIRMWARE, require_guest, wait_for
+from conftest import FIRMWARE, pread, pwrite, require_guest, wait_for
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -267,22 +267,6 @@ def test_reading_an_idle_guest_allocates_nothing(kvmfs, backing, paused):
 
 
 # ---- a hole read, then a write: the zeros read must not outlive it ----
-
-def pread(path, size, off):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.pread(fd, size, off)
-    finally:
-        os.close(fd)
-
-
-def pwrite(path, data, off):
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        assert os.pwrite(fd, data, off) == len(data)
-    finally:
-        os.close(fd)
-
 
 def is_hole(path, off):
     fd = os.open(path, os.O_RDONLY)

@@ -31,7 +31,6 @@ Run: /usr/bin/python3 -m pytest -v tests/integration/test_kernel_debug.py
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path

@@ -30,7 +30,7 @@ import zlib
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, read
 
 SVG = "{http://www.w3.org/2000/svg}"
 FOUR_G = 1 << 32
@@ -38,11 +38,6 @@ MIB = 1 << 20
 # The scale as README.md and kvmfs(1) state it.
 BYTES_PER_PX, MIN_PX, MAX_PX = 16 * MIB, 30, 240
 LAYOUT_PNG = ROOT / "tools" / "layout-png.sh"
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 # ---- what the JSON views say, in the picture's terms ----

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, have_kvm, is_mounted, require_guest, ring0_emulated, wait_for
+from conftest import ROOT, is_mounted, require_guest, ring0_emulated
 
 KDIR = ROOT / "build" / "debian-kernel"
 FETCH = ROOT / "tools" / "fetch-debian-kernel.sh"

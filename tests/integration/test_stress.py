@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from conftest import have_kvm, require_guest
+from conftest import have_kvm, proc_mem, require_guest
 
 RAM = 256 << 20
 STATUS = 0x1000  # guest.h: "KVMFSSTA", pass, heartbeat
@@ -62,12 +62,6 @@ def rss_anon_kib(pid):
             if line.startswith("RssAnon:"):
                 return int(line.split()[1])
     return 0
-
-
-def proc_mem(pid, addr, size):
-    with open(f"/proc/{pid}/mem", "rb", buffering=0) as f:
-        f.seek(addr)
-        return f.read(size)
 
 
 def guest_u64(ram, gpa):
