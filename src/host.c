@@ -2,8 +2,12 @@
  * host.c - telling the host kinds apart (see host.h).
  */
 #include <cpuid.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "kvmfs/cpuid.h"
 #include "kvmfs/host.h"
 
 #define CPUID_1_ECX_VMX        (1u << 5)
@@ -39,4 +43,43 @@ const char *host_describe(const struct host *h)
 		                  : "KVM without VMX/SVM: guest ring 0 is emulated";
 	}
 	return "unknown";
+}
+
+/*
+ * Boot-time work of Linux's whose whole cost, where ring 0 is emulated, is
+ * the emulated instructions, and which a debugging guest can do without.
+ */
+static const struct {
+	const char *word;
+	const char *why;
+} host_emulated_words[] = {
+        {"cryptomgr.notests",
+         "the crypto self-tests' modular exponentiations (mpihelp_*) kept Linux's initcalls "
+         "busy for more than ten minutes (measured); with the words the initcalls end in about "
+         "twelve"},
+};
+
+int host_linux_args(const struct host *h, char *buf, size_t len)
+{
+	size_t n, i;
+	int ret;
+
+	if (!len)
+		return -ENOSPC;
+	buf[0] = '\0';
+	if (h->kind != HOST_RING0_EMULATED)
+		return 0;
+	ret = cpuid_linux_args(buf, len);
+	if (ret)
+		return ret;
+	n = strlen(buf);
+	for (i = 0; i < sizeof(host_emulated_words) / sizeof(host_emulated_words[0]); i++) {
+		int w = snprintf(buf + n, len - n, "%s%s", n ? " " : "",
+		                 host_emulated_words[i].word);
+
+		if (w < 0 || (size_t)w >= len - n)
+			return -ENOSPC;
+		n += (size_t)w;
+	}
+	return 0;
 }

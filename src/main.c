@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include "kvmfs/cmdline.h"
-#include "kvmfs/cpuid.h"
 #include "kvmfs/dirty.h"
 #include "kvmfs/dump.h"
 #include "kvmfs/fs.h"
@@ -188,10 +187,10 @@ static int check_device(const char *dev, const char *why, char *err, size_t errl
  */
 static int linux_cmdline(const struct host *h, const char *append, char *buf, size_t len)
 {
-	char extra[256];
+	char extra[512];
 	int n;
 
-	if (h->kind != HOST_RING0_EMULATED || cpuid_linux_args(extra, sizeof(extra)) || !extra[0])
+	if (host_linux_args(h, extra, sizeof(extra)) || !extra[0])
 		n = snprintf(buf, len, "%s", append ? append : "");
 	else
 		n = snprintf(buf, len, "%s%s%s", extra, append ? " " : "", append ? append : "");
@@ -201,11 +200,11 @@ static int linux_cmdline(const struct host *h, const char *append, char *buf, si
 /* Said once, when all is up: what this host does to the guest. */
 static void say_host(const struct host *h, const struct options *o)
 {
-	char extra[256];
+	char extra[512];
 
 	if (o->accel != ACCEL_KVM || h->kind != HOST_RING0_EMULATED)
 		return;
-	if (o->kernel && !cpuid_linux_args(extra, sizeof(extra)) && extra[0])
+	if (o->kernel && !host_linux_args(h, extra, sizeof(extra)) && extra[0])
 		fprintf(stderr, "kvmfs: %s; Linux's command line gets: %s\n", host_describe(h),
 		        extra);
 	else

@@ -17,6 +17,7 @@
 #define KVMFS_HOST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum host_kind {
 	HOST_NO_KVM,
@@ -32,5 +33,13 @@ struct host {
 void host_probe(struct host *h);
 /* "kvm_pvm (guest ring 0 emulated)", "hardware virtualization", ... */
 const char *host_describe(const struct host *h);
+/*
+ * The Linux command-line words this host needs a kernel to have, space
+ * separated, "" for none: where ring 0 is emulated, cpuid.h's words for the
+ * features the host forces on the guest, then the words that skip boot-time
+ * work which costs only emulated instructions (host.c's table).  -ENOSPC
+ * when len is too small.
+ */
+int host_linux_args(const struct host *h, char *buf, size_t len);
 
 #endif
