@@ -92,6 +92,10 @@ integration: $(BUILD)/kvmfs $(GUEST_BINS) | deps-check
 ASAN_BUILD := build-asan
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ASAN_LOGS = $(abspath $(ASAN_BUILD))/reports
+# The one test left out under ASan: Linux to /init runs the same kvmfs code
+# as the other guest tests (the loader, exits, completions), and where ring 0
+# is emulated it takes a quarter of an hour; the plain run has it.
+ASAN_DESELECT := --deselect tests/integration/test_linux.py::test_linux_user_space
 asan: deps-check $(GUEST_BINS)
 	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS="-O1 -g $(SAN_FLAGS)" $(ASAN_BUILD)/kvmfs unit-bins
 	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
@@ -99,7 +103,7 @@ asan: deps-check $(GUEST_BINS)
 		UBSAN_OPTIONS=log_path=$(ASAN_LOGS)/ubsan:print_stacktrace=1; \
 	for t in $(UNIT_SRCS:tests/unit/%.c=$(ASAN_BUILD)/tests/%); do echo "== $$t"; $$t; done; \
 	KVMFS=$(abspath $(ASAN_BUILD))/kvmfs KVMFS_STRESS_SECONDS=20 \
-		$(PYTHON) -m pytest -q -rs tests/integration
+		$(PYTHON) -m pytest -q -rs $(ASAN_DESELECT) tests/integration
 	@if [ -n "$$(ls $(ASAN_LOGS))" ]; then cat $(ASAN_LOGS)/*; \
 		echo "asan: sanitizer reports above" >&2; exit 1; fi
 	@echo "asan: no sanitizer report"

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CMDLINE = "console=ttyS0 earlyprintk=serial nokaslr"
+CMDLINE = os.environ.get("LINUX_BOOT_APPEND", "console=ttyS0 earlyprintk=serial nokaslr")
 
 # (name, what to find on the console)
 MILESTONES = [
