@@ -29,7 +29,7 @@ LDLIBS = $(shell pkg-config --libs fuse3) -pthread
 LIB_SRCS := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/machine/core.c \
 	src/kvm.c src/cmdline.c src/console.c src/serial.c src/cmos.c src/vcpu.c src/vm.c src/dirty.c \
 	src/pagewalk.c src/phys.c src/vmcore.c src/dirtylog.c src/regs.c src/runstate.c \
-	src/ioport.c src/guestport.c src/emulate.c src/layout.c src/host.c src/acpi.c src/pci.c \
+	src/ioport.c src/guestport.c src/emulate.c src/layout.c src/host.c src/acpi.c src/pci.c src/errmsg.c \
 	src/guestkernel.c src/dump.c
 LIB_SRCS += src/loader.c src/e820.c src/cpuid.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -142,7 +142,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 # Another directory of the same shape replays too (make fuzz-regress FUZZ_REGRESS=DIR).
 FUZZ_REGRESS ?= tests/fuzz/regress
 FUZZ_MODEL := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/machine/core.c \
-	src/kvm.c src/cmdline.c src/layout.c src/dump.c
+	src/kvm.c src/cmdline.c src/layout.c src/dump.c src/errmsg.c
 FUZZ_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Itests/fuzz -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 

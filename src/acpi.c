@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kvmfs/acpi.h"
+#include "kvmfs/bytes.h"
 
 #define ACPI_HEADER_SIZE 36
 #define ACPI_RSDP_SIZE   36
@@ -35,24 +36,6 @@ static const char acpi_oem_id[6] = {'K', 'V', 'M', 'F', 'S', ' '};
 size_t acpi_size(unsigned cpus)
 {
 	return ACPI_MADT_OFF + ACPI_HEADER_SIZE + 8 + (size_t)cpus * 8 + 12 + 6;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
 }
 
 /* The byte that makes len bytes at p sum to zero. */

@@ -6,30 +6,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kvmfs/cmdline.h"
+#include "kvmfs/errmsg.h"
 #include "kvmfs/guest.h"
 #include "kvmfs/machine.h"
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-	va_list ap;
-	char *p;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	/* An argument may carry a newline; the error must stay one line. */
-	for (p = err; errlen && *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return CMDLINE_ERROR;
-}
 
 /*
  * QEMU's size syntax, shared by -m (a plain number is MiB) and -object's
@@ -52,29 +36,31 @@ static int parse_size(const char *opt, const char *s, unsigned plain_shift, uint
 	if (!strncmp(s, "size=", 5))
 		s += 5;
 	if (!isdigit((unsigned char)*s))
-		return fail(err, errlen, "%s '%s': not a size (try 512M, 4G or 4096)", opt, arg);
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "%s '%s': not a size (try 512M, 4G or 4096)", opt, arg);
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno == ERANGE)
-		return fail(err, errlen, "%s '%s': number too large", opt, arg);
+		return errmsg(err, errlen, CMDLINE_ERROR, "%s '%s': number too large", opt, arg);
 	if (*end == '.')
-		return fail(err, errlen,
-		            "%s '%s': fractional sizes are not accepted, give whole %s", opt, arg,
-		            plain_shift ? "MiB" : "bytes");
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "%s '%s': fractional sizes are not accepted, give whole %s", opt, arg,
+		              plain_shift ? "MiB" : "bytes");
 	if (*end) {
 		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 			if (toupper((unsigned char)*end) == units[i].suffix)
 				break;
 		if (i == sizeof(units) / sizeof(units[0]) ||
 		    (end[1] && !(toupper((unsigned char)end[1]) == 'B' && !end[2])))
-			return fail(err, errlen, "%s '%s': unknown size suffix (use K, M, G or T)",
-			            opt, arg);
+			return errmsg(err, errlen, CMDLINE_ERROR,
+			              "%s '%s': unknown size suffix (use K, M, G or T)", opt, arg);
 		shift = units[i].shift;
 	}
 	if (!v)
-		return fail(err, errlen, "%s '%s': the size must be greater than zero", opt, arg);
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "%s '%s': the size must be greater than zero", opt, arg);
 	if (v > (UINT64_MAX >> shift))
-		return fail(err, errlen, "%s '%s': number too large", opt, arg);
+		return errmsg(err, errlen, CMDLINE_ERROR, "%s '%s': number too large", opt, arg);
 	*out = (uint64_t)v << shift;
 	return CMDLINE_OK;
 }
@@ -207,7 +193,7 @@ static int parse_mount_opts(const char *arg, struct options *o, char *err, size_
 	char buf[256], *tok, *save;
 
 	if (strlen(arg) >= sizeof(buf))
-		return fail(err, errlen, "-o '%s': too long", arg);
+		return errmsg(err, errlen, CMDLINE_ERROR, "-o '%s': too long", arg);
 	strcpy(buf, arg);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(tok, "direct_io"))
@@ -215,8 +201,8 @@ static int parse_mount_opts(const char *arg, struct options *o, char *err, size_
 		else if (!strcmp(tok, "allow_other"))
 			o->allow_other = true;
 		else
-			return fail(err, errlen, "-o: unknown option '%s' (direct_io, allow_other)",
-			            tok);
+			return errmsg(err, errlen, CMDLINE_ERROR,
+			              "-o: unknown option '%s' (direct_io, allow_other)", tok);
 	}
 	return CMDLINE_OK;
 }
@@ -258,20 +244,22 @@ static int parse_object(const char *arg, struct options *o, char *err, size_t er
 	int ret;
 
 	if (o->nr_backends == MACHINE_MAX_BACKENDS)
-		return fail(err, errlen, "-object: at most %d objects", MACHINE_MAX_BACKENDS);
+		return errmsg(err, errlen, CMDLINE_ERROR, "-object: at most %d objects",
+		              MACHINE_MAX_BACKENDS);
 	b = &o->backends[o->nr_backends];
 	*b = (struct machine_backend){.id = ""};
 	if (next_field(&s, field, sizeof(field)) ||
 	    strcmp(!strncmp(field, "qom-type=", 9) ? field + 9 : field, "memory-backend-ram"))
-		return fail(err, errlen, "-object '%s': only memory-backend-ram is supported", arg);
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "-object '%s': only memory-backend-ram is supported", arg);
 	while (*s) {
 		if (next_field(&s, field, sizeof(field)))
-			return fail(err, errlen, "-object: a value is longer than %d bytes",
-			            RAM_IDSTR_MAX);
+			return errmsg(err, errlen, CMDLINE_ERROR,
+			              "-object: a value is longer than %d bytes", RAM_IDSTR_MAX);
 		if (!strncmp(field, "id=", 3)) {
 			if (strlen(field + 3) > RAM_IDSTR_MAX)
-				return fail(err, errlen, "-object: id longer than %d bytes",
-				            RAM_IDSTR_MAX);
+				return errmsg(err, errlen, CMDLINE_ERROR,
+				              "-object: id longer than %d bytes", RAM_IDSTR_MAX);
 			strcpy(b->id, field + 3);
 		} else if (!strncmp(field, "size=", 5)) {
 			ret = parse_size("-object size", field + 5, 0, &b->size, err, errlen);
@@ -279,15 +267,18 @@ static int parse_object(const char *arg, struct options *o, char *err, size_t er
 				return ret;
 			have_size = true;
 		} else {
-			return fail(err, errlen, "-object: unknown property '%.*s' (id, size)",
-			            (int)strcspn(field, "="), field);
+			return errmsg(err, errlen, CMDLINE_ERROR,
+			              "-object: unknown property '%.*s' (id, size)",
+			              (int)strcspn(field, "="), field);
 		}
 	}
 	if (!b->id[0] || !have_size)
-		return fail(err, errlen, "-object memory-backend-ram: needs id= and size=");
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "-object memory-backend-ram: needs id= and size=");
 	for (i = 0; i < o->nr_backends; i++)
 		if (!strcmp(o->backends[i].id, b->id))
-			return fail(err, errlen, "-object: id '%s' given twice", b->id);
+			return errmsg(err, errlen, CMDLINE_ERROR, "-object: id '%s' given twice",
+			              b->id);
 	o->nr_backends++;
 	return CMDLINE_OK;
 }
@@ -297,10 +288,11 @@ static int parse_smp(const char *arg, struct options *o, char *err, size_t errle
 	const char *s = !strncmp(arg, "cpus=", 5) ? arg + 5 : arg;
 
 	if (parse_uint(s, &o->cpus) || !o->cpus)
-		return fail(err, errlen, "-smp '%s': the number of vCPUs must be 1 or more", arg);
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "-smp '%s': the number of vCPUs must be 1 or more", arg);
 	if (o->cpus > GUEST_MAX_CPUS)
-		return fail(err, errlen, "-smp %u: at most %d vCPUs are supported", o->cpus,
-		            GUEST_MAX_CPUS);
+		return errmsg(err, errlen, CMDLINE_ERROR, "-smp %u: at most %d vCPUs are supported",
+		              o->cpus, GUEST_MAX_CPUS);
 	return CMDLINE_OK;
 }
 
@@ -360,8 +352,9 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		case OPT_MACHINE:
 			o->layout_given = true;
 			if (!machine_find(optarg))
-				ret = fail(err, errlen, "-M '%s': unknown machine (%s)", optarg,
-				           machine_names());
+				ret = errmsg(err, errlen, CMDLINE_ERROR,
+				             "-M '%s': unknown machine (%s)", optarg,
+				             machine_names());
 			o->machine = optarg;
 			break;
 		case OPT_SMP: ret = parse_smp(optarg, o, err, errlen); break;
@@ -376,7 +369,8 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 			else if (!strcmp(optarg, "none"))
 				o->accel = ACCEL_NONE;
 			else
-				ret = fail(err, errlen, "-accel '%s': unknown (kvm, none)", optarg);
+				ret = errmsg(err, errlen, CMDLINE_ERROR,
+				             "-accel '%s': unknown (kvm, none)", optarg);
 			break;
 		case OPT_BACKING:
 			if (!strcmp(optarg, "memfd"))
@@ -384,48 +378,52 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 			else if (!strcmp(optarg, "anon"))
 				o->backing = RAM_BACKING_ANON;
 			else
-				ret = fail(err, errlen, "-mem-backing '%s': unknown (memfd, anon)",
-				           optarg);
+				ret = errmsg(err, errlen, CMDLINE_ERROR,
+				             "-mem-backing '%s': unknown (memfd, anon)", optarg);
 			break;
 		case OPT_FLAT_OUT: o->flat_out = true; break;
 		case OPT_WRITABLE: o->writable = true; break;
 		case OPT_O: ret = parse_mount_opts(optarg, o, err, errlen); break;
 		case OPT_SWEEP:
 			if (parse_uint(optarg, &o->sweep_ms) || !o->sweep_ms || o->sweep_ms > 10000)
-				ret = fail(err, errlen, "-sweep-ms '%s': give 1..10000", optarg);
+				ret = errmsg(err, errlen, CMDLINE_ERROR,
+				             "-sweep-ms '%s': give 1..10000", optarg);
 			break;
 		case OPT_OBJECT: ret = parse_object(optarg, o, err, errlen); break;
 		case OPT_DUMP: o->dump = optarg; break;
 		case OPT_VMCOREINFO: o->vmcoreinfo = optarg; break;
 		case OPT_HELP: cmdline_usage(); return CMDLINE_EXIT;
 		case OPT_VERSION: return CMDLINE_VERSION;
-		case ':': return fail(err, errlen, "%s: needs a value", argv[optind - 1]);
+		case ':':
+			return errmsg(err, errlen, CMDLINE_ERROR, "%s: needs a value",
+			              argv[optind - 1]);
 		default:
-			return fail(err, errlen, "%s: unknown option (see --help)",
-			            argv[optind - 1]);
+			return errmsg(err, errlen, CMDLINE_ERROR, "%s: unknown option (see --help)",
+			              argv[optind - 1]);
 		}
 	}
 	if (ret != CMDLINE_OK)
 		return ret;
 	if (o->dump && live)
-		return fail(err, errlen,
-		            "%s%s cannot be used with -dump: a dump never runs and is read-only",
-		            strcmp(live, "writable") ? "-" : "--", live);
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "%s%s cannot be used with -dump: a dump never runs and is read-only",
+		              strcmp(live, "writable") ? "-" : "--", live);
 	/* QEMU's rule: both only make sense for a kernel it loads itself. */
 	if (!o->kernel && o->initrd)
-		return fail(err, errlen, "-initrd cannot be used without -kernel");
+		return errmsg(err, errlen, CMDLINE_ERROR, "-initrd cannot be used without -kernel");
 	if (!o->kernel && o->append)
-		return fail(err, errlen, "-append cannot be used without -kernel");
+		return errmsg(err, errlen, CMDLINE_ERROR, "-append cannot be used without -kernel");
 	if (o->ram_size < CMDLINE_MIN_RAM)
-		return fail(err, errlen, "-m: at least 2 MiB of RAM is needed");
+		return errmsg(err, errlen, CMDLINE_ERROR, "-m: at least 2 MiB of RAM is needed");
 	/* QEMU rounds RAM up to 8 KiB; so do we, so that layouts agree. */
 	o->ram_size = (o->ram_size + 8191) & ~8191ULL;
 	if (optind < argc)
 		o->mountpoint = argv[optind++];
 	if (optind < argc)
-		return fail(err, errlen, "'%s': only one mountpoint may be given", argv[optind]);
+		return errmsg(err, errlen, CMDLINE_ERROR, "'%s': only one mountpoint may be given",
+		              argv[optind]);
 	if (o->dump && !o->mountpoint)
-		return fail(err, errlen,
-		            "-dump needs a mountpoint: a dump is only there to be read");
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "-dump needs a mountpoint: a dump is only there to be read");
 	return CMDLINE_OK;
 }

@@ -11,14 +11,15 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kvmfs/bytes.h"
 #include "kvmfs/dump.h"
+#include "kvmfs/errmsg.h"
 #include "kvmfs/pagewalk.h"
 #include "kvmfs/vmcore.h"
 
@@ -29,34 +30,6 @@
 #define DUMP_PR_REG     112           /* ... and where pr_reg is in it */
 #define DUMP_ALIGN4(x)  (((x) + 3) & ~(uint64_t)3)
 #define DUMP_EFER_LONG  0xd01ULL /* SCE, LME, LMA, NXE: what a 64-bit Linux runs with */
-
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
 
 /* Is [off, off+len) inside the buffer?  Else: inside the file (need more), or not (truncated). */
 enum dump_span { DUMP_IN_BUF, DUMP_NEED, DUMP_PAST_END };
@@ -186,8 +159,9 @@ static int dump_notes(struct dump *d, const uint8_t *p, uint64_t len, uint64_t f
 		const uint8_t *nm = p + name, *ds = p + desc;
 
 		if (desc > len || DUMP_ALIGN4(descsz) > len - desc)
-			return fail(err, errlen, -EINVAL, "a corrupt note at byte %llu of the file",
-			            (unsigned long long)(file_off + pos));
+			return errmsg(err, errlen, -EINVAL,
+			              "a corrupt note at byte %llu of the file",
+			              (unsigned long long)(file_off + pos));
 		if (dump_note_is(nm, namesz, "CORE") && type == NT_PRSTATUS &&
 		    descsz >= DUMP_PRSTATUS) {
 			if (d->cpus)
@@ -218,17 +192,17 @@ static int dump_notes(struct dump *d, const uint8_t *p, uint64_t len, uint64_t f
 static int dump_check_ehdr(const Elf64_Ehdr *eh, char *err, size_t errlen)
 {
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64)
-		return fail(err, errlen, -ENOEXEC,
-		            "a 32-bit ELF file (class %u); kvmfs reads x86-64 cores (ELFCLASS64)",
-		            eh->e_ident[EI_CLASS]);
+		return errmsg(err, errlen, -ENOEXEC,
+		              "a 32-bit ELF file (class %u); kvmfs reads x86-64 cores (ELFCLASS64)",
+		              eh->e_ident[EI_CLASS]);
 	if (eh->e_ident[EI_DATA] != ELFDATA2LSB || eh->e_machine != EM_X86_64)
-		return fail(err, errlen, -ENOEXEC, "an ELF file for machine %u, not x86-64 (%u)",
-		            eh->e_machine, EM_X86_64);
+		return errmsg(err, errlen, -ENOEXEC, "an ELF file for machine %u, not x86-64 (%u)",
+		              eh->e_machine, EM_X86_64);
 	if (eh->e_type != ET_CORE)
-		return fail(err, errlen, -ENOEXEC, "an ELF file of type %u, not a core (ET_CORE)",
-		            eh->e_type);
+		return errmsg(err, errlen, -ENOEXEC, "an ELF file of type %u, not a core (ET_CORE)",
+		              eh->e_type);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || !eh->e_phnum)
-		return fail(err, errlen, -ENOEXEC, "an ELF core without program headers");
+		return errmsg(err, errlen, -ENOEXEC, "an ELF core without program headers");
 	return 0;
 }
 
@@ -273,7 +247,7 @@ static int dump_loads(struct dump *d, const uint8_t *ph, unsigned phnum, uint64_
 		if (h.p_type != PT_LOAD || !h.p_memsz || h.p_paddr == UINT64_MAX)
 			continue; /* /proc/kcore's segments without a physical address, say */
 		if (h.p_offset > file_size || h.p_filesz > file_size - h.p_offset)
-			return fail(
+			return errmsg(
 			        err, errlen, -EINVAL,
 			        "truncated: PT_LOAD %u (GPA 0x%llx) ends at byte %llu, the file at "
 			        "%llu",
@@ -281,9 +255,9 @@ static int dump_loads(struct dump *d, const uint8_t *ph, unsigned phnum, uint64_
 			        (unsigned long long)(h.p_offset + h.p_filesz),
 			        (unsigned long long)file_size);
 		if (h.p_filesz > h.p_memsz || h.p_paddr + h.p_memsz < h.p_paddr)
-			return fail(err, errlen, -EINVAL, "PT_LOAD %u has impossible sizes", i);
+			return errmsg(err, errlen, -EINVAL, "PT_LOAD %u has impossible sizes", i);
 		if ((h.p_paddr | h.p_memsz) & (DUMP_PAGE - 1))
-			return fail(
+			return errmsg(
 			        err, errlen, -EINVAL,
 			        "PT_LOAD %u: GPA 0x%llx and size 0x%llx are not whole 4 KiB pages",
 			        i, (unsigned long long)h.p_paddr, (unsigned long long)h.p_memsz);
@@ -299,8 +273,8 @@ static int dump_loads(struct dump *d, const uint8_t *ph, unsigned phnum, uint64_
 		};
 	}
 	if (!d->nr_ranges)
-		return fail(err, errlen, -EINVAL,
-		            "an ELF core without guest-physical memory (no PT_LOAD)");
+		return errmsg(err, errlen, -EINVAL,
+		              "an ELF core without guest-physical memory (no PT_LOAD)");
 	dump_sort_ranges(d);
 	return 0;
 }
@@ -331,10 +305,11 @@ int dump_parse(struct dump *d, const uint8_t *buf, size_t len, uint64_t file_siz
 
 	*need = 0;
 	if (len < SELFMAG || memcmp(buf, ELFMAG, SELFMAG))
-		return fail(err, errlen, -ENOEXEC, "not an ELF file");
+		return errmsg(err, errlen, -ENOEXEC, "not an ELF file");
 	if (file_size < sizeof(eh))
-		return fail(err, errlen, -EINVAL, "truncated: %llu bytes, less than an ELF header",
-		            (unsigned long long)file_size);
+		return errmsg(err, errlen, -EINVAL,
+		              "truncated: %llu bytes, less than an ELF header",
+		              (unsigned long long)file_size);
 	if (len < sizeof(eh)) {
 		*need = sizeof(eh);
 		return -EAGAIN;
@@ -350,7 +325,7 @@ int dump_parse(struct dump *d, const uint8_t *buf, size_t len, uint64_t file_siz
 
 		switch (dump_span(eh.e_shoff, sizeof(sh), len, file_size)) {
 		case DUMP_PAST_END:
-			return fail(err, errlen, -EINVAL, "truncated: no section header 0");
+			return errmsg(err, errlen, -EINVAL, "truncated: no section header 0");
 		case DUMP_NEED: *need = eh.e_shoff + sizeof(sh); return -EAGAIN;
 		case DUMP_IN_BUF: break;
 		}
@@ -359,9 +334,10 @@ int dump_parse(struct dump *d, const uint8_t *buf, size_t len, uint64_t file_siz
 	}
 	switch (dump_span(eh.e_phoff, (uint64_t)phnum * sizeof(Elf64_Phdr), len, file_size)) {
 	case DUMP_PAST_END:
-		return fail(err, errlen, -EINVAL,
-		            "truncated: %u program headers from byte %llu do not fit in %llu bytes",
-		            phnum, (unsigned long long)eh.e_phoff, (unsigned long long)file_size);
+		return errmsg(
+		        err, errlen, -EINVAL,
+		        "truncated: %u program headers from byte %llu do not fit in %llu bytes",
+		        phnum, (unsigned long long)eh.e_phoff, (unsigned long long)file_size);
 	case DUMP_NEED: *need = eh.e_phoff + (uint64_t)phnum * sizeof(Elf64_Phdr); return -EAGAIN;
 	case DUMP_IN_BUF: break;
 	}
@@ -375,15 +351,15 @@ int dump_parse(struct dump *d, const uint8_t *buf, size_t len, uint64_t file_siz
 			continue;
 		switch (dump_span(h.p_offset, h.p_filesz, len, file_size)) {
 		case DUMP_PAST_END:
-			return fail(err, errlen, -EINVAL,
-			            "truncated: the notes (program header %u) end at byte %llu, "
-			            "the file "
-			            "at %llu",
-			            i, (unsigned long long)(h.p_offset + h.p_filesz),
-			            (unsigned long long)file_size);
+			return errmsg(err, errlen, -EINVAL,
+			              "truncated: the notes (program header %u) end at byte %llu, "
+			              "the file "
+			              "at %llu",
+			              i, (unsigned long long)(h.p_offset + h.p_filesz),
+			              (unsigned long long)file_size);
 		case DUMP_NEED:
 			if (h.p_offset + h.p_filesz > DUMP_HEADER_MAX)
-				return fail(err, errlen, -EFBIG, "notes beyond the first 64 MiB");
+				return errmsg(err, errlen, -EFBIG, "notes beyond the first 64 MiB");
 			*need = h.p_offset + h.p_filesz > *need ? h.p_offset + h.p_filesz : *need;
 			break;
 		case DUMP_IN_BUF: break;
@@ -465,13 +441,13 @@ int dump_open(struct dump *d, const char *path, bool raw_ok, char *err, size_t e
 	memset(d, 0, sizeof(*d));
 	d->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (d->fd < 0)
-		return fail(err, errlen, -errno, "%s", strerror(errno));
+		return errmsg(err, errlen, -errno, "%s", strerror(errno));
 	if (fstat(d->fd, &st) || !S_ISREG(st.st_mode)) {
-		ret = fail(err, errlen, -EINVAL, "not a regular file");
+		ret = errmsg(err, errlen, -EINVAL, "not a regular file");
 		goto err;
 	}
 	if (!st.st_size) {
-		ret = fail(err, errlen, -EINVAL, "the file is empty");
+		ret = errmsg(err, errlen, -EINVAL, "the file is empty");
 		goto err;
 	}
 	d->file_size = (uint64_t)st.st_size;
@@ -479,7 +455,7 @@ int dump_open(struct dump *d, const char *path, bool raw_ok, char *err, size_t e
 	for (;;) {
 		ret = dump_read_head(d->fd, &buf, len);
 		if (ret) {
-			fail(err, errlen, ret, "reading it: %s", strerror(-ret));
+			errmsg(err, errlen, ret, "reading it: %s", strerror(-ret));
 			goto err;
 		}
 		ret = dump_parse(d, buf, len, d->file_size, &need, err, errlen);
@@ -489,7 +465,7 @@ int dump_open(struct dump *d, const char *path, bool raw_ok, char *err, size_t e
 	}
 	if (ret == -ENOEXEC && (len < SELFMAG || memcmp(buf, ELFMAG, SELFMAG))) {
 		if (!raw_ok) {
-			ret = fail(
+			ret = errmsg(
 			        err, errlen, -EINVAL,
 			        "not an ELF core; for a raw memory image (offset = guest-physical "
 			        "address) give its layout with -M and -m");
@@ -505,8 +481,8 @@ int dump_open(struct dump *d, const char *path, bool raw_ok, char *err, size_t e
 		d->nr_ranges = 1;
 		ret = 0;
 	} else if (!ret && raw_ok) {
-		ret = fail(err, errlen, -EINVAL,
-		           "an ELF core says its own layout: -M and -m are for raw images only");
+		ret = errmsg(err, errlen, -EINVAL,
+		             "an ELF core says its own layout: -M and -m are for raw images only");
 	}
 	if (ret)
 		goto err;

@@ -8,7 +8,6 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +16,9 @@
 #include <unistd.h>
 
 #include "kvmfs/acpi.h"
+#include "kvmfs/bytes.h"
 #include "kvmfs/e820.h"
+#include "kvmfs/errmsg.h"
 #include "kvmfs/loader.h"
 #include "kvmfs/machine.h"
 #include "kvmfs/machine/pc.h"
@@ -50,33 +51,6 @@
 #define PTE_RW  0x2ULL
 #define PTE_PS  0x80ULL
 
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 /* ---- parsing --------------------------------------------------------- */
 
 static int parse_bzimage(const uint8_t *buf, size_t size, struct loader_kernel *k, char *err,
@@ -88,26 +62,26 @@ static int parse_bzimage(const uint8_t *buf, size_t size, struct loader_kernel *
 	k->format = LOADER_BZIMAGE;
 	k->protocol = le16(buf + BZ_VERSION);
 	if (k->protocol < MIN_PROTOCOL)
-		return fail(err, errlen, -ENOEXEC,
-		            "bzImage boot protocol %u.%02u is too old (2.06 or later is needed)",
-		            k->protocol >> 8, k->protocol & 0xff);
+		return errmsg(err, errlen, -ENOEXEC,
+		              "bzImage boot protocol %u.%02u is too old (2.06 or later is needed)",
+		              k->protocol >> 8, k->protocol & 0xff);
 	if (size < BZ_MIN_SIZE)
-		return fail(err, errlen, -ENOEXEC, "truncated: %zu bytes, less than a setup header",
-		            size);
+		return errmsg(err, errlen, -ENOEXEC,
+		              "truncated: %zu bytes, less than a setup header", size);
 	if (!(buf[BZ_LOADFLAGS] & LOADED_HIGH))
-		return fail(err, errlen, -ENOEXEC,
-		            "a zImage (loaded below 1 MiB); only bzImages are supported");
+		return errmsg(err, errlen, -ENOEXEC,
+		              "a zImage (loaded below 1 MiB); only bzImages are supported");
 	sects = buf[BZ_SETUP_SECTS] ? buf[BZ_SETUP_SECTS] : 4; /* 0 meant 4, long ago */
 	k->setup_size = (sects + 1) * 512;
 	if (size <= k->setup_size)
-		return fail(err, errlen, -ENOEXEC,
-		            "truncated: %zu bytes, but the setup code alone is %zu", size,
-		            k->setup_size);
+		return errmsg(err, errlen, -ENOEXEC,
+		              "truncated: %zu bytes, but the setup code alone is %zu", size,
+		              k->setup_size);
 	/* syssize counts 16-byte paragraphs of the protected-mode kernel. */
 	payload = size - k->setup_size;
 	syssize = (uint64_t)le32(buf + BZ_SYSSIZE) * 16;
 	if (syssize > payload)
-		return fail(
+		return errmsg(
 		        err, errlen, -ENOEXEC,
 		        "truncated: the header says the kernel is %llu bytes, the file has %llu",
 		        (unsigned long long)syssize, (unsigned long long)payload);
@@ -119,9 +93,9 @@ static int parse_bzimage(const uint8_t *buf, size_t size, struct loader_kernel *
 		k->hdr_end = BZ_MIN_SIZE;
 	k->entry = le32(buf + BZ_CODE32_START);
 	if (k->entry != LOADER_BZIMAGE_ADDR)
-		return fail(err, errlen, -ENOEXEC,
-		            "code32_start is 0x%llx; kvmfs loads bzImages at 0x%llx only",
-		            (unsigned long long)k->entry, LOADER_BZIMAGE_ADDR);
+		return errmsg(err, errlen, -ENOEXEC,
+		              "code32_start is 0x%llx; kvmfs loads bzImages at 0x%llx only",
+		              (unsigned long long)k->entry, LOADER_BZIMAGE_ADDR);
 	k->load_start = LOADER_BZIMAGE_ADDR;
 	k->load_end = LOADER_BZIMAGE_ADDR + payload;
 	k->need_end = k->load_end;
@@ -167,23 +141,23 @@ static int parse_elf(const uint8_t *buf, size_t size, struct loader_kernel *k, c
 
 	k->format = LOADER_ELF;
 	if (size < EI_NIDENT || (buf[EI_CLASS] == ELFCLASS64 && size < sizeof(*eh)))
-		return fail(err, errlen, -ENOEXEC, "truncated: %zu bytes, less than an ELF header",
-		            size);
+		return errmsg(err, errlen, -ENOEXEC,
+		              "truncated: %zu bytes, less than an ELF header", size);
 	if (buf[EI_CLASS] != ELFCLASS64)
-		return fail(err, errlen, -ENOEXEC,
-		            "a 32-bit ELF file; kvmfs boots 64-bit x86 kernels (vmlinux)");
+		return errmsg(err, errlen, -ENOEXEC,
+		              "a 32-bit ELF file; kvmfs boots 64-bit x86 kernels (vmlinux)");
 	if (buf[EI_DATA] != ELFDATA2LSB || eh->e_machine != EM_X86_64)
-		return fail(err, errlen, -ENOEXEC, "an ELF file for machine %u, not x86-64",
-		            eh->e_machine);
+		return errmsg(err, errlen, -ENOEXEC, "an ELF file for machine %u, not x86-64",
+		              eh->e_machine);
 	if (eh->e_type != ET_EXEC)
-		return fail(err, errlen, -ENOEXEC,
-		            "an ELF file of type %u, not an executable (ET_EXEC) like vmlinux",
-		            eh->e_type);
+		return errmsg(err, errlen, -ENOEXEC,
+		              "an ELF file of type %u, not an executable (ET_EXEC) like vmlinux",
+		              eh->e_type);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || !eh->e_phnum)
-		return fail(err, errlen, -ENOEXEC, "an ELF file without a usable program header");
+		return errmsg(err, errlen, -ENOEXEC, "an ELF file without a usable program header");
 	if (eh->e_phoff > size || (size - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum)
-		return fail(err, errlen, -ENOEXEC,
-		            "truncated: the program header ends past the file's %zu bytes", size);
+		return errmsg(err, errlen, -ENOEXEC,
+		              "truncated: the program header ends past the file's %zu bytes", size);
 	k->load_start = UINT64_MAX;
 	k->load_end = 0;
 	for (i = 0; i < eh->e_phnum; i++) {
@@ -195,11 +169,11 @@ static int parse_elf(const uint8_t *buf, size_t size, struct loader_kernel *k, c
 		if (ph->p_type != PT_LOAD)
 			continue;
 		if (ph->p_offset > size || ph->p_filesz > size - ph->p_offset)
-			return fail(err, errlen, -ENOEXEC,
-			            "truncated: segment %u ends at byte %llu, the file at %zu", i,
-			            (unsigned long long)(ph->p_offset + ph->p_filesz), size);
+			return errmsg(err, errlen, -ENOEXEC,
+			              "truncated: segment %u ends at byte %llu, the file at %zu", i,
+			              (unsigned long long)(ph->p_offset + ph->p_filesz), size);
 		if (ph->p_filesz > ph->p_memsz || ph->p_paddr + ph->p_memsz < ph->p_paddr)
-			return fail(err, errlen, -ENOEXEC, "segment %u has impossible sizes", i);
+			return errmsg(err, errlen, -ENOEXEC, "segment %u has impossible sizes", i);
 		nload++;
 		if (ph->p_paddr < k->load_start)
 			k->load_start = ph->p_paddr;
@@ -209,13 +183,13 @@ static int parse_elf(const uint8_t *buf, size_t size, struct loader_kernel *k, c
 			entry_ok = true;
 	}
 	if (!nload)
-		return fail(err, errlen, -ENOEXEC, "an ELF file without loadable segments");
+		return errmsg(err, errlen, -ENOEXEC, "an ELF file without loadable segments");
 	/* vmlinux's ENTRY is phys_startup_64; a program's is virtual. */
 	if (!entry_ok)
-		return fail(err, errlen, -ENOEXEC,
-		            "entry point 0x%llx is not the physical address of loaded code "
-		            "(not a vmlinux)",
-		            (unsigned long long)eh->e_entry);
+		return errmsg(err, errlen, -ENOEXEC,
+		              "entry point 0x%llx is not the physical address of loaded code "
+		              "(not a vmlinux)",
+		              (unsigned long long)eh->e_entry);
 	k->entry = eh->e_entry;
 	k->need_end = k->load_end;
 	k->cmdline_max = LOADER_ELF_CMDLINE_MAX;
@@ -228,20 +202,22 @@ int loader_parse(const uint8_t *buf, size_t size, struct loader_kernel *k, char 
 {
 	memset(k, 0, sizeof(*k));
 	if (size == 0)
-		return fail(err, errlen, -ENOEXEC, "the file is empty");
+		return errmsg(err, errlen, -ENOEXEC, "the file is empty");
 	if (size >= SELFMAG && !memcmp(buf, ELFMAG, SELFMAG))
 		return parse_elf(buf, size, k, err, errlen);
 	if (size < BZ_VERSION + 2)
-		return fail(err, errlen, -ENOEXEC,
-		            "not a Linux kernel: %zu bytes, too short for a bzImage or ELF header",
-		            size);
+		return errmsg(
+		        err, errlen, -ENOEXEC,
+		        "not a Linux kernel: %zu bytes, too short for a bzImage or ELF header",
+		        size);
 	if (le16(buf + BZ_BOOT_FLAG) != BOOT_FLAG)
-		return fail(err, errlen, -ENOEXEC,
-		            "not a Linux kernel: neither ELF nor a bzImage (no 0xAA55 boot flag "
-		            "at 0x1fe)");
+		return errmsg(err, errlen, -ENOEXEC,
+		              "not a Linux kernel: neither ELF nor a bzImage (no 0xAA55 boot flag "
+		              "at 0x1fe)");
 	if (le32(buf + BZ_HEADER) != HDRS_MAGIC)
-		return fail(err, errlen, -ENOEXEC,
-		            "not a Linux kernel: a boot sector without the \"HdrS\" setup header");
+		return errmsg(
+		        err, errlen, -ENOEXEC,
+		        "not a Linux kernel: a boot sector without the \"HdrS\" setup header");
 	return parse_bzimage(buf, size, k, err, errlen);
 }
 
@@ -257,23 +233,23 @@ static int read_file(const char *opt, const char *path, uint8_t **out, size_t *l
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "%s %s: %s", opt, path, strerror(errno));
+		return errmsg(err, errlen, -errno, "%s %s: %s", opt, path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		ret = fail(err, errlen, -EINVAL, "%s %s: not a regular file", opt, path);
+		ret = errmsg(err, errlen, -EINVAL, "%s %s: not a regular file", opt, path);
 		goto out;
 	}
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!buf) {
-		ret = fail(err, errlen, -ENOMEM, "%s %s: %lld bytes: out of memory", opt, path,
-		           (long long)st.st_size);
+		ret = errmsg(err, errlen, -ENOMEM, "%s %s: %lld bytes: out of memory", opt, path,
+		             (long long)st.st_size);
 		goto out;
 	}
 	while (done < (size_t)st.st_size) {
 		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
 
 		if (n <= 0) {
-			ret = fail(err, errlen, n < 0 ? -errno : -EIO, "%s %s: %s", opt, path,
-			           n < 0 ? strerror(errno) : "short read");
+			ret = errmsg(err, errlen, n < 0 ? -errno : -EIO, "%s %s: %s", opt, path,
+			             n < 0 ? strerror(errno) : "short read");
 			free(buf);
 			goto out;
 		}
@@ -301,12 +277,13 @@ int loader_open(struct loader *l, const char *kernel, const char *initrd, const 
 		return ret;
 	ret = loader_parse(l->kernel, l->kernel_size, &l->k, why, sizeof(why));
 	if (ret) {
-		fail(err, errlen, ret, "-kernel %s: %s", kernel, why);
+		errmsg(err, errlen, ret, "-kernel %s: %s", kernel, why);
 		goto err;
 	}
 	if (strlen(l->cmdline) > l->k.cmdline_max || strlen(l->cmdline) >= LOADER_CMDLINE_ROOM) {
-		ret = fail(err, errlen, -E2BIG, "-append: %zu bytes; this kernel takes at most %u",
-		           strlen(l->cmdline), l->k.cmdline_max);
+		ret = errmsg(err, errlen, -E2BIG,
+		             "-append: %zu bytes; this kernel takes at most %u", strlen(l->cmdline),
+		             l->k.cmdline_max);
 		goto err;
 	}
 	if (initrd) {
@@ -314,7 +291,7 @@ int loader_open(struct loader *l, const char *kernel, const char *initrd, const 
 		if (ret)
 			goto err;
 		if (!l->initrd_size) {
-			ret = fail(err, errlen, -EINVAL, "-initrd %s: the file is empty", initrd);
+			ret = errmsg(err, errlen, -EINVAL, "-initrd %s: the file is empty", initrd);
 			goto err;
 		}
 	}
@@ -431,11 +408,11 @@ static int place_initrd(const struct loader *l, struct machine *m, const struct 
 	}
 	addr = (top - l->initrd_size) & ~(PAGE_4K - 1);
 	if (l->initrd_size > top || addr < base || addr < l->k.need_end)
-		return fail(err, errlen, -ENOSPC,
-		            "-initrd %s: %zu bytes do not fit between the kernel's end (0x%llx) "
-		            "and the top of low RAM (0x%llx); give more -m",
-		            l->initrd_path, l->initrd_size, (unsigned long long)l->k.need_end,
-		            (unsigned long long)top);
+		return errmsg(err, errlen, -ENOSPC,
+		              "-initrd %s: %zu bytes do not fit between the kernel's end (0x%llx) "
+		              "and the top of low RAM (0x%llx); give more -m",
+		              l->initrd_path, l->initrd_size, (unsigned long long)l->k.need_end,
+		              (unsigned long long)top);
 	e->initrd_addr = addr;
 	return guest_write(m, addr, l->initrd, l->initrd_size);
 }
@@ -554,20 +531,20 @@ int loader_place(const struct loader *l, struct machine *m, struct loader_entry 
 	memset(e, 0, sizeof(*e));
 	ret = e820_build_pc(&m->as, &t);
 	if (ret)
-		return fail(err, errlen, ret, "e820 table: %s", strerror(-ret));
+		return errmsg(err, errlen, ret, "e820 table: %s", strerror(-ret));
 	for (i = 0; i < t.nr; i++)
 		if (t.entries[i].type == E820_TYPE_RAM && t.entries[i].addr < 0x100000000ULL)
 			low_end = t.entries[i].addr + t.entries[i].size;
 	if (!usable_at(&t, l->k.load_start, l->k.need_end))
-		return fail(err, errlen, -ENOSPC,
-		            "-kernel %s: needs RAM at 0x%llx-0x%llx, but usable low RAM ends at "
-		            "0x%llx; give more -m",
-		            l->kernel_path, (unsigned long long)l->k.load_start,
-		            (unsigned long long)l->k.need_end - 1, (unsigned long long)low_end);
+		return errmsg(err, errlen, -ENOSPC,
+		              "-kernel %s: needs RAM at 0x%llx-0x%llx, but usable low RAM ends at "
+		              "0x%llx; give more -m",
+		              l->kernel_path, (unsigned long long)l->k.load_start,
+		              (unsigned long long)l->k.need_end - 1, (unsigned long long)low_end);
 	if (!usable_at(&t, LOADER_GDT_ADDR, LOADER_CMDLINE_ADDR + LOADER_CMDLINE_ROOM))
-		return fail(err, errlen, -ENOSPC,
-		            "the boot data at 0x%llx-0x%llx is not usable RAM", LOADER_GDT_ADDR,
-		            LOADER_CMDLINE_ADDR + LOADER_CMDLINE_ROOM - 1);
+		return errmsg(err, errlen, -ENOSPC,
+		              "the boot data at 0x%llx-0x%llx is not usable RAM", LOADER_GDT_ADDR,
+		              LOADER_CMDLINE_ADDR + LOADER_CMDLINE_ROOM - 1);
 
 	e->mode = l->k.format == LOADER_ELF ? 64 : 32;
 	e->rip = l->k.entry;
@@ -595,7 +572,7 @@ int loader_place(const struct loader *l, struct machine *m, struct loader_entry 
 	if (!ret && e->mode == 64)
 		ret = place_page_tables(m, e);
 	if (ret)
-		return fail(err, errlen, ret, "-kernel %s: writing %s: %s", l->kernel_path, what,
-		            strerror(-ret));
+		return errmsg(err, errlen, ret, "-kernel %s: writing %s: %s", l->kernel_path, what,
+		              strerror(-ret));
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "kvmfs/bytes.h"
 #include "kvmfs/ioport.h"
 #include "kvmfs/pci.h"
 
@@ -40,12 +41,6 @@
 /* The bytes the OS may change: everything else of a host bridge is fixed. */
 static const uint8_t pci_writable[] = {PCI_COMMAND, PCI_COMMAND + 1, PCI_CACHE_LINE, PCI_LATENCY,
                                        PCI_INTERRUPT_LINE};
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
 
 static void pci_port(void *opaque, struct vcpu *v, uint16_t port, bool is_write, uint8_t *data,
                      unsigned size)

@@ -90,6 +90,8 @@ def test_bad_ram_size(run_kvmfs, mnt, value, msg):
     (("-sweep-ms", ""), "-sweep-ms '': give 1..10000"),
     (("-mem-backing", "file"), "-mem-backing 'file': unknown (memfd, anon)"),
     (("-mem-backing", "MEMFD"), "-mem-backing 'MEMFD': unknown (memfd, anon)"),
+    # A file name's newline must not split the one error line.
+    (("-kernel", "/nonexistent/a\nb"), "-kernel /nonexistent/a?b: No such file"),
 ])
 def test_bad_options(run_kvmfs, mnt, args, msg):
     assert msg in refused(run_kvmfs, mnt, *PC, *args)
