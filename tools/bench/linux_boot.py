@@ -54,6 +54,9 @@ def main():
         if not f.exists():
             sys.exit(f"linux_boot: {f} is missing: run tools/fetch-debian-kernel.sh and "
                      "tools/make-initramfs.sh")
+    # Killed by SIGTERM or a lost terminal, still end the VM and unmount (finally below).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     mnt = tempfile.mkdtemp(prefix="kvmfs-bench-linux-")
     err = open(os.path.join(mnt + ".err"), "w+")
     start = time.monotonic()

@@ -45,8 +45,10 @@ def main():
     n = 0
     while time.monotonic() < end:
         ctl.write_text("stop\n")
-        m = re.search(r"RIP=([0-9a-f]+) .* CPL=(\d)", regs.read_text())
-        ctl.write_text("cont\n")
+        try:
+            m = re.search(r"RIP=([0-9a-f]+) .* CPL=(\d)", regs.read_text())
+        finally:
+            ctl.write_text("cont\n")  # even on ^C: never leave the guest stopped
         if m:
             rip, cpl = int(m.group(1), 16), m.group(2)
             i = bisect.bisect_right(addrs, rip) - 1
