@@ -14,8 +14,10 @@ can mount: every test using the fixture skips, saying so.
 
 Run: python3 -m pytest -q tests/integration
 """
+import errno
 import os
 import signal
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -308,3 +310,51 @@ def maps_entry(pid, addr):
             if lo <= addr < hi:
                 return fields[1], fields[5].strip() if len(fields) > 5 else ""
     raise AssertionError(f"no mapping holds {addr:#x}")
+
+
+def extents(path):
+    """[(start, end)] of a file's data, from SEEK_DATA/SEEK_HOLE."""
+    out, pos = [], 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as e:
+                assert e.errno == errno.ENXIO  # no data after pos
+                break
+            pos = os.lseek(fd, start, os.SEEK_HOLE)
+            assert pos > start
+            out.append((start, pos))
+    finally:
+        os.close(fd)
+    return out
+
+
+def elf_loads(path):
+    """(offset, paddr, filesz, memsz) of every PT_LOAD of a 64-bit ELF file."""
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        assert eh[:4] == b"\x7fELF"
+        phoff, = struct.unpack_from("<Q", eh, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    out = []
+    for i in range(phnum):
+        p_type, _, off, _, paddr, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", ph,
+                                                                         i * phentsize)
+        if p_type == 1:
+            out.append((off, paddr, filesz, memsz))
+    return out
+
+
+def system_map_symbol(system_map, name):
+    """The address of name in a kernel's System.map."""
+    with open(system_map) as f:
+        for line in f:
+            addr, _, sym = line.split()
+            if sym == name:
+                return int(addr, 16)
+    raise KeyError(name)

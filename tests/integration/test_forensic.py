@@ -22,7 +22,8 @@ import pytest
 
 from elftools.elf import elffile
 
-from conftest import FIRMWARE, ROOT, have_kvm, pread, pwrite, read, require_guest, wait_for
+from conftest import (FIRMWARE, ROOT, extents, have_kvm, pread, pwrite, read, require_guest,
+                      wait_for)
 
 PC_6G = ("-M", "pc", "-m", "6G")
 # With KVM, -S keeps the guest from running (and touching memory) in the tests
@@ -39,26 +40,6 @@ TOOLS = ROOT / "tools"
 # read back from kvmfs (tests/unit/test_layout.c checks kvmfs against QEMU).
 PC_6G_MEMORY = [(0x0, 0xC0000), (0xC0000, 0x20000), (0xE0000, 0x20000),
                 (0x100000, 0xBFF00000), (0xFFFC0000, 0x40000), (FOUR_G, 0xC0000000)]
-
-
-def extents(path):
-    """[(start, end)] of the data of a file, from SEEK_DATA/SEEK_HOLE."""
-    out, pos = [], 0
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        while pos < size:
-            try:
-                start = os.lseek(fd, pos, os.SEEK_DATA)
-            except OSError as e:
-                assert e.errno == 6  # ENXIO: no data after pos
-                break
-            pos = os.lseek(fd, start, os.SEEK_HOLE)
-            assert pos > start
-            out.append((start, pos))
-    finally:
-        os.close(fd)
-    return out
 
 
 def covered(ext, start, end):

@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from conftest import FIRMWARE, pread, pwrite, require_guest, wait_for
+from conftest import FIRMWARE, elf_loads, extents, pread, pwrite, require_guest, wait_for
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -155,43 +155,6 @@ def read_mapping(path, exp):
             m.close()
 
 
-def vmcore_loads(path):
-    """(file offset, GPA, size) of each PT_LOAD of an ELF64 core."""
-    with open(path, "rb") as f:
-        eh = f.read(64)
-        assert eh[:4] == b"\x7fELF"
-        phoff, = struct.unpack_from("<Q", eh, 32)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 54)
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-    loads = []
-    for i in range(phnum):
-        p_type, _, p_offset, _, p_paddr, p_filesz = struct.unpack_from("<IIQQQQ", ph,
-                                                                       i * phentsize)
-        if p_type == 1:
-            loads.append((p_offset, p_paddr, p_filesz))
-    return loads
-
-
-def extents(path):
-    """[(start, end)] of a file's data, from SEEK_DATA/SEEK_HOLE."""
-    out, pos = [], 0
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        while pos < size:
-            try:
-                start = os.lseek(fd, pos, os.SEEK_DATA)
-            except OSError as e:
-                assert e.errno == errno.ENXIO
-                break
-            pos = os.lseek(fd, start, os.SEEK_HOLE)
-            out.append((start, pos))
-    finally:
-        os.close(fd)
-    return out
-
-
 def read_json(path):
     with open(path) as f:
         return json.load(f)
@@ -227,7 +190,7 @@ def test_reading_an_idle_guest_allocates_nothing(kvmfs, backing, paused):
     assert phys_size == HIGH_GPA + RAM - LOW
     read_file(k.path("phys"), phys_size, lambda off, d: exp.check(off, d, what="phys"))
     core = k.path("vmcore")
-    loads = vmcore_loads(core)
+    loads = [(off, gpa, size) for off, gpa, size, _ in elf_loads(core)]
     assert sum(size for _, _, size in loads) == CORE_BYTES
     for file_off, gpa, size in loads:
         read_file(core, size,

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, require_guest, wait_for
+from conftest import ROOT, require_guest, system_map_symbol, wait_for
 
 KDIR = ROOT / "build" / "debian-kernel"
 KDUMP = ROOT / "build" / "kdump"
@@ -147,15 +147,6 @@ def vmcore_notes(k):
     return n, vmci, keyvals(n["KVMFS"][0].rstrip(b"\0").decode())
 
 
-def symbol(name):
-    with open(KDIR / "System.map") as f:
-        for line in f:
-            addr, _, sym = line.split()
-            if sym == name:
-                return int(addr, 16)
-    raise KeyError(name)
-
-
 def last_kernel_line(console):
     lines = [l.rstrip("\r") for l in console.splitlines() if re.match(r"\[\s*\d+\.\d+\] ", l)]
     return lines[-1]
@@ -253,7 +244,7 @@ def test_crash_drgn_gdb_on_a_dump(kvmfs, kernel, nokaslr_dump):
     assert "VMCOREINFO" not in notes(nokaslr_dump.core)
     assert kv["vmcoreinfo"] == "guest" and vmci["OSRELEASE"] == (kernel / "version").read_text().strip()
     assert vmci["KERNELOFFSET"] == "0" and vmci["NUMBER(phys_base)"] == "0"
-    assert int(vmci["SYMBOL(swapper_pg_dir)"], 16) == symbol("init_top_pgt")
+    assert int(vmci["SYMBOL(swapper_pg_dir)"], 16) == system_map_symbol(KDIR / "System.map", "init_top_pgt")
 
     rsp = qregs["RSP"]
     c = run_crash(k.path("vmcore"), ["sys", "log", "ps", "p jiffies_64",
@@ -329,7 +320,7 @@ def test_kaslr_kernel_without_its_vmcoreinfo(kvmfs, kernel, kaslr_dump):
     page_offset = int(re.search(r":\s+([0-9a-f]{16})", c["rd -64 page_offset_base"]).group(1), 16)
     assert page_offset == d["page_offset_base"] == int(kv["page_offset"], 16)
     assert int(vmci["SYMBOL(swapper_pg_dir)"], 16) == d["init_top_pgt"] == \
-        symbol("init_top_pgt") + offset
+        system_map_symbol(KDIR / "System.map", "init_top_pgt") + offset
     assert d["text"] == text
     release = (kernel / "version").read_text().strip()
     assert vmci["OSRELEASE"] == release
@@ -393,7 +384,7 @@ def test_dump_tree_is_qemus_guest(kvmfs, nokaslr_dump):
                  if s.header.p_type == "PT_LOAD"]
     phys = json.loads(Path(k.path("phys.json")).read_text())
     assert [(r["start"], r["size"]) for r in phys["ranges"]] == loads
-    banner = symbol("linux_banner")
+    banner = system_map_symbol(KDIR / "System.map", "linux_banner")
     with open(k.path("vcpus", "0", "translate"), "r+") as f:
         f.write(hex(banner))
         f.seek(0)
@@ -436,7 +427,7 @@ def test_live_guest_with_crash_drgn_gdb(kvmfs, kernel, initramfs):
     assert kv["kernel"] == (kernel / "version").read_text().strip()
     assert kv["vmcoreinfo"] in ("guest", "derived")
     assert vmci["KERNELOFFSET"] == "0"
-    assert int(vmci["SYMBOL(swapper_pg_dir)"], 16) == symbol("init_top_pgt")
+    assert int(vmci["SYMBOL(swapper_pg_dir)"], 16) == system_map_symbol(KDIR / "System.map", "init_top_pgt")
     prstatus_rip, = struct.unpack_from("<Q", n["CORE"][0], 112 + 16 * 8)
     assert prstatus_rip == rip  # exact: the VM is stopped
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, is_mounted, require_guest, ring0_emulated
+from conftest import (ROOT, elf_loads, is_mounted, require_guest, ring0_emulated,
+                      system_map_symbol)
 
 KDIR = ROOT / "build" / "debian-kernel"
 FETCH = ROOT / "tools" / "fetch-debian-kernel.sh"
@@ -70,32 +71,6 @@ def debian_kernel():
         if r.returncode != 0:
             pytest.fail(f"Debian's cloud kernel could not be fetched: {r.stderr.strip()}")
     return KDIR
-
-
-def symbol(kdir, name):
-    with open(kdir / "System.map") as f:
-        for line in f:
-            addr, _, sym = line.split()
-            if sym == name:
-                return int(addr, 16)
-    raise KeyError(name)
-
-
-def elf_loads(path):
-    """(offset, paddr, filesz, memsz) of every PT_LOAD of a 64-bit ELF."""
-    with open(path, "rb") as f:
-        eh = f.read(64)
-        phoff, = struct.unpack_from("<Q", eh, 0x20)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-    out = []
-    for i in range(phnum):
-        p_type, _, off, _, paddr, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", ph,
-                                                                         i * phentsize)
-        if p_type == 1:
-            out.append((off, paddr, filesz, memsz))
-    return out
 
 
 # ---- reading the model back ----------------------------------------------
@@ -243,7 +218,7 @@ def test_vmlinux_zero_page(kvmfs, debian_kernel, machine, size):
                 bytes(min(memsz - filesz, 4096))
 
     # linux_banner where System.map says, without KASLR.
-    phys = symbol(debian_kernel, "linux_banner") - KERNEL_MAP_BASE
+    phys = system_map_symbol(debian_kernel / "System.map", "linux_banner") - KERNEL_MAP_BASE
     banner = guest_read(k, phys, 512).split(b"\0")[0]
     version = (debian_kernel / "version").read_text().strip()
     assert banner.startswith(f"Linux version {version} ".encode()), banner
@@ -353,7 +328,7 @@ def test_banner_in_guest_memory(kvmfs, debian_kernel):
     m = re.search(r"(Linux version [^\n]*)", console(k))
     assert m, console(k)[-2000:]
     Path(k.path("ctl")).write_text("stop\n")
-    virt = symbol(debian_kernel, "linux_banner")
+    virt = system_map_symbol(debian_kernel / "System.map", "linux_banner")
     phys = virt - KERNEL_MAP_BASE
     mem = guest_read(k, phys, 1024).split(b"\0")[0].decode(errors="replace")
     assert mem.rstrip("\n") == m.group(1).rstrip()
@@ -434,7 +409,7 @@ def test_linux_user_space(kvmfs, debian_kernel, initramfs):
     if not MARKER_LINE.search(console(k)):
         assert ring0_emulated(), console(k)[-3000:]
         addr, ip, _ = INIT_DIES_AT_SYSCALL.search(console(k)).groups()
-        assert int(addr, 16) == int(ip, 16) == symbol(debian_kernel, "entry_SYSCALL_64")
+        assert int(addr, 16) == int(ip, 16) == system_map_symbol(debian_kernel / "System.map", "entry_SYSCALL_64")
         assert k.proc.poll() is None and is_mounted(k.mnt)
         return
     assert "kvmfs-initramfs: /init running (pid 1," in console(k)
