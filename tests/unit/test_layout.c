@@ -41,6 +41,19 @@ static void build(struct machine *m, const char *type, const char *size)
 	build_bios(m, type, size, 0);
 }
 
+/* Each of want[] appears, whole, in the machine's `info mtree` text. */
+static void assert_mtree_has(struct machine *m, const char *const *want, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
+
+	as_render_tree(&m->as, &sb);
+	for (i = 0; i < n; i++)
+		if (!strstr(sb.buf, want[i]))
+			fail_msg("missing:\n%s\nin:\n%s", want[i], sb.buf);
+	sb_free(&sb);
+}
+
 /* Lines of text that contain "ram)" or "rom)": the RAM and ROM ranges. */
 static size_t ram_rom_lines(char *text, char **lines, size_t max)
 {
@@ -145,17 +158,11 @@ static void test_mtree_lines(void **state)
 	        "memory-region: pci\n"
 	        "  0000000000000000-ffffffffffffffff (prio -1, i/o): pci\n",
 	};
-	struct strbuf sb = STRBUF_INIT;
 	struct machine m;
-	size_t i;
 
 	(void)state;
 	build(&m, "pc", "6G");
-	as_render_tree(&m.as, &sb);
-	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		if (!strstr(sb.buf, want[i]))
-			fail_msg("missing:\n%s\nin:\n%s", want[i], sb.buf);
-	sb_free(&sb);
+	assert_mtree_has(&m, want, sizeof(want) / sizeof(want[0]));
 	machine_exit(&m);
 }
 
@@ -217,17 +224,11 @@ static void test_bios_mtree_lines(void **state)
 	        "memory-region: pc.bios\n"
 	        "  00000000fff00000-00000000ffffffff (prio 0, rom): pc.bios\n",
 	};
-	struct strbuf sb = STRBUF_INIT;
 	struct machine m;
-	size_t i;
 
 	(void)state;
 	build_bios(&m, "pc", "1G", 1024);
-	as_render_tree(&m.as, &sb);
-	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		if (!strstr(sb.buf, want[i]))
-			fail_msg("missing:\n%s\nin:\n%s", want[i], sb.buf);
-	sb_free(&sb);
+	assert_mtree_has(&m, want, sizeof(want) / sizeof(want[0]));
 	machine_exit(&m);
 }
 
