@@ -103,6 +103,7 @@ struct fs {
 
 	struct fuse_session *se;
 	bool mounted;
+	int fuse_last_fd; /* a copy of the session's /dev/fuse fd, see fs_hold_fuse_last() */
 	struct dirty_listener dirty;
 	struct dirtylog dirtylog;
 	/* kernel_lock guards kernel: the last guest kernel vmcore found, a hint for the next. */
