@@ -25,10 +25,11 @@ GUEST_DIR = ROOT / "build" / "guest"
 
 # A reader that loops over pc.ram with read() until the tree goes away.  A
 # read error while the tree is still mounted is a failure (exit 1, with the
-# error) - but for ENOTCONN once kvmfs is known dead (SIGKILL: its mount
-# stays until auto_unmount takes it); once the mount is gone it ends with
-# 0, whether its reads failed or still came from the page cache.  It must
-# never hang.
+# error) - but once kvmfs is known dead (SIGKILL: its mount stays until
+# auto_unmount takes it) for ECONNABORTED, which the kernel gives a READ in
+# flight when the connection dies, and ENOTCONN, which it gives every READ
+# after; once the mount is gone it ends with 0, whether its reads failed or
+# still came from the page cache.  It must never hang.
 READER = r"""
 import errno, os, sys
 path, mnt, dead_ok = sys.argv[1], os.path.realpath(sys.argv[2]), sys.argv[3] == "dead-ok"
@@ -48,7 +49,7 @@ while mounted():
                 break
             off += len(b)
     except OSError as e:
-        if dead_ok and e.errno == errno.ENOTCONN:
+        if dead_ok and e.errno in (errno.ECONNABORTED, errno.ENOTCONN):
             break
         if mounted():
             sys.exit(f"read at {off} failed while mounted: {e}")
