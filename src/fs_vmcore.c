@@ -149,16 +149,45 @@ out:
 	return ret;
 }
 
+/*
+ * fi->fh: the core of one open.  A READ's reply points into its header,
+ * and the kernel may send the RELEASE as soon as it has taken the reply's
+ * bytes - before fuse_reply_iov() has returned to us (and ASan looks at
+ * the iovec after the writev) - so each read holds a reference too.
+ */
+struct fs_vmcore_file {
+	struct vmcore *vc;
+	unsigned refs; /* atomic */
+};
+
+static void fs_vmcore_file_put(struct fs_vmcore_file *f)
+{
+	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	vmcore_free(f->vc);
+	free(f);
+}
+
+static struct fs_vmcore_file *fs_vmcore_file(const struct fuse_file_info *fi)
+{
+	return (struct fs_vmcore_file *)(uintptr_t)fi->fh;
+}
+
 static int fs_vmcore_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 {
-	struct vmcore *vc;
+	struct fs_vmcore_file *f = malloc(sizeof(*f));
 	int ret;
 
 	(void)n;
-	ret = fs_vmcore_build(fs, true, &vc);
-	if (ret)
+	if (!f)
+		return -ENOMEM;
+	ret = fs_vmcore_build(fs, true, &f->vc);
+	if (ret) {
+		free(f);
 		return ret;
-	fi->fh = (uintptr_t)vc;
+	}
+	f->refs = 1;
+	fi->fh = (uintptr_t)f;
 	/* Built per open and read from guest memory: no page cache. */
 	fi->direct_io = 1;
 	return 0;
@@ -167,7 +196,8 @@ static int fs_vmcore_open(struct fs *fs, struct fs_node *n, struct fuse_file_inf
 static void fs_vmcore_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
                            struct fuse_file_info *fi)
 {
-	const struct vmcore *vc = (const struct vmcore *)(uintptr_t)fi->fh;
+	struct fs_vmcore_file *f = fs_vmcore_file(fi);
+	const struct vmcore *vc = f->vc;
 	struct fs_reply r;
 
 	(void)n;
@@ -181,15 +211,18 @@ static void fs_vmcore_read(struct fs *fs, struct fs_node *n, fuse_req_t req, siz
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
+	/* No RELEASE comes while this READ is pending: taking a reference is safe. */
+	__atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
 	/* The header from the open file, guest memory where it lies, holes as zeros. */
 	fs_reply_init(&r, fs, size);
 	vmcore_read_pieces(vc, fs_as(fs), (uint64_t)off, size, fs_reply_piece, &r);
 	fs_reply_send(&r, req);
+	fs_vmcore_file_put(f);
 }
 
 static void fs_vmcore_release(struct fuse_file_info *fi)
 {
-	vmcore_free((struct vmcore *)(uintptr_t)fi->fh);
+	fs_vmcore_file_put(fs_vmcore_file(fi));
 }
 
 static int fs_vmcore_size(struct fs *fs, struct fs_node *n, uint64_t *size)
@@ -223,7 +256,7 @@ static int fs_vmcore_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_in
                            uint64_t off, int whence, uint64_t *out)
 {
 	(void)n;
-	return vmcore_seek((const struct vmcore *)(uintptr_t)fi->fh, fs_as(fs), off, whence, out);
+	return vmcore_seek(fs_vmcore_file(fi)->vc, fs_as(fs), off, whence, out);
 }
 
 const struct fs_kind_ops fs_vmcore_ops = {

@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -201,6 +202,37 @@ def test_vmcore_with_readelf(kvmfs):
     # One NT_PRSTATUS per vCPU, of the size the ELF ABI's elf_prstatus has (0x150).
     notes = out.split("Displaying notes")[1]
     assert len(re.findall(r"^\s+CORE\s+0x00000150\s+NT_PRSTATUS", notes, re.M)) == cpus
+
+
+def test_vmcore_opened_and_read_by_many_at_once(kvmfs):
+    """Files built at open (vmcore, regions) read and closed by four
+    threads at once: every read gets the whole header, the same for all,
+    and kvmfs stays up.  A RELEASE may reach kvmfs before the thread that
+    sent a READ's reply is done with it (under make asan this is where a
+    header freed too early shows)."""
+    k = kvmfs("-M", "pc", "-m", "1G", *QUIET)
+    files = [k.path("vmcore"), k.path("regions")]
+    want = {f: read(f)[:PAGE] for f in files}
+    assert want[files[0]][:4] == b"\x7fELF" and want[files[1]].startswith(b"address-space: ")
+    bad = []
+
+    def worker():
+        for i in range(400):
+            f = files[i % 2]
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                got = os.pread(fd, PAGE, 0)
+            finally:
+                os.close(fd)
+            if got != want[f]:
+                bad.append((f, got[:64]))
+                return
+
+    with ThreadPoolExecutor(4) as pool:
+        for fut in [pool.submit(worker) for _ in range(4)]:
+            fut.result()
+    assert not bad, bad[0]
+    assert k.proc.poll() is None
 
 
 def test_vmcore_pt_loads_are_guest_bytes(kvmfs):
