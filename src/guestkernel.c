@@ -204,20 +204,26 @@ static void gk_direct_map(struct guestkernel *k, const struct guestkernel_mem *m
 }
 
 /*
- * swapper_pg_dir: the root itself when CR3 holds one of the image's own
- * (init_top_pgt, or early_top_pgt very early); otherwise the image page
- * whose kernel half equals that of the process's root, found by its last
- * entry (the text mapping's) first.  Failing both, the root CR3 holds, in
- * the direct map: its kernel half is the same.
+ * swapper_pg_dir: the first page of the image's writable runs whose kernel
+ * half equals that of the root CR3 holds and whose user half is empty, as
+ * init_top_pgt's is once boot is over (compared by its last entry, the text
+ * mapping's, first).  CR3 lying in the image is no proof: the kernel hands
+ * image pages it no longer needs (the unused part of .bss..decrypted, the
+ * rest of the brk area's 2 MiB) to its page allocator without unmapping
+ * them, and a process's root may be one of them.  .data, where init_top_pgt
+ * is, comes before those, so the first match is the right one.  Early in
+ * boot, when CR3 holds early_top_pgt (identity mappings in its user half),
+ * nothing matches and the root itself is taken; failing both, the root in
+ * the direct map.
  */
 static void gk_swapper_pg_dir(struct guestkernel *k, const struct guestkernel_mem *mem)
 {
+	static const uint64_t empty[256];
 	uint64_t pgd = k->cpu.cr3 & PW_ADDR_MASK, half[256], cand[256];
 	unsigned i;
 
-	if (gk_image_va(k, pgd, &k->swapper_pg_dir))
-		return;
-	k->swapper_pg_dir = k->page_offset + pgd;
+	if (!gk_image_va(k, pgd, &k->swapper_pg_dir))
+		k->swapper_pg_dir = k->page_offset + pgd;
 	if (!gk_read(mem, pgd + 2048, half, sizeof(half)))
 		return;
 	for (i = 0; i < k->nr_runs; i++) {
@@ -227,10 +233,12 @@ static void gk_swapper_pg_dir(struct guestkernel *k, const struct guestkernel_me
 		if (!run->writable)
 			continue; /* page tables are written: .data, never rodata */
 		for (off = 0; off + GUESTKERNEL_PAGE <= run->size; off += GUESTKERNEL_PAGE) {
-			if (!gk_read(mem, run->pa + off + 4088, &last, sizeof(last)) ||
-			    last != half[255] ||
-			    !gk_read(mem, run->pa + off + 2048, cand, sizeof(cand)) ||
-			    memcmp(cand, half, sizeof(half)))
+			uint64_t pa = run->pa + off;
+
+			if (!gk_read(mem, pa + 4088, &last, sizeof(last)) || last != half[255] ||
+			    !gk_read(mem, pa + 2048, cand, sizeof(cand)) ||
+			    memcmp(cand, half, sizeof(half)) || !gk_read(mem, pa, cand, sizeof(cand)) ||
+			    memcmp(cand, empty, sizeof(empty)))
 				continue;
 			k->swapper_pg_dir = run->va + off;
 			return;

@@ -8,7 +8,9 @@
  * Each case of the table says where the test put things - without KASLR,
  * with KASLR (phys_base "negative", page_offset_base randomized), with a
  * process's page tables in CR3, with PTI's user root in CR3, with 5-level
- * paging - and the search must find exactly that.
+ * paging, with a process's root in a page of the image the kernel freed
+ * (seen in a QEMU dump of Debian's 6.1 with KASLR) - and the search must
+ * find exactly that.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -40,6 +42,7 @@
 #define PGT_OFF    (4 * MIB + 0x10000) /* init_top_pgt, in .data */
 #define NOTE_PTR   (8 * MIB + 0x2030)  /* vmcoreinfo_note, in .bss */
 #define NOTE_GPA   (72 * MIB)
+#define FREED_OFF  (9 * MIB) /* an image page given back (unused .bss..decrypted) */
 #define STACK_VA   0xffffc90000010000ULL
 
 static uint8_t *ram;
@@ -108,7 +111,8 @@ struct layout {
 	const char *name;
 	unsigned levels;
 	uint64_t text_pa, text_va, page_offset;
-	enum { ROOT_INIT, ROOT_PROCESS, ROOT_PTI_USER } root;
+	/* ROOT_IMAGE_PAGE: a process's root in a page of the image the kernel freed */
+	enum { ROOT_INIT, ROOT_PROCESS, ROOT_PTI_USER, ROOT_IMAGE_PAGE } root;
 };
 
 /* Where the test put things, once built. */
@@ -162,8 +166,12 @@ static void build(const struct layout *l, struct built *b)
 	if (l->root == ROOT_INIT)
 		return;
 	/* A process's root: the kernel half copied (pgd_alloc), something of its own below. */
-	kpgd = (new_table() + 2 * PAGE - 1) & ~(2 * PAGE - 1);
-	next_table = kpgd + 2 * PAGE;
+	if (l->root == ROOT_IMAGE_PAGE) {
+		kpgd = l->text_pa + FREED_OFF; /* the bss run maps it, at the image's offset */
+	} else {
+		kpgd = (new_table() + 2 * PAGE - 1) & ~(2 * PAGE - 1);
+		next_table = kpgd + 2 * PAGE;
+	}
 	memset(ram + kpgd, 0, 2 * PAGE);
 	for (i = 256; i < 512; i++)
 		*entry(kpgd, i) = *entry(root, i);
@@ -192,6 +200,8 @@ static const struct layout layouts[] = {
         {"kaslr", 4, 38 * MIB, 0xffffffff9d000000ULL, 0xffffa0c540000000ULL, ROOT_PROCESS},
         {"pti", 4, 22 * MIB, 0xffffffff83000000ULL, 0xffff9b0000000000ULL, ROOT_PTI_USER},
         {"la57", 5, 16 * MIB, 0xffffffff81000000ULL, 0xff11000000000000ULL, ROOT_PROCESS},
+        {"root-in-image", 4, 30 * MIB, 0xffffffff8d000000ULL, 0xffff8af6c0000000ULL,
+         ROOT_IMAGE_PAGE},
 };
 
 static void test_find(void **state)
@@ -296,6 +306,40 @@ static void test_derived_vmcoreinfo(void **state)
 	sb_free(&sb);
 }
 
+/*
+ * Early in boot CR3 holds early_top_pgt, in .data: identity mappings in its
+ * user half and a kernel half init_top_pgt does not have yet.  Nothing is
+ * init_top_pgt's double then, and the root itself is the answer.
+ */
+static void test_early_root(void **state)
+{
+	const struct layout *l = &layouts[0];
+	const uint64_t early_off = PGT_OFF + 2 * PAGE;
+	uint64_t early = l->text_pa + early_off;
+	struct pagewalk_cpu cpu;
+	struct guestkernel k;
+	struct built b;
+	unsigned i;
+
+	(void)state;
+	build(l, &b);
+	for (i = 256; i < 512; i++)
+		*entry(early, i) = *entry(b.init_pgt_pa, i);
+	*entry(early, 0) = new_table() | P | RW;
+	/* init_top_pgt has only the text mapping's entry so far. */
+	for (i = 256; i < 511; i++)
+		*entry(b.init_pgt_pa, i) = 0;
+	b.cr3 = early;
+	cpu = cpu_of(l, &b);
+	assert_int_equal(guestkernel_find(&cpu, &mem, NULL, &k), 0);
+	assert_int_equal(k.swapper_pg_dir, l->text_va + early_off);
+	/* Once init_top_pgt has the same kernel half, it is the one, whatever CR3 holds. */
+	for (i = 256; i < 511; i++)
+		*entry(b.init_pgt_pa, i) = *entry(early, i);
+	assert_int_equal(guestkernel_find(&cpu, &mem, NULL, &k), 0);
+	assert_int_equal(k.swapper_pg_dir, l->text_va + PGT_OFF);
+}
+
 static void test_no_kernel(void **state)
 {
 	const struct layout *l = &layouts[0];
@@ -350,6 +394,7 @@ int main(void)
 	        cmocka_unit_test(test_find),
 	        cmocka_unit_test(test_vmcoreinfo),
 	        cmocka_unit_test(test_derived_vmcoreinfo),
+	        cmocka_unit_test(test_early_root),
 	        cmocka_unit_test(test_no_kernel),
 	        cmocka_unit_test(test_map_range),
 	};
