@@ -452,7 +452,7 @@ def test_live_guest_with_crash_drgn_gdb(kvmfs, kernel, initramfs):
     task, pid, comm = d["current"]
     bt = f"bt -S {rsp:#x} {task:#x}"
     if not minimal:
-        cmds += ["sys"] + ([bt] if in_kernel else [])
+        cmds += ["sys", "ps"] + ([bt] if in_kernel else [])
     c = run_crash(k.path("vmcore"), cmds, minimal=minimal)
     # The console may be a line behind the log at the instant the VM stopped.
     log = [l for l in c["log"].splitlines() if l.strip()]
@@ -463,5 +463,5 @@ def test_live_guest_with_crash_drgn_gdb(kvmfs, kernel, initramfs):
         assert f"RELEASE: {kv['kernel']}" in c["sys"]
         if in_kernel:
             assert re.search(rf"^PID: {pid}\s+TASK: {task:x}\s.*\"{re.escape(comm)}\"$", c[bt],
-                             re.M), c[bt]
+                             re.M), c[bt] + c["ps"] + c["sys"]
             assert crash_frames(c[bt]), c[bt]
