@@ -203,6 +203,17 @@ static void gk_direct_map(struct guestkernel *k, const struct guestkernel_mem *m
 	                                            : GUESTKERNEL_PAGE_OFFSET_L4;
 }
 
+/* init_top_pgt's shape at pa: the kernel half given (last entry first), nothing below. */
+static bool gk_is_init_pgt(const struct guestkernel_mem *mem, uint64_t pa, const uint64_t *half)
+{
+	static const uint64_t empty[256];
+	uint64_t last, cand[256];
+
+	return gk_read(mem, pa + 4088, &last, sizeof(last)) && last == half[255] &&
+	       gk_read(mem, pa + 2048, cand, sizeof(cand)) && !memcmp(cand, half, sizeof(cand)) &&
+	       gk_read(mem, pa, cand, sizeof(cand)) && !memcmp(cand, empty, sizeof(cand));
+}
+
 /*
  * swapper_pg_dir: the first page of the image's writable runs whose kernel
  * half equals that of the root CR3 holds and whose user half is empty, as
@@ -218,8 +229,7 @@ static void gk_direct_map(struct guestkernel *k, const struct guestkernel_mem *m
  */
 static void gk_swapper_pg_dir(struct guestkernel *k, const struct guestkernel_mem *mem)
 {
-	static const uint64_t empty[256];
-	uint64_t pgd = k->cpu.cr3 & PW_ADDR_MASK, half[256], cand[256];
+	uint64_t pgd = k->cpu.cr3 & PW_ADDR_MASK, half[256];
 	unsigned i;
 
 	if (!gk_image_va(k, pgd, &k->swapper_pg_dir))
@@ -228,20 +238,15 @@ static void gk_swapper_pg_dir(struct guestkernel *k, const struct guestkernel_me
 		return;
 	for (i = 0; i < k->nr_runs; i++) {
 		const struct guestkernel_run *run = &k->runs[i];
-		uint64_t off, last;
+		uint64_t off;
 
 		if (!run->writable)
 			continue; /* page tables are written: .data, never rodata */
 		for (off = 0; off + GUESTKERNEL_PAGE <= run->size; off += GUESTKERNEL_PAGE) {
-			uint64_t pa = run->pa + off;
-
-			if (!gk_read(mem, pa + 4088, &last, sizeof(last)) || last != half[255] ||
-			    !gk_read(mem, pa + 2048, cand, sizeof(cand)) ||
-			    memcmp(cand, half, sizeof(half)) || !gk_read(mem, pa, cand, sizeof(cand)) ||
-			    memcmp(cand, empty, sizeof(empty)))
-				continue;
-			k->swapper_pg_dir = run->va + off;
-			return;
+			if (gk_is_init_pgt(mem, run->pa + off, half)) {
+				k->swapper_pg_dir = run->va + off;
+				return;
+			}
 		}
 	}
 }

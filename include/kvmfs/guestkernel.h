@@ -13,8 +13,8 @@
  *     the image's own physical pages there too - right with memory KASLR;
  *   - phys_base and KERNELOFFSET from where _text really is, swapper_pg_dir
  *     (the image page that holds the kernel half every page-table root
- *     shares, with an empty user half), the release from the banner ("Linux version <release> (")
- *     in the image;
+ *     shares, with an empty user half), the release from the banner
+ *     ("Linux version <release> (") in the image;
  *   - the kernel's own VMCOREINFO note, once a subsys initcall has filled
  *     it: the note is a page of the direct map that a pointer in the image's
  *     writable data (vmcoreinfo_note) points to.
