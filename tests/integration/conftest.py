@@ -294,6 +294,39 @@ def pwrite(path, data, off):
         os.close(fd)
 
 
+# The built-in guest's ABI (include/kvmfs/guest.h), in pc.ram.
+RECORD_MAGIC = b"KVMFSMEM"      # then the u64 GPA, at the start of every MiB
+STATUS_GPA = 0x1000             # GUEST_STATUS_MAGIC, then u64 pass, heartbeat, RAM size
+STATUS_MAGIC = b"KVMFSSTA"
+STATUS_PASS, STATUS_HEARTBEAT = 8, 16
+DIRTY_MAGIC = b"KVMFSDRT"       # "dirty" command's stamp, then the u64 seq
+MAILBOX_GPA = 0x2000            # GUEST_MAILBOX_MAGIC, u64 seq, NUL-ended text at +16
+MAILBOX_MAGIC = b"KVMFSCMD"
+MAILBOX_ACK_GPA = 0x2100        # u64: the last seq the guest acted on
+PERCPU_GPA, PERCPU_SIZE = 0x4000, 256  # one block per vCPU: u64 pass, heartbeat
+
+
+def post_command(fd, seq, text):
+    """Hand the built-in guest a mailbox command through fd, open on its pc.ram."""
+    # Text and seq first, the magic last: the guest acts on the magic.
+    assert os.pwrite(fd, text.encode() + b"\0", MAILBOX_GPA + 16) == len(text) + 1
+    assert os.pwrite(fd, struct.pack("<Q", seq), MAILBOX_GPA + 8) == 8
+    assert os.pwrite(fd, MAILBOX_MAGIC, MAILBOX_GPA) == 8
+
+
+def send_command(k, seq, text):
+    """post_command() through k's pc.ram (the guest's RAM file; --writable)."""
+    fd = os.open(k.path("ramblocks", "pc.ram"), os.O_WRONLY)
+    try:
+        post_command(fd, seq, text)
+    finally:
+        os.close(fd)
+
+
+def command_acked(ram, seq):
+    return struct.unpack("<Q", pread(ram, 8, MAILBOX_ACK_GPA))[0] == seq
+
+
 def proc_mem(pid, addr, size):
     """size bytes of process pid's memory at addr (kvmfs's own view of guest RAM)."""
     with open(f"/proc/{pid}/mem", "rb", buffering=0) as f:

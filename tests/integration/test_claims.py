@@ -21,7 +21,8 @@ import time
 
 import pytest
 
-from conftest import KVMFS, READY, ROOT, maps_entry, pread, read, require_guest, wait_for
+from conftest import (KVMFS, PERCPU_GPA, PERCPU_SIZE, READY, ROOT, STATUS_GPA, STATUS_MAGIC,
+                      maps_entry, pread, read, require_guest, wait_for)
 
 PC = ("-M", "pc", "-m", "64M")
 GUEST_BINS = ROOT / "build" / "guest"
@@ -29,7 +30,6 @@ QEMU = os.environ.get("QEMU_BIN", "qemu-system-x86_64")
 KIB, MIB = 1 << 10, 1 << 20
 BIOS_SIZE = 256 * KIB
 # include/kvmfs/guest.h
-STATUS_GPA, PERCPU_GPA, PERCPU_SIZE = 0x1000, 0x4000, 256
 # Generous: how fast things happen is make bench's business.
 WAIT = 60.0
 
@@ -212,11 +212,11 @@ def test_guest_status_cpu(kvmfs, monkeypatch, capsys):
     # vCPU 0 wrote the status page: it prints its banner first, so under load
     # vCPU 1 can be passes ahead of it.
     assert wait_for(lambda: struct.unpack("<Q", pread(ram, 8, PERCPU_GPA + PERCPU_SIZE))[0] >= 1
-                    and pread(ram, 8, STATUS_GPA) == b"KVMFSSTA", WAIT), k.stderr()
+                    and pread(ram, 8, STATUS_GPA) == STATUS_MAGIC, WAIT), k.stderr()
     with open(k.path("ctl"), "w") as f:
         f.write("stop")
     magic, passno, beat, size = struct.unpack("<8s3Q", pread(ram, 32, STATUS_GPA))
-    assert magic == b"KVMFSSTA" and size == 64 * MIB
+    assert magic == STATUS_MAGIC and size == 64 * MIB
     want = f"magic KVMFSSTA\npass {passno}\nheartbeat {beat}\nram_size {size}\n"
 
     tool = ROOT / "tools" / "guest-status.py"

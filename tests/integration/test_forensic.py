@@ -23,8 +23,8 @@ import pytest
 
 from elftools.elf import elffile
 
-from conftest import (FIRMWARE, ROOT, extents, have_kvm, pread, pwrite, read, require_guest,
-                      wait_for)
+from conftest import (FIRMWARE, ROOT, STATUS_GPA, STATUS_MAGIC, command_acked, extents, have_kvm,
+                      pread, pwrite, read, require_guest, send_command, wait_for)
 
 PC_6G = ("-M", "pc", "-m", "6G")
 # With KVM, -S keeps the guest from running (and touching memory) in the tests
@@ -349,19 +349,16 @@ def test_find_pattern(kvmfs):
 
 # ---- a running guest: vcpus/, translate, vmem, the guest's dirty pages ----
 
-def send_command(k, text):
-    """Post a mailbox command (include/kvmfs/guest.h) and wait for its ack."""
-    ram = k.path("ramblocks", "pc.ram")
+def command(k, text):
+    """A mailbox command the guest has acknowledged."""
     seq = (int(time.time() * 1000) & 0xFFFFFF) or 1
-    pwrite(ram, text.encode() + b"\0", 0x2000 + 16)
-    pwrite(ram, struct.pack("<Q", seq), 0x2000 + 8)
-    pwrite(ram, b"KVMFSCMD", 0x2000)
-    assert wait_for(lambda: struct.unpack("<Q", pread(ram, 8, 0x2100))[0] == seq, 5.0)
+    send_command(k, seq, text)
+    assert wait_for(lambda: command_acked(k.path("ramblocks", "pc.ram"), seq), 5.0)
     return seq
 
 
 def booted(k):
-    return wait_for(lambda: pread(k.path("phys"), 8, 0x1000) == b"KVMFSSTA", 10.0)
+    return wait_for(lambda: pread(k.path("phys"), 8, STATUS_GPA) == STATUS_MAGIC, 10.0)
 
 
 def stop(k):
@@ -376,7 +373,7 @@ def test_dirty_shows_exactly_the_pages_the_guest_wrote(kvmfs):
     read(k.path("dirty", "pc.ram"))  # forget everything so far
     # 8 pages far from the per-MiB records the workload rewrites every pass.
     first, n = 0x1080000, 8
-    send_command(k, f"dirty 0x{first:x} {n}")
+    command(k, f"dirty 0x{first:x} {n}")
     stop(k)
     runs = []
     for line in read(k.path("dirty", "pc.ram")).decode().splitlines():
@@ -389,7 +386,7 @@ def test_dirty_shows_exactly_the_pages_the_guest_wrote(kvmfs):
     assert {p for p in pages if 0x1001000 <= p < 0x1100000} == \
         set(range(first, first + n * PAGE, PAGE))
     # ... the status page, and otherwise only what the firmware rewrites anyway.
-    assert 0x1000 in pages
+    assert STATUS_GPA in pages
     assert all(p < 0x100000 or p % MIB == 0 or 0x1001000 <= p < 0x1100000 for p in pages)
     bm = read(k.path("dirty", "pc.ram.bitmap"))
     bits = {i * PAGE for i in range(len(bm) * 8) if bm[i // 8] >> (i % 8) & 1}
@@ -463,8 +460,8 @@ def test_vmem_and_guest_status(kvmfs):
     r = run_tool("guest-status.py", k.mnt)
     assert r.returncode == 0, r.stderr
     lines = dict(line.split(" ", 1) for line in r.stdout.splitlines())
-    assert lines["magic"] == "KVMFSSTA"
+    assert lines["magic"] == STATUS_MAGIC.decode()
     # The guest is stopped: the page reads the same through phys.
-    status = struct.unpack_from("<3Q", pread(k.path("phys"), 32, 0x1000), 8)
+    status = struct.unpack_from("<3Q", pread(k.path("phys"), 32, STATUS_GPA), 8)
     assert (int(lines["pass"]), int(lines["heartbeat"])) == status[:2]
     assert int(lines["ram_size"]) == status[2] == 256 * MIB

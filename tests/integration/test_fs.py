@@ -21,8 +21,9 @@ import time
 
 import pytest
 
-from conftest import (FIRMWARE, ROOT, have_kvm, is_mounted, maps_entry, proc_mem, read,
-                      require_guest, ring0_emulated, wait_for)
+from conftest import (FIRMWARE, MAILBOX_ACK_GPA, ROOT, STATUS_GPA, STATUS_MAGIC, command_acked,
+                      have_kvm, is_mounted, maps_entry, proc_mem, read, require_guest,
+                      ring0_emulated, send_command, wait_for)
 
 # -S: these tests are about the filesystem; a running guest would rewrite the
 # very bytes they write (its records, its status page).
@@ -42,7 +43,6 @@ C_ENV = dict(os.environ, LC_ALL="C")
 WAIT = 60.0
 GUEST_BINS = ROOT / "build" / "guest"
 # include/kvmfs/guest.h
-STATUS_GPA, MAILBOX_GPA, ACK_GPA = 0x1000, 0x2000, 0x2100
 
 
 def slots_of(k):
@@ -423,17 +423,6 @@ def ram_pread(k, off, size):
         os.close(fd)
 
 
-def _mailbox(k, seq, text):
-    fd = os.open(k.path("ramblocks", "pc.ram"), os.O_WRONLY)
-    try:
-        # Text and seq first, the magic last: the guest acts on the magic.
-        os.pwrite(fd, text.encode() + b"\0", MAILBOX_GPA + 16)
-        os.pwrite(fd, struct.pack("<Q", seq), MAILBOX_GPA + 8)
-        os.pwrite(fd, b"KVMFSCMD", MAILBOX_GPA)
-    finally:
-        os.close(fd)
-
-
 @pytest.mark.parametrize("how", ["triple-fault", "guest-exception", "ring0"])
 def test_ctl_after_the_guest_stops_for_good(kvmfs, how):
     """A guest that stops for good: ctl reads the state line as QEMU names
@@ -445,8 +434,8 @@ def test_ctl_after_the_guest_stops_for_good(kvmfs, how):
     elif how == "guest-exception":
         # The built-in guest's "fault 13": #GP in ring 3, caught by its IDT.
         k = kvmfs("-M", "pc", "-m", "64M", "--writable")
-        assert wait_for(lambda: ram_pread(k, STATUS_GPA, 8) == b"KVMFSSTA", WAIT), k.stderr()
-        _mailbox(k, 7, "fault 13")
+        assert wait_for(lambda: ram_pread(k, STATUS_GPA, 8) == STATUS_MAGIC, WAIT), k.stderr()
+        send_command(k, 7, "fault 13")
         state, what = "paused (guest-panicked)", "guest exception #GP(0)"
     else:
         # tests/guest/ring0.S ends with an xrstor that KVM's emulator cannot
@@ -580,26 +569,15 @@ def test_guest_sees_mailbox_and_cache_follows_guest(kvmfs):
 
     with open(ram, "rb") as r, mmap.mmap(r.fileno(), 1 << 20, mmap.MAP_SHARED,
                                          mmap.PROT_READ) as m:
-        assert wait_for(lambda: m[0x1000:0x1008] == b"KVMFSSTA", WAIT)
-        beat = struct.unpack_from("<Q", m, 0x1000 + 16)[0]
+        assert wait_for(lambda: m[STATUS_GPA:STATUS_GPA + 8] == STATUS_MAGIC, WAIT)
+        beat = struct.unpack_from("<Q", m, STATUS_GPA + 16)[0]
         # The guest's writes reach a mapping through the dirty-log
         # invalidation (how soon: tools/bench/fresh, make bench).
-        assert wait_for(lambda: struct.unpack_from("<Q", m, 0x1000 + 16)[0] != beat, WAIT)
+        assert wait_for(lambda: struct.unpack_from("<Q", m, STATUS_GPA + 16)[0] != beat, WAIT)
 
-        fd = os.open(ram, os.O_WRONLY)
-        try:
-            # Text and seq first, the magic last: the guest acts on the magic.
-            os.pwrite(fd, text + b"\0", 0x2000 + 16)
-            os.pwrite(fd, struct.pack("<Q", seq), 0x2000 + 8)
-            os.pwrite(fd, b"KVMFSCMD", 0x2000)
-        finally:
-            os.close(fd)
-
-        def acked():
-            return struct.unpack("<Q", os.pread(r.fileno(), 8, 0x2100))[0] == seq
-
-        assert wait_for(acked, WAIT)
-        assert struct.unpack_from("<Q", m, 0x2100)[0] == seq
+        send_command(k, seq, text.decode())
+        assert wait_for(lambda: command_acked(ram, seq), WAIT)
+        assert struct.unpack_from("<Q", m, MAILBOX_ACK_GPA)[0] == seq
     line = f"mailbox {seq}: {text.decode()}"
     assert wait_for(lambda: line in read(k.path("console")).decode(errors="replace"), WAIT)
 
@@ -624,7 +602,7 @@ def test_translate_takes_decimal(kvmfs):
     the walk ends at the physical address equal to the virtual one."""
     require_guest("translate walks a running guest's page tables")
     k = kvmfs("-M", "pc", "-m", "64M")
-    assert wait_for(lambda: ram_pread(k, STATUS_GPA, 8) == b"KVMFSSTA", WAIT), k.stderr()
+    assert wait_for(lambda: ram_pread(k, STATUS_GPA, 8) == STATUS_MAGIC, WAIT), k.stderr()
     ctl_write(k, "stop")
     va = 0x123457  # 1193047: reads differently as hex digits
     walks = []

@@ -18,16 +18,17 @@ import pytest
 import re
 import subprocess
 
-from conftest import ROOT, proc_mem, require_guest, ring0_emulated, wait_for
+from conftest import (MAILBOX_ACK_GPA, PERCPU_GPA, PERCPU_SIZE, RECORD_MAGIC, ROOT, STATUS_GPA,
+                      STATUS_MAGIC, proc_mem, require_guest, ring0_emulated, send_command,
+                      wait_for)
 
 MIB = 1 << 20
-STATUS = 0x1000
 GUEST_BINS = ROOT / "build" / "guest"
 
 
 def status(k):
     with open(k.path("ramblocks", "pc.ram"), "rb") as f:
-        f.seek(STATUS)
+        f.seek(STATUS_GPA)
         magic, passes, beat, ram = struct.unpack("<8sQQQ", f.read(32))
     return magic, passes, beat, ram
 
@@ -54,7 +55,7 @@ def test_banner_records_everywhere(kvmfs):
             c.write("stop")
         assert open(k.path("ctl")).read().startswith("paused")
         magic, passes, _, ram = status(k)
-        assert magic == b"KVMFSSTA"
+        assert magic == STATUS_MAGIC
         assert ram == low + high
 
         ranges = ram_ranges(k)
@@ -66,7 +67,7 @@ def test_banner_records_everywhere(kvmfs):
                 for rec in range(first, gpa + size_, MIB):
                     f.seek(off + rec - gpa)
                     magic, own, npass = struct.unpack("<8sQQ", f.read(24))
-                    assert (magic, own) == (b"KVMFSMEM", rec), (machine, hex(rec), magic, own)
+                    assert (magic, own) == (RECORD_MAGIC, rec), (machine, hex(rec), magic, own)
                     assert 1 <= npass <= passes + 1
                     seen += 1
         # Every MiB of RAM: the first MiB's record sits at GPA 0.
@@ -78,7 +79,7 @@ def test_banner_records_everywhere(kvmfs):
 def test_heartbeat_advances_and_stop_freezes_it(kvmfs):
     require_guest("the heartbeat is the running guest's")
     k = kvmfs("-M", "pc", "-m", "256M")
-    k.wait_guest(lambda: status(k)[0] == b"KVMFSSTA", "the status page")
+    k.wait_guest(lambda: status(k)[0] == STATUS_MAGIC, "the status page")
     beat = status(k)[2]
     k.wait_guest(lambda: status(k)[2] > beat, "a heartbeat")
     with open(k.path("ctl"), "w") as c:
@@ -99,7 +100,7 @@ def test_smp_shares_the_records(kvmfs):
 
     def percpu_pass(cpu):
         with open(k.path("ramblocks", "pc.ram"), "rb") as f:
-            f.seek(0x4000 + 256 * cpu)
+            f.seek(PERCPU_GPA + PERCPU_SIZE * cpu)
             return struct.unpack("<Q", f.read(8))[0]
 
     # vCPU 1 has rewritten its share at least once (its per-CPU pass, guest.h).
@@ -110,7 +111,7 @@ def test_smp_shares_the_records(kvmfs):
         for gpa, size, off in ram_ranges(k):
             for rec in range((gpa + MIB - 1) // MIB * MIB, gpa + size, MIB):
                 f.seek(off + rec - gpa)
-                assert f.read(16) == b"KVMFSMEM" + struct.pack("<Q", rec), hex(rec)
+                assert f.read(16) == RECORD_MAGIC + struct.pack("<Q", rec), hex(rec)
 
 
 def test_triple_fault_stops_the_vm_and_keeps_the_tree(kvmfs):
@@ -153,7 +154,7 @@ def test_fs_equals_guest_memory_after_stop(kvmfs):
         assert gpa4g and gpa4g[0][2] == above_4g_at
         with open(k.path("ramblocks", "pc.ram"), "rb") as f:
             f.seek(above_4g_at)
-            assert f.read(16) == b"KVMFSMEM" + struct.pack("<Q", 1 << 32)
+            assert f.read(16) == RECORD_MAGIC + struct.pack("<Q", 1 << 32)
         with open(k.path("ramblocks.json")) as f:
             host = [b["host"] for b in json.load(f) if b["idstr"] == "pc.ram"][0]
         rng = random.Random(machine)
@@ -199,9 +200,7 @@ def test_guest_exception_is_one_diagnostic(kvmfs, vec, label, name):
     require_guest("the guest must run to fault")
     k = kvmfs("-M", "pc", "-m", "64M", "--writable")
     k.wait_guest(lambda: status(k)[1] >= 1, "a first pass")
-    with open(k.path("ramblocks", "pc.ram"), "r+b") as f:
-        f.seek(0x2000)
-        f.write(b"KVMFSCMD" + struct.pack("<Q", 5) + f"fault {vec}".encode() + b"\0")
+    send_command(k, 5, f"fault {vec}")
     assert wait_for(lambda: "guest exception" in k.stderr(), 60.0), k.stderr()
     rip = nm(GUEST_BINS / "firmware.elf", label) + (1 if vec == 3 else 0)  # #BP is a trap
     lines = [l for l in k.stderr().splitlines() if "guest exception" in l]
@@ -214,7 +213,7 @@ def test_guest_exception_is_one_diagnostic(kvmfs, vec, label, name):
     assert k.proc.poll() is None
     # The guest acknowledged the command before it faulted, and is stopped.
     with open(k.path("ramblocks", "pc.ram"), "rb") as f:
-        f.seek(0x2100)
+        f.seek(MAILBOX_ACK_GPA)
         assert struct.unpack("<Q", f.read(8))[0] == 5
     beat = status(k)[2]
     time.sleep(0.5)

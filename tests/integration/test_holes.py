@@ -30,7 +30,8 @@ import time
 
 import pytest
 
-from conftest import FIRMWARE, elf_loads, extents, pread, pwrite, require_guest, wait_for
+from conftest import (DIRTY_MAGIC, FIRMWARE, RECORD_MAGIC, STATUS_GPA, STATUS_PASS, command_acked,
+                      elf_loads, extents, pwrite, require_guest, send_command, wait_for)
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -41,13 +42,6 @@ HIGH_GPA = 4 * GIB
 DROP_EVERY = 64 * MIB    # page cache handed back this often while reading
 LIMIT_KIB = 64 * 1024    # growth allowed for all the reads of one kvmfs
 
-# include/kvmfs/guest.h
-RECORD_MAGIC = b"KVMFSMEM"
-STATUS_GPA = 0x1000
-STATUS_PASS = 8
-MAILBOX_GPA = 0x2000
-MAILBOX_ACK_GPA = 0x2100
-DIRTY_MAGIC = b"KVMFSDRT"
 # Pages of the first MiB the running guest certainly wrote: record of MiB 0,
 # status, boot data, per-CPU data, PML4, PDPT, the first page directory.
 GUEST_DATA_PAGES = (0x0, 0x1000, 0x3000, 0x4000, 0xC000, 0xD000, 0x10000)
@@ -268,13 +262,8 @@ def test_hole_read_then_write_through_another_view(kvmfs):
 
 def mailbox(k, seq, text):
     """Hand the running guest a command (include/kvmfs/guest.h); wait for its ack."""
-    ram = k.path("ramblocks", "pc.ram")
-    # Text and seq first, the magic last: the guest acts on the magic.
-    pwrite(ram, text.encode() + b"\0", MAILBOX_GPA + 16)
-    pwrite(ram, struct.pack("<Q", seq), MAILBOX_GPA + 8)
-    pwrite(ram, b"KVMFSCMD", MAILBOX_GPA)
-    assert wait_for(lambda: struct.unpack("<Q", pread(ram, 8, MAILBOX_ACK_GPA))[0] == seq,
-                    10.0), k.stderr()
+    send_command(k, seq, text)
+    assert wait_for(lambda: command_acked(k.path("ramblocks", "pc.ram"), seq), 10.0), k.stderr()
 
 
 @pytest.mark.parametrize("backing", ["memfd", "anon"])

@@ -25,12 +25,10 @@ import subprocess
 import sys
 import time
 
-from conftest import have_kvm, proc_mem, require_guest
+from conftest import (MAILBOX_ACK_GPA, STATUS_GPA, STATUS_HEARTBEAT, STATUS_PASS, have_kvm,
+                      post_command, proc_mem, require_guest)
 
 RAM = 256 << 20
-STATUS = 0x1000  # guest.h: "KVMFSSTA", pass, heartbeat
-MAILBOX = 0x2000
-MAILBOX_ACK = 0x2100
 CHUNK = 4 << 20
 
 READER = r"""
@@ -78,17 +76,17 @@ def test_stress(kvmfs):
     k = kvmfs("-M", "pc", "-m", str(RAM >> 20), "--writable", *(["-flat-out"] if guest else []))
     ram = k.path("ramblocks", "pc.ram")
     if guest:
-        k.wait_guest(lambda: guest_u64(ram, STATUS + 8) >= 1, "the guest's first pass")
-        passes_before = guest_u64(ram, STATUS + 8)
-        beat_before = guest_u64(ram, STATUS + 16)
+        k.wait_guest(lambda: guest_u64(ram, STATUS_GPA + STATUS_PASS) >= 1,
+                     "the guest's first pass")
+        passes_before = guest_u64(ram, STATUS_GPA + STATUS_PASS)
+        beat_before = guest_u64(ram, STATUS_GPA + STATUS_HEARTBEAT)
     readers = [subprocess.Popen([sys.executable, "-c", READER, ram, how, str(seconds)],
                                 stdout=subprocess.PIPE, text=True)
                for how in ("read-seq", "read-random", "mmap-seq", "mmap-random")]
     time.sleep(min(2.0, seconds / 10))
     anon_before = rss_anon_kib(k.pid)
 
-    # The writer: mailbox commands (text and seq first, the magic last, as the
-    # guest expects), and patterns at random places above the first MiB.
+    # The writer: mailbox commands, and patterns at random places above the first MiB.
     rng = random.Random(1)
     fd = os.open(ram, os.O_RDWR)
     seq = writes = 0
@@ -96,9 +94,7 @@ def test_stress(kvmfs):
     try:
         while time.monotonic() < end:
             seq += 1
-            os.pwrite(fd, f"stress {seq}".encode() + b"\0", MAILBOX + 16)
-            os.pwrite(fd, struct.pack("<Q", seq), MAILBOX + 8)
-            os.pwrite(fd, b"KVMFSCMD", MAILBOX)
+            post_command(fd, seq, f"stress {seq}")
             off = rng.randrange(1 << 20, RAM - 4096)
             os.pwrite(fd, struct.pack("<QQ", seq, off) * 16, off)
             writes += 4
@@ -113,8 +109,9 @@ def test_stress(kvmfs):
     assert k.proc.poll() is None, k.stderr()
     if guest:
         # The guest lived through it: it takes the writer's last command.
-        k.wait_guest(lambda: guest_u64(ram, MAILBOX_ACK) == seq, f"the ack of command {seq}")
-        passes, beat = guest_u64(ram, STATUS + 8), guest_u64(ram, STATUS + 16)
+        k.wait_guest(lambda: guest_u64(ram, MAILBOX_ACK_GPA) == seq, f"the ack of command {seq}")
+        passes = guest_u64(ram, STATUS_GPA + STATUS_PASS)
+        beat = guest_u64(ram, STATUS_GPA + STATUS_HEARTBEAT)
         assert passes > passes_before and beat > beat_before, (passes, beat)
         assert f"mailbox {seq}: stress {seq}\n" in open(k.path("console")).read()
         print(f"stress: the guest made {passes - passes_before} passes, acked command {seq}")
