@@ -19,30 +19,29 @@ RUN_ARGS ?= -M pc -m 1G
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
 	-Wno-missing-field-initializers
-# Recursive (=): pkg-config must only run after `deps` has installed fuse3.
-CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -MMD -MP \
-	$(shell pkg-config --cflags fuse3) $(CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS = $(shell pkg-config --libs fuse3) -pthread
-
-# The model and the VMM: library code the unit tests link too.
-LIB_SRCS := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/machine/core.c \
-	src/kvm.c src/cmdline.c src/console.c src/serial.c src/cmos.c src/vcpu.c src/vm.c src/dirty.c \
-	src/pagewalk.c src/phys.c src/vmcore.c src/dirtylog.c src/regs.c src/runstate.c \
-	src/ioport.c src/guestport.c src/emulate.c src/layout.c src/host.c src/acpi.c src/pci.c src/errmsg.c \
-	src/guestkernel.c src/dump.c
-LIB_SRCS += src/loader.c src/e820.c src/cpuid.c
+# Sources by folder, one folder a layer (src/README.md): util -> memory ->
+# machine -> kvm -> {hw, boot, inspect} -> vm.c -> fs -> main.c.  Every
+# folder but fs/ builds and links without libfuse: the unit tests and the
+# fuzzers take them whole.
+LIB_DIRS := util memory machine kvm hw boot inspect
+LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c)) src/vm.c src/cmdline.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
-FS_SRCS := $(wildcard src/fs*.c)
+FS_SRCS := $(wildcard src/fs/*.c)
 FS_OBJS := $(FS_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Only the FUSE layer and main.c see libfuse's headers (recursive =:
+# pkg-config must only run after `deps` has installed fuse3).
+CPPFLAGS_BASE := -D_GNU_SOURCE -Isrc -Iinclude
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CPPFLAGS_BASE) -pthread -MMD -MP $(CFLAGS) $(EXTRA_CFLAGS)
+FUSE_CFLAGS = $(shell pkg-config --cflags fuse3)
+LDLIBS = $(shell pkg-config --libs fuse3) -pthread
 
 .PHONY: all deps deps-check run check unit unit-bins integration format format-check clean \
 	asan valgrind fuzz fuzz-build fuzz-regress stress install uninstall
 all: $(BUILD)/kvmfs
 
-include src/guest/guest.mk
+include firmware/firmware.mk
 
 deps:
 	@tools/deps.sh build
@@ -52,18 +51,19 @@ deps-check:
 $(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(BUILD)/src/fs/%.o $(BUILD)/src/main.o: ALL_CFLAGS += $(FUSE_CFLAGS)
 
 # The firmware is built once, in build/guest, for every build directory.
-$(BUILD)/src/guest/blob.o: src/guest/blob.S $(GUEST_DIR)/firmware.bin
+$(BUILD)/src/boot/firmware_blob.o: src/boot/firmware_blob.S $(GUEST_DIR)/firmware.bin
 	@mkdir -p $(dir $@)
 	$(CC) -c -DGUEST_FIRMWARE_BIN='"$(GUEST_DIR)/firmware.bin"' -o $@ $<
 
-$(BUILD)/kvmfs: $(BUILD)/src/main.o $(LIB_OBJS) $(FS_OBJS) $(BUILD)/src/guest/blob.o
+$(BUILD)/kvmfs: $(BUILD)/src/main.o $(LIB_OBJS) $(FS_OBJS) $(BUILD)/src/boot/firmware_blob.o
 	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(BUILD)/src/guest/blob.o | deps-check
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(BUILD)/src/boot/firmware_blob.o | deps-check
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) -pthread -lcmocka
 
 # KERNEL=vmlinux|bzImage boots Linux instead of the built-in guest.
 KERNEL_APPEND ?= console=ttyS0 earlyprintk=serial nokaslr
@@ -141,13 +141,14 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 # Another directory of the same shape replays too (make fuzz-regress FUZZ_REGRESS=DIR).
 FUZZ_REGRESS ?= tests/fuzz/regress
-FUZZ_MODEL := src/strbuf.c src/ram.c src/memory.c src/machine.c src/machine/pc.c src/machine/core.c \
-	src/kvm.c src/cmdline.c src/layout.c src/dump.c src/errmsg.c
-FUZZ_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -pthread -Iinclude -Itests/fuzz -g -O1 \
+# The model the harnesses drive: the lower layers whole, and the few files above them they test.
+FUZZ_MODEL := $(foreach d,util memory machine,$(wildcard src/$(d)/*.c)) src/kvm/kvm.c src/cmdline.c \
+	src/inspect/layout_svg.c src/inspect/dumpfile.c
+FUZZ_CFLAGS = -std=gnu11 $(WARN) $(CPPFLAGS_BASE) -pthread -Itests/fuzz -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_MODEL) $(wildcard tests/fuzz/*.h) \
-		$(wildcard include/kvmfs/*.h) | deps-check
+		$(wildcard src/*.h src/*/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_MODEL) -pthread
 
@@ -248,7 +249,7 @@ INSTALL_TOOLS := kvmfs-fetch-kernel:tools/fetch-debian-kernel.sh \
 # Every file install writes, as DEST:SOURCE:MODE; uninstall removes exactly these.
 INSTALL_FILES = $(bindir)/kvmfs:$(BUILD)/kvmfs:0755 \
 	$(foreach t,$(INSTALL_TOOLS),$(bindir)/$(word 1,$(subst :, ,$(t))):$(word 2,$(subst :, ,$(t))):0755) \
-	$(man1dir)/kvmfs.1:src/kvmfs.1:0644 \
+	$(man1dir)/kvmfs.1:doc/kvmfs.1:0644 \
 	$(includedir)/kvmfs/guest.h:include/kvmfs/guest.h:0644 \
 	$(docdir)/README.md:README.md:0644
 
@@ -276,11 +277,13 @@ uninstall:
 			[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; done; \
 	fi
 
+# Every C source and header of ours: src/, the installed ABI, the tests' C.
+FORMAT_FILES = $(wildcard src/*.[ch] src/*/*.[ch] include/kvmfs/*.h tests/unit/*.[ch] \
+	tests/fuzz/*.[ch] tools/bench/*.c tools/nested-kvm/*.c)
 format:
-	clang-format -i $(LIB_SRCS) $(FS_SRCS) src/main.c include/kvmfs/*.h include/kvmfs/*/*.h tests/unit/*.c
+	clang-format -i $(FORMAT_FILES)
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(FS_SRCS) src/main.c include/kvmfs/*.h \
-		include/kvmfs/*/*.h tests/unit/test_*.c
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -10,10 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmfs/cmdline.h"
-#include "kvmfs/errmsg.h"
+#include "util/compiler.h"
+#include "cmdline.h"
+#include "util/errmsg.h"
 #include "kvmfs/guest.h"
-#include "kvmfs/machine.h"
+#include "machine/machine.h"
 
 /*
  * QEMU's size syntax, shared by -m (a plain number is MiB) and -object's
@@ -47,10 +48,10 @@ static int parse_size(const char *opt, const char *s, unsigned plain_shift, uint
 		              "%s '%s': fractional sizes are not accepted, give whole %s", opt, arg,
 		              plain_shift ? "MiB" : "bytes");
 	if (*end) {
-		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		for (i = 0; i < ARRAY_SIZE(units); i++)
 			if (toupper((unsigned char)*end) == units[i].suffix)
 				break;
-		if (i == sizeof(units) / sizeof(units[0]) ||
+		if (i == ARRAY_SIZE(units) ||
 		    (end[1] && !(toupper((unsigned char)end[1]) == 'B' && !end[2])))
 			return errmsg(err, errlen, CMDLINE_ERROR,
 			              "%s '%s': unknown size suffix (use K, M, G or T)", opt, arg);
@@ -315,7 +316,7 @@ static bool live_only(int c)
 	                           OPT_FLAT_OUT, OPT_SWEEP,  OPT_OBJECT, OPT_WRITABLE};
 	size_t i;
 
-	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(opts); i++)
 		if (opts[i] == c)
 			return true;
 	return false;

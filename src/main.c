@@ -23,17 +23,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kvmfs/cmdline.h"
-#include "kvmfs/dirty.h"
-#include "kvmfs/dump.h"
-#include "kvmfs/fs.h"
+#include "cmdline.h"
+#include "kvm/dirty_sweep.h"
+#include "inspect/dumpfile.h"
+#include "fs/fs.h"
 #include "kvmfs/guest.h"
-#include "kvmfs/host.h"
-#include "kvmfs/kvm.h"
-#include "kvmfs/loader.h"
-#include "kvmfs/machine/pc.h"
-#include "kvmfs/vm.h"
-#include "kvmfs/vmcore.h"
+#include "kvm/host.h"
+#include "kvm/kvm.h"
+#include "boot/loader.h"
+#include "machine/pc.h"
+#include "vm.h"
+#include "inspect/vmcore.h"
 
 #define ERRLEN 512
 /* The man page's .TH line names it too (tests/integration/test_install.py checks both agree). */

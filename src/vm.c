@@ -12,10 +12,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "kvmfs/cpuid.h"
-#include "kvmfs/dump.h"
-#include "kvmfs/vcpu.h"
-#include "kvmfs/vm.h"
+#include "kvm/cpuid.h"
+#include "inspect/dumpfile.h"
+#include "kvm/vcpu.h"
+#include "vm.h"
 
 static int vm_create_vcpus(struct vm *vm, bool filter_cpuid, char *err, size_t errlen)
 {

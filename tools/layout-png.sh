@@ -8,8 +8,8 @@
 # Needs Debian's chromium (tools/deps.sh check installs it); runs with
 # --no-sandbox because as root chromium refuses to start otherwise, which is
 # safe here: the page is kvmfs's own SVG, with no script and no links.
-# How tools/doc/layout-pc-6G.png (the README's picture) was made:
-#   build/kvmfs -S -M pc -m 6G /mnt/vm & tools/layout-png.sh /mnt/vm tools/doc/layout-pc-6G.png
+# How doc/layout-pc-6G.png (the README's picture) was made:
+#   build/kvmfs -S -M pc -m 6G /mnt/vm & tools/layout-png.sh /mnt/vm doc/layout-pc-6G.png
 set -eu
 
 if [ $# -ne 2 ]; then

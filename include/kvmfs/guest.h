@@ -1,7 +1,7 @@
 /*
  * guest.h - the built-in guest's ABI: its memory map, its records and the
  * paravirtual ports it talks to.  Shared by the firmware sources
- * (the src/guest sources, included with __ASSEMBLER__ defined), the VMM and the
+ * (the firmware/ sources, included with __ASSEMBLER__ defined), the VMM and the
  * tests, so that all three agree on every address.
  *
  * Guest-physical map of the first MiB as the built-in guest uses it:
@@ -142,7 +142,7 @@
 #define GUEST_SERIAL_PORT 0x3f8
 
 #ifndef __ASSEMBLER__
-/* The built-in firmware image, linked into kvmfs (src/guest/blob.S). */
+/* The built-in firmware image, linked into kvmfs (src/boot/firmware_blob.S). */
 extern const unsigned char guest_firmware[];
 extern const unsigned char guest_firmware_end[];
 #endif

@@ -4,13 +4,13 @@
  * Builds the same RAM blocks and region tree QEMU 7.2 builds with
  * -nodefaults, so that the flat view, and with it every memslot and every
  * offset kvmfs shows, equals QEMU's.  The two boards differ only in where
- * they split RAM around the PCI hole.  Map: include/kvmfs/machine/pc.h.
+ * they split RAM around the PCI hole.  Map: src/machine/pc.h.
  */
 #include <errno.h>
 #include <stdio.h>
 
-#include "kvmfs/machine.h"
-#include "kvmfs/machine/pc.h"
+#include "machine/machine.h"
+#include "machine/pc.h"
 
 /* Add, or on failure free, so callers unwind with one mr_free(system). */
 static int add(struct memory_region *parent, uint64_t addr, struct memory_region *mr, int prio)

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kvmfs/cmdline.h"
+#include "cmdline.h"
 #include "kvmfs/guest.h"
-#include "kvmfs/machine.h"
+#include "machine/machine.h"
 
 #define MAX_ARGS 64
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmfs/dump.h"
+#include "inspect/dumpfile.h"
 
 static void check(const struct dump *d, int ret, const char *err, uint64_t file_size)
 {

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmfs/kvm.h"
+#include "kvm/kvm.h"
 #include "region_tree.h"
 
 #define POOL     6

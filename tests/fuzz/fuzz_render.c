@@ -25,9 +25,9 @@
 #include <string.h>
 
 #include "json_check.h"
-#include "kvmfs/kvm.h"
-#include "kvmfs/layout.h"
-#include "kvmfs/strbuf.h"
+#include "kvm/kvm.h"
+#include "inspect/layout_svg.h"
+#include "util/strbuf.h"
 #include "region_tree.h"
 #include "xml_check.h"
 

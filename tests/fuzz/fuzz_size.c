@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kvmfs/cmdline.h"
+#include "cmdline.h"
 
 /* The value the syntax gives s, or false when it is not a valid size. */
 static bool reference(const char *s, uint64_t *out)

@@ -15,8 +15,8 @@
 #include <stdio.h>
 
 #include "fuzz_input.h"
-#include "kvmfs/memory.h"
-#include "kvmfs/ram.h"
+#include "memory/memory.h"
+#include "memory/ram.h"
 
 #define RT_SPACE      512 /* the windows at 0 and at 2^64 - RT_SPACE */
 #define RT_MAX        32

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "util/compiler.h"
+
 #define XC_MAX_DEPTH 32
 #define XC_MAX_IDS   4096
 #define XC_MAX_ATTRS 16
@@ -72,7 +74,7 @@ static bool xc_ref(struct xml_check *x)
 	size_t i, digits = 0;
 	bool hex;
 
-	for (i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(named); i++)
 		if (xc_at(x, named[i])) {
 			x->pos += strlen(named[i]);
 			return true;

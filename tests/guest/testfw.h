@@ -2,7 +2,7 @@
  * testfw.h - what the test firmwares (tests/guest/*.S) share: real-mode
  * addressing of the ROM, the way into flat 32-bit protected mode, and the
  * reset vector.  Included by the .S files after <kvmfs/guest.h>; the
- * built-in guest (src/guest/firmware.S) has its own, longer way in.
+ * built-in guest (firmware/firmware.S) has its own, longer way in.
  */
 #ifndef KVMFS_TESTFW_H
 #define KVMFS_TESTFW_H

@@ -194,7 +194,7 @@ def test_serial_flood_guest(kvmfs):
     require_guest("a flood needs a running guest")
     k = kvmfs("-M", "pc", "-m", "128M", "-bios", GUEST_DIR / "flood.bin")
     console = k.path("console")
-    # Past the 8 MiB the console keeps (src/console.h), so the ring has wrapped.
+    # Past the 8 MiB the console keeps (src/hw/console.h), so the ring has wrapped.
     # One byte per exit (a rep outsb was no faster on kvm_pvm): ~100 KB/s
     # where ring 0 is emulated, ~10 KB/s under check-nested's TCG - 16 minutes.
     k.wait_guest(lambda: os.stat(console).st_size > (9 << 20), "9 MiB of console",

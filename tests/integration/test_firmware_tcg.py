@@ -52,7 +52,7 @@ HIGH = G["GUEST_HIGH_RAM_GPA"]
 @pytest.fixture(scope="session")
 def firmware():
     """Builds the three images with the guest's own make fragment."""
-    subprocess.run(["make", "-s", "-f", "src/guest/guest.mk", "guest"],
+    subprocess.run(["make", "-s", "-f", "firmware/firmware.mk", "guest"],
                    cwd=ROOT, check=True, timeout=120)
     return GUEST_DIR
 

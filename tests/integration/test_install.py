@@ -6,7 +6,7 @@
   installed scripts run from PATH against its mount, `man` finds the page where
   it was put, the header compiles alone; `make uninstall` leaves DESTDIR empty
   and keeps files it did not install.
-* src/kvmfs.1 names every option of --help and no other (and --help every
+* doc/kvmfs.1 names every option of --help and no other (and --help every
   option the parser knows), has one entry per file of a mounted tree with that
   file's mode, carries kvmfs --version's version, and renders without a
   warning (groff -ww, man -l).
@@ -58,7 +58,7 @@ def installed():
     and the file of the tree it is a copy of."""
     files = {
         "bin/kvmfs": (0o755, "build/kvmfs"),
-        "share/man/man1/kvmfs.1": (0o644, "src/kvmfs.1"),
+        "share/man/man1/kvmfs.1": (0o644, "doc/kvmfs.1"),
         "include/kvmfs/guest.h": (0o644, "include/kvmfs/guest.h"),
         "share/doc/kvmfs/README.md": (0o644, "README.md"),
     }

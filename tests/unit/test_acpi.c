@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/acpi.h"
+#include "boot/acpi.h"
 
 #define GPA 0x9fc00
 

@@ -10,7 +10,8 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/cmdline.h"
+#include "util/compiler.h"
+#include "cmdline.h"
 
 struct size_case {
 	const char *in;
@@ -44,7 +45,7 @@ static void test_sizes(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(size_cases) / sizeof(size_cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(size_cases); i++) {
 		const struct size_case *c = &size_cases[i];
 		char err[256] = "";
 		uint64_t v = 0;
@@ -95,7 +96,7 @@ static void test_options(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct options o;
 		char err[256] = "";
 		int ret = parse(cases[i].argv, &o, err);

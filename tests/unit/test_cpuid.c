@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/cpuid.h"
+#include "kvm/cpuid.h"
 
 static void test_filter(void **state)
 {

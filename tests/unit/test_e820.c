@@ -3,7 +3,7 @@
  * and q35 at sizes below and above their RAM splits, every usable entry is
  * writable RAM of the flat view, every RAM byte outside the board's
  * reserved windows is usable, and the ranges are the ones written out below
- * (from QEMU's layouts, include/kvmfs/machine/pc.h).  Low RAM ends at
+ * (from QEMU's layouts, src/machine/pc.h).  Low RAM ends at
  * 0x9fc00, where SeaBIOS (and so every QEMU guest) has its 1 KiB EBDA.
  */
 #include <setjmp.h>
@@ -15,10 +15,11 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/cmdline.h"
-#include "kvmfs/e820.h"
-#include "kvmfs/machine.h"
-#include "kvmfs/strbuf.h"
+#include "util/compiler.h"
+#include "cmdline.h"
+#include "boot/e820.h"
+#include "machine/machine.h"
+#include "util/strbuf.h"
 
 #define G (1ULL << 30)
 #define M (1ULL << 20)
@@ -73,7 +74,7 @@ static bool in_window(uint64_t a)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(reserved); i++)
 		if (a >= reserved[i].start && a < reserved[i].end)
 			return true;
 	return false;
@@ -137,7 +138,7 @@ static void test_usable_equals_flatview_ram(void **state)
 	size_t i, j, n;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		const struct e820_case *c = &cases[i];
 		struct e820_table t;
 		struct machine m;

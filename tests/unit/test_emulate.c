@@ -15,7 +15,8 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/emulate.h"
+#include "util/compiler.h"
+#include "kvm/emulate.h"
 
 #define AC (1ULL << 18)
 /* OF SF ZF AF PF CF: POPCNT's flags */
@@ -301,7 +302,7 @@ static void test_refused(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(cases); i++)
 		assert_int_equal(emu_decode(cases[i].b, cases[i].n, cases[i].long_mode, &in),
 		                 cases[i].ret);
 }

@@ -23,8 +23,9 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/guestkernel.h"
-#include "kvmfs/strbuf.h"
+#include "util/compiler.h"
+#include "inspect/guestkernel.h"
+#include "util/strbuf.h"
 
 #define KIB        1024ULL
 #define MIB        (1024 * KIB)
@@ -209,7 +210,7 @@ static void test_find(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(layouts); i++) {
 		const struct layout *l = &layouts[i];
 		struct guestkernel k;
 		struct pagewalk_cpu cpu;

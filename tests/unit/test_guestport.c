@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/guestport.h"
+#include "hw/guestport.h"
 
 static void describe(uint64_t vec, uint64_t err, uint64_t rip, uint64_t cs, uint64_t cr2, char *buf,
                      size_t len)

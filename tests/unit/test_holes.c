@@ -19,10 +19,11 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/machine.h"
-#include "kvmfs/phys.h"
-#include "kvmfs/ram.h"
-#include "kvmfs/vmcore.h"
+#include "util/compiler.h"
+#include "machine/machine.h"
+#include "memory/phys.h"
+#include "memory/ram.h"
+#include "inspect/vmcore.h"
 
 #define PAGE 4096ULL
 #define MIB  (1ULL << 20)
@@ -155,7 +156,7 @@ static void test_block_runs_and_seek(void **state)
 		assert_int_equal(ram_block_extents(rb, 0, BLOCK, collect, &rs), 7);
 		assert_int_equal(rs.nr, 2);
 
-		for (i = 0; i < sizeof(seeks) / sizeof(seeks[0]); i++) {
+		for (i = 0; i < ARRAY_SIZE(seeks); i++) {
 			const struct seek_case *c = &seeks[i];
 			int ret = ram_block_seek(rb, c->off, c->whence, &out);
 

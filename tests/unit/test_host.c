@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/host.h"
+#include "kvm/host.h"
 
 static void test_words(void **state)
 {

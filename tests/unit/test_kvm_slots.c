@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/kvm.h"
-#include "kvmfs/ram.h"
+#include "kvm/kvm.h"
+#include "memory/ram.h"
 
 /* Big enough that the pointers computed below stay inside. */
 static uint8_t host_a[0x600000], host_b[0x20000];

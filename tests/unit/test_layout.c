@@ -16,9 +16,10 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/cmdline.h"
-#include "kvmfs/machine.h"
-#include "kvmfs/strbuf.h"
+#include "util/compiler.h"
+#include "cmdline.h"
+#include "machine/machine.h"
+#include "util/strbuf.h"
 #include "qemu_layouts.h"
 
 /* bios_kib: a -bios file of that many KiB (zeros; nothing runs), 0: the default pc.bios. */
@@ -95,7 +96,7 @@ static void test_flatview_equals_qemu(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(qemu_layouts) / sizeof(qemu_layouts[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(qemu_layouts); i++) {
 		check_flatview(&qemu_layouts[i], NULL);
 		/* QEMU with KVM marks every range KVM maps; so do we. */
 		check_flatview(&qemu_layouts[i], "KVM");
@@ -107,7 +108,7 @@ static void test_ramblock_equals_qemu(void **state)
 	size_t i, j;
 
 	(void)state;
-	for (i = 0; i < sizeof(qemu_layouts) / sizeof(qemu_layouts[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(qemu_layouts); i++) {
 		const struct qemu_layout *q = &qemu_layouts[i];
 		struct strbuf sb = STRBUF_INIT;
 		struct machine m;
@@ -162,7 +163,7 @@ static void test_mtree_lines(void **state)
 
 	(void)state;
 	build(&m, "pc", "6G");
-	assert_mtree_has(&m, want, sizeof(want) / sizeof(want[0]));
+	assert_mtree_has(&m, want, ARRAY_SIZE(want));
 	machine_exit(&m);
 }
 
@@ -195,7 +196,7 @@ static void test_resolve_names_the_aliases(void **state)
 
 	(void)state;
 	build(&m, "pc", "6G");
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		leaf = mr_resolve(m.as.root, cases[i].gpa, &off, path, 4, &nr);
 		if (!cases[i].leaf) {
 			assert_null(leaf);
@@ -228,7 +229,7 @@ static void test_bios_mtree_lines(void **state)
 
 	(void)state;
 	build_bios(&m, "pc", "1G", 1024);
-	assert_mtree_has(&m, want, sizeof(want) / sizeof(want[0]));
+	assert_mtree_has(&m, want, ARRAY_SIZE(want));
 	machine_exit(&m);
 }
 
@@ -250,7 +251,7 @@ static void test_bios_sizes(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct machine_config mc = {.type = "pc", .ram_size = 64 << 20, .cpus = 1};
 		void *fw = calloc(1, cases[i].size);
 		struct machine m;

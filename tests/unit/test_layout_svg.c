@@ -15,10 +15,11 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/kvm.h"
-#include "kvmfs/layout.h"
-#include "kvmfs/machine.h"
-#include "kvmfs/strbuf.h"
+#include "util/compiler.h"
+#include "kvm/kvm.h"
+#include "inspect/layout_svg.h"
+#include "machine/machine.h"
+#include "util/strbuf.h"
 
 #define KiB (1ULL << 10)
 #define MiB (1ULL << 20)
@@ -49,7 +50,7 @@ static void test_px(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		bool cut;
 		unsigned px = layout_px(cases[i].size, &cut);
 
@@ -78,7 +79,7 @@ static void test_size_str(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		layout_size_str(cases[i].size, buf, sizeof(buf));
 		assert_string_equal(buf, cases[i].want);
 	}
@@ -97,7 +98,7 @@ static void test_xml_names(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct strbuf t = STRBUF_INIT, id = STRBUF_INIT;
 
 		layout_xml_text(&t, cases[i].name);
@@ -220,7 +221,7 @@ static void test_pc_6g(void **state)
 
 	(void)state;
 	render_machine("pc", "0x180000000", &sb);
-	for (i = 0; i < sizeof(gpa) / sizeof(gpa[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(gpa); i++) {
 		double top = attr_after(sb.buf, gpa[i].id, "y");
 
 		h = attr_after(sb.buf, gpa[i].id, "height");
@@ -231,7 +232,7 @@ static void test_pc_6g(void **state)
 			fail_msg("%s is %.1f px tall, want %.1f", gpa[i].id, h, gpa[i].h);
 		y = top + h;
 	}
-	for (i = 0; i < sizeof(bands) / sizeof(bands[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bands); i++) {
 		char gid[32];
 
 		band_ends(sb.buf, bands[i].band, &y0, &y1, &b0, &b1);

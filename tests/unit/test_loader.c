@@ -19,10 +19,11 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/cmdline.h"
-#include "kvmfs/e820.h"
-#include "kvmfs/loader.h"
-#include "kvmfs/machine.h"
+#include "util/compiler.h"
+#include "cmdline.h"
+#include "boot/e820.h"
+#include "boot/loader.h"
+#include "machine/machine.h"
 
 #define SETUP_SECTS  4
 #define SETUP_SIZE   ((SETUP_SECTS + 1) * 512)
@@ -221,7 +222,7 @@ static void test_parse(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(parse_cases); i++) {
 		const struct parse_case *c = &parse_cases[i];
 		struct loader_kernel k;
 		char err[256] = "";

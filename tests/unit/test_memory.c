@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/memory.h"
-#include "kvmfs/ram.h"
+#include "memory/memory.h"
+#include "memory/ram.h"
 
 /* Fake blocks: flattening only needs their identity. */
 static struct ram_block blocks[8];

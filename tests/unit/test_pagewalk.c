@@ -13,8 +13,9 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/pagewalk.h"
-#include "kvmfs/strbuf.h"
+#include "util/compiler.h"
+#include "memory/pagewalk.h"
+#include "util/strbuf.h"
 
 /* Guest-physical memory: 64 pages from 0; anything above reads as a hole. */
 #define MEM_SIZE (64 * 4096)
@@ -118,7 +119,7 @@ static void test_walks(void **state)
 
 	(void)state;
 	build_tables();
-	for (i = 0; i < sizeof(walk_cases) / sizeof(walk_cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(walk_cases); i++) {
 		const struct walk_case *c = &walk_cases[i];
 		struct pagewalk_result r;
 
@@ -184,7 +185,7 @@ static void test_seek(void **state)
 	assert_int_equal(pagewalk_canonical(&cpu4, 0xffff80000000), 0xffffffff80000000ULL);
 	assert_int_equal(pagewalk_canonical(&cpu4, 0x7fff00000000), 0x7fff00000000);
 	assert_int_equal(pagewalk_canonical(&cpu5, 0x100000000000000ULL), 0xff00000000000000ULL);
-	for (i = 0; i < sizeof(seek_cases) / sizeof(seek_cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(seek_cases); i++) {
 		const struct seek_case *c = &seek_cases[i];
 		uint64_t out = 0;
 

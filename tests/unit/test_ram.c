@@ -13,7 +13,8 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/ram.h"
+#include "util/compiler.h"
+#include "memory/ram.h"
 
 struct gap_case {
 	const char *what;
@@ -42,7 +43,7 @@ static void test_find_offset(void **state)
 	size_t i, j;
 
 	(void)state;
-	for (i = 0; i < sizeof(gap_cases) / sizeof(gap_cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(gap_cases); i++) {
 		const struct gap_case *c = &gap_cases[i];
 		struct ram_block b[4];
 		struct ram_list rl;

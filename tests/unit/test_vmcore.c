@@ -20,10 +20,10 @@
 
 #include <cmocka.h>
 
-#include "kvmfs/guestkernel.h"
-#include "kvmfs/machine.h"
-#include "kvmfs/phys.h"
-#include "kvmfs/vmcore.h"
+#include "inspect/guestkernel.h"
+#include "machine/machine.h"
+#include "memory/phys.h"
+#include "inspect/vmcore.h"
 
 #define MIB (1ULL << 20)
 

@@ -1,0 +1,92 @@
+/*
+ * fs_dirty.c - MNT/dirty/: what the guest wrote, per RAM block.
+ *
+ *   MNT/dirty/<idstr>          the 4 KiB pages written since the previous
+ *                              read of this file: one line per run,
+ *                              "<first>-<last> <pages>", offsets in the block
+ *                              in hex.  st_size 0, like a /proc file.
+ *   MNT/dirty/<idstr>.bitmap   the same since the previous read of this
+ *                              file, raw: little-endian u64 words, bit i =
+ *                              page i of the block (KVM's dirty-log format)
+ *
+ * Per block rather than per memslot: slot ids change whenever the layout
+ * does, a block's name does not, and it is how ramblocks/ names the same
+ * bytes.  Names follow ramblocks/ ('/' makes directories, same encoding).
+ * "Read" means opened for reading: each open takes the bits collected
+ * since the last one (after a sweep, so a stopped guest reads exact) and
+ * starts collecting anew.  Only the guest's writes count: writes through
+ * the FS are not in KVM's dirty log.  ROM blocks have no entry.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "util/compiler.h"
+#include "kvm/dirty_blocks.h"
+#include "util/strbuf.h"
+
+#include "fs/internal.h"
+
+static int fs_dirty_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	struct strbuf sb = STRBUF_INIT;
+	uint64_t *bm;
+	int ret;
+
+	ret = dirty_blocks_take(&fs->dirty_blocks, n->dlb, n->reader, &bm);
+	if (ret)
+		return ret;
+	if (n->reader == DIRTY_BLOCKS_BITMAP)
+		sb_add(&sb, (const char *)bm, dirty_blocks_words(n->dlb) * sizeof(*bm));
+	else
+		dirty_blocks_render_ranges(bm, n->dlb->pages, &sb);
+	free(bm);
+	return fs_text_hand_out(&sb, fi);
+}
+
+static int fs_dirty_size(struct fs *fs, struct fs_node *n, uint64_t *size)
+{
+	(void)fs;
+	/* The text's length is known only once it is taken, which empties it. */
+	*size = n->reader == DIRTY_BLOCKS_BITMAP ? dirty_blocks_words(n->dlb) * 8 : 0;
+	return 0;
+}
+
+static const struct fs_kind_ops fs_dirty_ops = {
+        .open = fs_dirty_open,
+        .read = fs_text_read,
+        .release = fs_text_release,
+        .size = fs_dirty_size,
+        .dynamic = true,
+};
+
+int fs_dirty_build(struct fs *fs, fuse_ino_t top)
+{
+	static const struct {
+		const char *suffix;
+		enum dirty_blocks_reader reader;
+	} files[] = {
+	        {"", DIRTY_BLOCKS_TEXT},
+	        {".bitmap", DIRTY_BLOCKS_BITMAP},
+	};
+	struct dirty_blocks *dl = &fs->dirty_blocks;
+	const char *last;
+	fuse_ino_t ino;
+	size_t i, f;
+	int ret = 0;
+
+	/* Directories first, as for ramblocks/, so that files are the ones renamed. */
+	for (i = 0; !ret && i < dl->nr; i++)
+		ret = fs_add_dirs(fs, top, dl->blocks[i].rb->idstr, &ino, &last);
+	for (i = 0; !ret && i < dl->nr; i++) {
+		for (f = 0; !ret && f < ARRAY_SIZE(files); f++) {
+			ret = fs_add_block(fs, top, dl->blocks[i].rb, files[f].suffix,
+			                   &fs_dirty_ops, &ino);
+			if (ret)
+				break;
+			fs_node_get(fs, ino)->dlb = &dl->blocks[i];
+			fs_node_get(fs, ino)->reader = files[f].reader;
+			fs_node_get(fs, ino)->mode = 0444;
+		}
+	}
+	return ret;
+}

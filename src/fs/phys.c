@@ -1,0 +1,123 @@
+/*
+ * fs_phys.c - the guest-physical view of the tree:
+ *
+ *   MNT/phys     offset = guest-physical address, size = end of the highest
+ *                RAM/ROM range; holes (no RAM/ROM there, or memory nobody
+ *                touched) read as zeros and are reported by SEEK_DATA /
+ *                SEEK_HOLE and st_blocks.  Cached, written and permitted
+ *                exactly like the RAM files; a write starting in a hole
+ *                fails with ENXIO and one running into a hole is short.
+ *
+ * Layout and holes are the model's (phys.c); this file only hands its
+ * answers to FUSE.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include "memory/phys.h"
+#include "vm.h"
+
+#include "fs/internal.h"
+
+static struct address_space *fs_as(struct fs *fs)
+{
+	return &fs->vm->machine.as;
+}
+
+/* ---- phys ---- */
+
+static void fs_phys_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
+                         struct fuse_file_info *fi)
+{
+	struct fs_reply r;
+
+	(void)fi;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!fs_clip((uint64_t)off, &size, phys_size(fs_as(fs)))) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	/* Pieces of several blocks and holes; never-populated pages as zeros (see fs_ram_read). */
+	fs_cache_note(n, (uint64_t)off, size);
+	fs_reply_init(&r, fs, size);
+	phys_read_pieces(fs_as(fs), (uint64_t)off, size, fs_reply_piece, &r);
+	fs_reply_send(&r, req);
+}
+
+struct fs_phys_write {
+	struct fs *fs;
+	struct fs_skip skip; /* the range being written */
+};
+
+static void fs_phys_written(void *opaque, struct ram_block *rb, uint64_t offset, uint64_t gpa,
+                            uint64_t len)
+{
+	struct fs_phys_write *w = opaque;
+
+	(void)gpa;
+	fs_invalidate_bytes(w->fs, rb, offset, len, &w->skip);
+}
+
+static void fs_phys_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
+                          size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs_phys_write w;
+	long done;
+
+	(void)fi;
+	if (!fs_write_begin(fs, req, off, &size, phys_size(fs_as(fs))))
+		return;
+	fs_cache_note(n, (uint64_t)off, size);
+	done = phys_write(fs_as(fs), (uint64_t)off, buf, size);
+	if (done < 0) {
+		fuse_reply_err(req, (int)-done);
+		return;
+	}
+	/* Other views of the same bytes (ramblocks/<idstr>, aliases in phys), then the reply. */
+	w = (struct fs_phys_write){fs, {fs->phys_ino, (uint64_t)off, (uint64_t)done}};
+	phys_gpa_to_block(fs_as(fs), (uint64_t)off, (uint64_t)done, fs_phys_written, &w);
+	fuse_reply_write(req, (size_t)done);
+}
+
+static int fs_phys_size(struct fs *fs, struct fs_node *n, uint64_t *size)
+{
+	(void)n;
+	*size = phys_size(fs_as(fs));
+	return 0;
+}
+
+static uint64_t fs_phys_resident(struct fs *fs, struct fs_node *n)
+{
+	(void)n;
+	return phys_resident(fs_as(fs));
+}
+
+static int fs_phys_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi, uint64_t off,
+                         int whence, uint64_t *out)
+{
+	(void)n;
+	(void)fi;
+	return phys_seek(fs_as(fs), off, whence, out);
+}
+
+const struct fs_kind_ops fs_phys_ops = {
+        .open = fs_ram_open, /* the same cache and write rules as RAM files */
+        .read = fs_phys_read,
+        .write = fs_phys_write,
+        .size = fs_phys_size,
+        .resident = fs_phys_resident,
+        .lseek = fs_phys_lseek,
+        .writable = true,
+        .ram_mode = true,
+};
+
+int fs_phys_attach(struct fs *fs, fuse_ino_t ino)
+{
+	/* Invalidations of guest writes go to this inode too (fs_inval.c). */
+	fs->phys_ino = ino;
+	return fs_cache_track(fs_node_get(fs, ino), phys_size(fs_as(fs)));
+}

@@ -1,0 +1,990 @@
+/*
+ * fs.c - the FUSE tree: guest memory and the VM's model as files.
+ *
+ *   MNT/ramblocks/<idstr>  the bytes of each RAM block         (fs_ram.c)
+ *   MNT/ramblocks.json     `info ramblock` as JSON; ramblocks.txt as text
+ *   MNT/regions[.json]     `info mtree` of the "memory" address space
+ *   MNT/flatview[.json]    `info mtree -f`
+ *   MNT/memslots[.json]    the KVM memslots                     (all: fs_text.c)
+ *   MNT/layout.svg         a picture of the ranges, blocks, aliases and memslots
+ *   MNT/console            what the guest wrote to its serial port (fs_console.c)
+ *   MNT/ctl                read: the run state; write "stop" or "cont" (fs_ctl.c)
+ *   MNT/phys[.json]        guest-physical memory as one sparse file   (fs_phys.c)
+ *   MNT/vmcore             an ELF core of the guest, built on open     (fs_vmcore.c)
+ *   MNT/dirty/<idstr>[.bitmap]  pages the guest wrote since last read  (fs_dirty.c)
+ *   MNT/vcpus/<n>/         registers, translate, vmem                  (fs_vcpu.c)
+ *
+ * This file owns the session: mounting, the fixed part of the tree, the
+ * FUSE operations and the attributes and access rules they share.  Each
+ * node's ops (fs_internal.h) do the rest; fs.c calls the kinds only through
+ * them and through the builders its table names.
+ *
+ * Access: without --writable an open of guest memory for writing fails
+ * with EACCES (checked here too, since root passes default_permissions).
+ * Nothing can be created, removed or renamed (EPERM).
+ */
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 34
+#endif
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/compiler.h"
+#include "fs/fs.h"
+#include "kvm/kvm.h"
+#include "inspect/layout_svg.h"
+#include "memory/memory.h"
+#include "memory/phys.h"
+#include "memory/ram.h"
+#include "util/strbuf.h"
+#include "vm.h"
+
+#include "fs/internal.h"
+
+#define FS_FUSE_SUPER_MAGIC 0x65735546
+/* Seconds the kernel may cache names and attributes that cannot change. */
+#define FS_STATIC_TIMEOUT 1.0
+
+/* ---- the fixed part of the tree ---- */
+
+static void fs_render_ram_json(struct vm *vm, struct strbuf *sb)
+{
+	ram_list_render_json(&vm->machine.ram, sb);
+}
+
+static void fs_render_ram_txt(struct vm *vm, struct strbuf *sb)
+{
+	ram_list_render(&vm->machine.ram, sb);
+}
+
+static void fs_render_regions(struct vm *vm, struct strbuf *sb)
+{
+	as_render_tree(&vm->machine.as, sb);
+}
+
+static void fs_render_regions_json(struct vm *vm, struct strbuf *sb)
+{
+	as_render_tree_json(&vm->machine.as, sb);
+}
+
+static void fs_render_flatview(struct vm *vm, struct strbuf *sb)
+{
+	/* QEMU marks the ranges its accelerator maps; only a real VM maps any. */
+	as_render_flatview(&vm->machine.as, vm->kvm.vm_fd >= 0 ? "KVM" : NULL, sb);
+}
+
+static void fs_render_flatview_json(struct vm *vm, struct strbuf *sb)
+{
+	as_render_flatview_json(&vm->machine.as, sb);
+}
+
+static void fs_render_memslots(struct vm *vm, struct strbuf *sb)
+{
+	kvm_slots_render(&vm->kvm, sb);
+}
+
+static void fs_render_memslots_json(struct vm *vm, struct strbuf *sb)
+{
+	kvm_slots_render_json(&vm->kvm, sb);
+}
+
+static void fs_render_phys_json(struct vm *vm, struct strbuf *sb)
+{
+	phys_render_json(&vm->machine.as, sb);
+}
+
+static void fs_render_layout(struct vm *vm, struct strbuf *sb)
+{
+	layout_render(&vm->machine.as, &vm->machine.ram, &vm->kvm, sb);
+}
+
+/*
+ * What a file needs to exist: a board's layout (a VM, or a raw image under
+ * -dump), or a guest that runs (not a dump).  The model says which it has.
+ */
+enum fs_needs {
+	FS_NEEDS_LAYOUT = 1 << 0,
+	FS_NEEDS_LIVE = 1 << 1,
+};
+
+static const struct fs_file fs_files[] = {
+        {.name = "ramblocks",
+         .ops = &fs_dir_ops,
+         .mode = 0555,
+         .build = fs_ram_build,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "ramblocks.json",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_ram_json,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "ramblocks.txt",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_ram_txt,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "regions",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_regions,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "regions.json",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_regions_json,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "flatview",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_flatview,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "flatview.json",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_flatview_json,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "memslots",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_memslots,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "memslots.json",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_memslots_json,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "layout.svg",
+         .ops = &fs_text_ops,
+         .mode = 0444,
+         .render = fs_render_layout,
+         .needs = FS_NEEDS_LAYOUT},
+        {.name = "console", .ops = &fs_console_ops, .mode = 0444, .needs = FS_NEEDS_LIVE},
+        {.name = "ctl", .ops = &fs_ctl_ops, .mode = 0600, .render = fs_ctl_render},
+        {.name = "phys", .ops = &fs_phys_ops, .build = fs_phys_attach},
+        {.name = "phys.json", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_phys_json},
+        {.name = "vmcore", .ops = &fs_vmcore_ops, .mode = 0400},
+        {.name = "dirty",
+         .ops = &fs_dir_ops,
+         .mode = 0555,
+         .build = fs_dirty_build,
+         .needs = FS_NEEDS_LIVE},
+        {.name = "vcpus", .ops = &fs_dir_ops, .mode = 0555, .build = fs_vcpu_build},
+};
+
+#define FS_NR_FILES (ARRAY_SIZE(fs_files))
+
+/* ---- building the inode table ---- */
+
+/* ---- building the tree ---- */
+
+static bool fs_file_exists(struct fs *fs, const struct fs_file *f)
+{
+	return (!(f->needs & FS_NEEDS_LAYOUT) || vm_has_layout(fs->vm)) &&
+	       (!(f->needs & FS_NEEDS_LIVE) || vm_is_live(fs->vm));
+}
+
+static int fs_build(struct fs *fs)
+{
+	fuse_ino_t ino;
+	size_t i;
+	int ret;
+
+	ret = fs_node_add(fs, 0, "", &fs_dir_ops, 0555, &ino);
+	for (i = 0; !ret && i < FS_NR_FILES; i++) {
+		if (!fs_file_exists(fs, &fs_files[i]))
+			continue;
+		ret = fs_node_add(fs, FUSE_ROOT_ID, fs_files[i].name, fs_files[i].ops,
+		                  fs_files[i].mode, &ino);
+		if (ret)
+			break;
+		fs_node_get(fs, ino)->file = &fs_files[i];
+		if (fs_files[i].build)
+			ret = fs_files[i].build(fs, ino);
+	}
+	return ret;
+}
+
+/* ---- attributes ---- */
+
+static mode_t fs_mode(struct fs *fs, const struct fs_node *n)
+{
+	if (n->ops->dir)
+		return S_IFDIR | n->mode;
+	if (n->ops->ram_mode)
+		return S_IFREG | (fs->cfg.writable ? 0600 : 0400);
+	return S_IFREG | n->mode;
+}
+
+static int fs_stat(struct fs *fs, fuse_ino_t ino, struct stat *st)
+{
+	struct fs_node *n = fs_node_get(fs, ino);
+	const struct fs_kind_ops *ops;
+	uint64_t size = 0;
+	int ret;
+
+	if (!n)
+		return -ENOENT;
+	ops = n->ops;
+	if (ops->size) {
+		ret = ops->size(fs, n, &size);
+		if (ret)
+			return ret;
+	}
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = fs_mode(fs, n);
+	st->st_nlink = ops->dir ? 2 + n->nr_subdirs : 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = size > INT64_MAX ? INT64_MAX : (off_t)size;
+	st->st_blksize = 4096;
+	/* Sparse files: coreutils asks for holes only when st_blocks is below st_size. */
+	st->st_blocks = (blkcnt_t)(((ops->resident ? ops->resident(fs, n) : size) + 511) / 512);
+	if (ops->live_mtime) {
+		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+	} else {
+		st->st_mtim = fs->start;
+	}
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+	return 0;
+}
+
+static double fs_timeout(const struct fs_node *n)
+{
+	return n->ops->dynamic ? 0.0 : FS_STATIC_TIMEOUT;
+}
+
+/* ---- FUSE operations ---- */
+
+static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs *fs = userdata;
+
+	conn->max_write = FS_IO_MAX;
+	conn->max_readahead = FS_IO_MAX;
+	/* fuse_reply_buf from guest memory measured faster than splicing. */
+	conn->want &=
+	        ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	/* O_TRUNC reaches open() instead of a setattr, so ctl sees a plain open. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* The sizes of RAM files never change: only explicit invalidation. */
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+
+	pthread_rwlock_wrlock(&fs->live_lock);
+	fs->live = true;
+	pthread_rwlock_unlock(&fs->live_lock);
+}
+
+static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *p = fs_node_get(fs, parent);
+	struct fuse_entry_param e;
+	int ret;
+
+	if (!p) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (!p->ops->dir) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.ino = fs_node_find(fs, parent, name);
+	if (!e.ino) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	ret = fs_stat(fs, e.ino, &e.attr);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	e.attr_timeout = e.entry_timeout = fs_timeout(fs_node_get(fs, e.ino));
+	fuse_reply_entry(req, &e);
+}
+
+static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct stat st;
+	int ret;
+
+	(void)fi;
+	ret = fs_stat(fs, ino, &st);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, fs_timeout(fs_node_get(fs, ino)));
+}
+
+static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                          struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *n = fs_node_get(fs, ino);
+	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+	                  FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+
+	(void)fi;
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	/*
+	 * Nothing here has a size or mode of its own to change.  The one
+	 * exception: a shell's "> ctl" truncates to 0 when the kernel cannot
+	 * pass O_TRUNC to open; that is harmless and must not fail.
+	 */
+	if (!(n->ops->truncate_ok && (to_set & FUSE_SET_ATTR_SIZE) && !attr->st_size &&
+	      !(to_set & ~(FUSE_SET_ATTR_SIZE | times)))) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fs_op_getattr(req, ino, NULL);
+}
+
+/*
+ * Open handles that own something (a text snapshot, a vmcore header), so
+ * that fs_unmount can free those whose RELEASE never came: a session that
+ * ends while files are still open gets none.
+ */
+struct fs_handle {
+	uint64_t fh;
+	const struct fs_kind_ops *ops;
+	struct fs_handle *next;
+};
+
+static void fs_handle_add(struct fs *fs, const struct fs_kind_ops *ops, uint64_t fh)
+{
+	struct fs_handle *h = malloc(sizeof(*h));
+
+	if (!h)
+		return; /* only costs a leak at exit */
+	h->fh = fh;
+	h->ops = ops;
+	pthread_mutex_lock(&fs->handles_lock);
+	h->next = fs->handles;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+static void fs_handle_release(struct fs *fs, const struct fs_kind_ops *ops,
+                              struct fuse_file_info *fi)
+{
+	struct fs_handle **pp, *h = NULL;
+
+	pthread_mutex_lock(&fs->handles_lock);
+	for (pp = &fs->handles; *pp; pp = &(*pp)->next) {
+		if ((*pp)->fh == fi->fh) {
+			h = *pp;
+			*pp = h->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->handles_lock);
+	free(h);
+	ops->release(fi);
+}
+
+static void fs_handles_release_all(struct fs *fs)
+{
+	while (fs->handles) {
+		struct fs_handle *h = fs->handles;
+		struct fuse_file_info fi = {.fh = h->fh};
+
+		fs->handles = h->next;
+		h->ops->release(&fi);
+		free(h);
+	}
+}
+
+static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *n = fs_node_get(fs, ino);
+	const struct fs_kind_ops *ops;
+	bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
+	int ret;
+
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	ops = n->ops;
+	if (!ops->open) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	/* Root passes default_permissions: the mode bits are enforced here too. */
+	if (wr && (!ops->writable || (ops->ram_mode && !fs->cfg.writable))) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	ret = ops->open(fs, n, fi);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	if (ops->release)
+		fs_handle_add(fs, ops, fi->fh);
+	if (fuse_reply_open(req, fi) == -ENOENT && ops->release)
+		fs_handle_release(fs, ops, fi); /* the opener was interrupted and is gone */
+}
+
+static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *n = fs_node_get(fs, ino);
+
+	if (!n || !n->ops->read) {
+		fuse_reply_err(req, n ? EISDIR : ENOENT);
+		return;
+	}
+	n->ops->read(fs, n, req, size, off, fi);
+}
+
+static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                        struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *n = fs_node_get(fs, ino);
+
+	if (!n || !n->ops->write) {
+		fuse_reply_err(req, n ? EACCES : ENOENT);
+		return;
+	}
+	n->ops->write(fs, n, req, buf, size, off, fi);
+}
+
+static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *n = fs_node_get(fs, ino);
+
+	if (n && n->ops->release)
+		fs_handle_release(fs, n->ops, fi);
+	fuse_reply_err(req, 0);
+}
+
+/* A file without holes of its own: data up to the end, whose virtual hole is the only one. */
+static int fs_lseek_dense(struct fs *fs, struct fs_node *n, uint64_t off, int whence, uint64_t *out)
+{
+	const struct fs_kind_ops *ops = n->ops;
+	uint64_t size = 0;
+	int ret;
+
+	if (ops->size) {
+		ret = ops->size(fs, n, &size);
+		if (ret)
+			return ret;
+	}
+	if (off >= size)
+		return -ENXIO;
+	*out = whence == SEEK_DATA ? off : size;
+	return 0;
+}
+
+static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                        struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *n = fs_node_get(fs, ino);
+	uint64_t out = 0;
+	int ret;
+
+	if (!n) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	/* Never ENOSYS: the kernel would stop asking for the whole mount. */
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		ret = -EINVAL;
+	else if (off < 0)
+		ret = -ENXIO;
+	else if (n->ops->lseek)
+		ret = n->ops->lseek(fs, n, fi, (uint64_t)off, whence, &out);
+	else
+		ret = fs_lseek_dense(fs, n, (uint64_t)off, whence, &out);
+	if (!ret && out > INT64_MAX)
+		ret = -ENXIO;
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_lseek(req, (off_t)out);
+}
+
+static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *n = fs_node_get(fs, ino);
+
+	if (!n)
+		fuse_reply_err(req, ENOENT);
+	else if (!n->ops->dir)
+		fuse_reply_err(req, ENOTDIR);
+	else if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		fuse_reply_err(req, EISDIR);
+	else
+		fuse_reply_open(req, fi);
+}
+
+static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                          struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fs_node *n = fs_node_get(fs, ino);
+	struct stat st = {0};
+	fuse_ino_t child;
+	size_t pos = 0, ent;
+	off_t idx;
+	char *buf;
+
+	(void)fi;
+	if (!n || !n->ops->dir) {
+		fuse_reply_err(req, n ? ENOTDIR : ENOENT);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* Entry i (0 ".", 1 "..", then the children) carries offset i + 1. */
+	child = n->first_child;
+	for (idx = 0; off >= 0; idx++) {
+		const char *name;
+		fuse_ino_t eino;
+
+		if (idx == 0) {
+			name = ".";
+			eino = ino;
+		} else if (idx == 1) {
+			name = "..";
+			eino = n->parent;
+		} else if (child) {
+			name = fs_node_get(fs, child)->name;
+			eino = child;
+			child = fs_node_get(fs, child)->next_sibling;
+		} else {
+			break;
+		}
+		if (idx < off)
+			continue;
+		st.st_ino = eino;
+		st.st_mode = fs_mode(fs, fs_node_get(fs, eino));
+		ent = fuse_add_direntry(req, buf + pos, size - pos, name, &st, idx + 1);
+		if (ent > size - pos)
+			break;
+		pos += ent;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+/* The tree's shape is fixed: nothing is created, removed or renamed. */
+static void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                        dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                         const char *newname, unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                         struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EPERM);
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+        .init = fs_op_init,
+        .lookup = fs_op_lookup,
+        .getattr = fs_op_getattr,
+        .setattr = fs_op_setattr,
+        .open = fs_op_open,
+        .read = fs_op_read,
+        .write = fs_op_write,
+        .release = fs_op_release,
+        .opendir = fs_op_opendir,
+        .readdir = fs_op_readdir,
+        .mknod = fs_op_mknod,
+        .mkdir = fs_op_mkdir,
+        .unlink = fs_op_unlink,
+        .rmdir = fs_op_unlink,
+        .symlink = fs_op_symlink,
+        .rename = fs_op_rename,
+        .link = fs_op_link,
+        .create = fs_op_create,
+        .lseek = fs_op_lseek,
+};
+
+/* ---- mounting ---- */
+
+int fs_check_mountpoint(const char *path, char *err, size_t errlen)
+{
+	struct dirent *de;
+	struct statfs sfs;
+	struct stat st;
+	int ret = 0;
+	DIR *d;
+
+	if (stat(path, &st)) {
+		ret = -errno;
+		if (ret == -ENOENT)
+			snprintf(err, errlen, "mountpoint %s does not exist", path);
+		else if (ret == -ENOTCONN)
+			snprintf(err, errlen,
+			         "mountpoint %s is a dead FUSE mount (run fusermount3 -u %s)", path,
+			         path);
+		else
+			snprintf(err, errlen, "mountpoint %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "mountpoint %s is not a directory", path);
+		return -ENOTDIR;
+	}
+	if (!statfs(path, &sfs) && sfs.f_type == FS_FUSE_SUPER_MAGIC) {
+		snprintf(err, errlen, "mountpoint %s is already a FUSE mount", path);
+		return -EBUSY;
+	}
+	d = opendir(path);
+	if (!d) {
+		ret = -errno;
+		snprintf(err, errlen, "mountpoint %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			snprintf(err, errlen, "mountpoint %s is not empty", path);
+			ret = -ENOTEMPTY;
+			break;
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+/*
+ * FUSE can only lower the kernel's readahead window below the bdi default
+ * (128 KiB), so a cold sequential read arrives as 128 KiB READs.  Raising
+ * the mount's bdi read_ahead_kb to FS_IO_MAX makes them 1 MiB: measured
+ * here, cold `dd bs=1M` of pc.ram went from 2.4 to 4.3 GB/s.  Best effort:
+ * only root may write it, and nothing depends on it.
+ */
+static void fs_set_readahead(const char *mountpoint)
+{
+	char real[PATH_MAX], line[PATH_MAX + 256], dev[32] = "", path[80], val[32];
+	unsigned maj, min;
+	FILE *f;
+	int fd, n;
+
+	/*
+	 * The device comes from mountinfo, not stat(): our own mount cannot
+	 * answer a GETATTR before the session loop runs.  Mount points with
+	 * characters mountinfo escapes are simply not matched.
+	 */
+	if (!realpath(mountpoint, real) || !(f = fopen("/proc/self/mountinfo", "re")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[PATH_MAX];
+
+		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min, mnt) == 3 &&
+		    !strcmp(mnt, real))
+			snprintf(dev, sizeof(dev), "%u:%u", maj, min); /* the last one is on top */
+	}
+	fclose(f);
+	if (!dev[0])
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = snprintf(val, sizeof(val), "%u", FS_IO_MAX / 1024);
+	if (write(fd, val, (size_t)n) < 0) {
+		/* not root, or no such knob: the default stays */
+	}
+	close(fd);
+}
+
+/*
+ * Killed (SIGKILL), we rely on fusermount3's auto_unmount, which wakes when
+ * our end of its socket is released and unmounts only if the mount then
+ * answers ENOTCONN, i.e. if /dev/fuse has been released already.  An
+ * exiting process's files are released in the reverse order of its
+ * descriptors (close_files queues them in fd order, task_work runs the
+ * queue last-in first-out), and the socket's descriptor is above
+ * /dev/fuse's: so the socket usually went first, and about one kill in
+ * thirteen under load left a dead mount behind (test_faults.py).  A copy of
+ * /dev/fuse above every descriptor we hold is closed last and so released
+ * first.  Best effort: without a free descriptor up there, the race stays.
+ */
+static void fs_hold_fuse_last(struct fs *fs)
+{
+	struct rlimit rl;
+	int top = 1023; /* a larger table costs memory for nothing */
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur <= (rlim_t)top)
+		top = (int)rl.rlim_cur - 1;
+	fs->fuse_last_fd = fcntl(fuse_session_fd(fs->se), F_DUPFD_CLOEXEC, top);
+}
+
+int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, struct fs **out,
+             char *err, size_t errlen)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	char opts[256];
+	struct fs *fs;
+	int ret;
+
+	fs = calloc(1, sizeof(*fs));
+	if (!fs) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&fs->handles_lock, NULL);
+	fs->fuse_last_fd = -1;
+	fs->vm = vm;
+	fs->cfg = *cfg;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &fs->start);
+	ret = pthread_rwlock_init(&fs->live_lock, NULL);
+	if (ret) {
+		free(fs);
+		snprintf(err, errlen, "pthread_rwlock_init: %s", strerror(ret));
+		return -ret;
+	}
+	fs->mountpoint = strdup(cfg->mountpoint);
+	fs->cfg.mountpoint = fs->mountpoint;
+	/* Populated (written) now, read-only after: see fs_internal.h. */
+	fs->zeros = mmap(NULL, FS_ZEROS, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (fs->zeros == MAP_FAILED || mprotect((void *)fs->zeros, FS_ZEROS, PROT_READ)) {
+		ret = -errno;
+		snprintf(err, errlen, "the zero buffer: %s", strerror(-ret));
+		if (fs->zeros != MAP_FAILED)
+			munmap((void *)fs->zeros, FS_ZEROS);
+		goto err_lock;
+	}
+	ret = dirty_blocks_init(&fs->dirty_blocks, &vm->machine.ram);
+	if (ret) {
+		snprintf(err, errlen, "dirty bitmaps: %s", strerror(-ret));
+		goto err_zeros;
+	}
+	ret = fs_vcpu_init(fs);
+	if (ret) {
+		snprintf(err, errlen, "vcpus: %s", strerror(-ret));
+		goto err_dirty_blocks;
+	}
+	fs_vmcore_init(fs);
+	ret = fs->mountpoint ? fs_build(fs) : -ENOMEM;
+	if (ret) {
+		snprintf(err, errlen, "building the tree: %s", strerror(-ret));
+		goto err_free;
+	}
+
+	/*
+	 * auto_unmount: fusermount3 stays behind and unmounts should we die
+	 * without unmounting (SIGKILL), so no dead mount is ever left.
+	 */
+	snprintf(opts, sizeof(opts),
+	         "fsname=kvmfs,subtype=kvmfs,auto_unmount,default_permissions%s",
+	         cfg->allow_other ? ",allow_other" : "");
+	if (fuse_opt_add_arg(&args, "kvmfs") || fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, opts)) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto err_args;
+	}
+	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
+	if (!fs->se) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "fuse_session_new failed (options: %s)", opts);
+		goto err_args;
+	}
+	if (fuse_session_mount(fs->se, fs->mountpoint)) {
+		ret = -EIO;
+		snprintf(err, errlen, "cannot mount FUSE on %s", fs->mountpoint);
+		goto err_session;
+	}
+	fs->mounted = true;
+	fs_hold_fuse_last(fs);
+	fs_set_readahead(fs->mountpoint);
+	fuse_opt_free_args(&args);
+	if (dirty) {
+		fs_inval_attach(fs, dirty);
+		dirty_blocks_attach(&fs->dirty_blocks, dirty);
+	}
+	*out = fs;
+	return 0;
+
+err_session:
+	fuse_session_destroy(fs->se);
+err_args:
+	fuse_opt_free_args(&args);
+err_free:
+	fs_nodes_free(fs);
+	fs_vmcore_exit(fs);
+	fs_vcpu_exit(fs);
+err_dirty_blocks:
+	dirty_blocks_exit(&fs->dirty_blocks);
+err_zeros:
+	munmap((void *)fs->zeros, FS_ZEROS);
+err_lock:
+	free(fs->mountpoint);
+	pthread_rwlock_destroy(&fs->live_lock);
+	free(fs);
+	return ret;
+}
+
+/* Only there to interrupt the loop thread's wait (no SA_RESTART). */
+static void fs_wake_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *fs_loop_thread(void *arg)
+{
+	struct fuse_loop_config lc = {.clone_fd = 0, .max_idle_threads = 10};
+	struct fs *fs = arg;
+	sigset_t set;
+
+	pthread_setname_np(pthread_self(), "fuse-loop");
+	/* The one signal this thread takes: fs_unmount's wake-up. */
+	sigemptyset(&set);
+	sigaddset(&set, FS_WAKE_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	fs->loop_ret = fuse_session_loop_mt(fs->se, &lc);
+	__atomic_store_n(&fs->loop_done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+int fs_start(struct fs *fs)
+{
+	struct sigaction sa = {.sa_handler = fs_wake_handler};
+	sigset_t set, old;
+	int ret;
+
+	sigaction(FS_WAKE_SIGNAL, &sa, NULL);
+	/* Workers inherit the mask: only the loop thread itself takes the wake-up. */
+	sigemptyset(&set);
+	sigaddset(&set, FS_WAKE_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	ret = -pthread_create(&fs->loop_thread, NULL, fs_loop_thread, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ret)
+		fs->loop_started = true;
+	return ret;
+}
+
+bool fs_done(struct fs *fs)
+{
+	return __atomic_load_n(&fs->loop_done, __ATOMIC_ACQUIRE);
+}
+
+void fs_unmount(struct fs *fs)
+{
+	if (!fs)
+		return;
+	pthread_rwlock_wrlock(&fs->live_lock);
+	fs->live = false;
+	pthread_rwlock_unlock(&fs->live_lock);
+	/*
+	 * The mount goes first (libfuse detaches it lazily, open files or
+	 * not), while the session still answers: a reader with an open file
+	 * then sees the tree gone before its reads start failing, never
+	 * ENOTCONN on a mount that still looks alive.  Does nothing if the
+	 * mount already went away (fusermount3 -u).
+	 */
+	if (fs->mounted)
+		fuse_session_unmount(fs->se);
+	/*
+	 * The session loop ends last, after everything that sends the kernel
+	 * invalidations has stopped: an invalidation waits for page locks that
+	 * readers hold until their READ is answered, so it must never outlive
+	 * the threads that answer.  Ending it: the exit flag, then a signal to
+	 * break the loop's wait; libfuse then cancels its workers.
+	 */
+	if (fs->loop_started) {
+		fuse_session_exit(fs->se);
+		while (!fs_done(fs)) {
+			pthread_kill(fs->loop_thread, FS_WAKE_SIGNAL);
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+		}
+		pthread_join(fs->loop_thread, NULL);
+	}
+	fuse_session_destroy(fs->se);
+	if (fs->fuse_last_fd >= 0)
+		close(fs->fuse_last_fd);
+	fs_handles_release_all(fs);
+	pthread_mutex_destroy(&fs->handles_lock);
+	fs_nodes_free(fs);
+	fs_vmcore_exit(fs);
+	fs_vcpu_exit(fs);
+	/* The sweep that fed it has ended (dirty_exit runs first). */
+	dirty_blocks_exit(&fs->dirty_blocks);
+	munmap((void *)fs->zeros, FS_ZEROS);
+	free(fs->mountpoint);
+	pthread_rwlock_destroy(&fs->live_lock);
+	free(fs);
+}
+
+const char *fs_fuse_version(void)
+{
+	return fuse_pkgversion();
+}

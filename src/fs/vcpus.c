@@ -1,0 +1,479 @@
+/*
+ * fs_vcpu.c - one directory per vCPU:
+ *
+ *   MNT/vcpus/<n>/regs, sregs        `info registers` as QEMU lays it out
+ *   MNT/vcpus/<n>/regs.json, sregs.json   the same, with "exact"
+ *   MNT/vcpus/<n>/translate          write a guest-virtual address; read its
+ *                                    page walk (every entry, the physical
+ *                                    address or the level where it faults)
+ *   MNT/vcpus/<n>/completions        the emulation failures kvmfs finished
+ *                                    for KVM, by kind: "int3 5", ...
+ *   MNT/vcpus/<n>/vmem               the vCPU's virtual address space: offset
+ *                                    = address with the sign-extension bits
+ *                                    cleared (the low 48 bits, 57 with LA57),
+ *                                    unmapped pages are holes
+ *
+ * Registers are exact while the VM is stopped and approximate while it runs
+ * (KVM's copy from the vCPU's last exit; see vcpu_get_state); a dump's are
+ * its notes' (dump.h).  translate and
+ * vmem walk the page tables with the CR3/CR4/EFER of that moment, reading
+ * guest memory as it is now.  The walk itself is pagewalk.c's.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/compiler.h"
+#include "kvm/emulate.h"
+#include "memory/pagewalk.h"
+#include "memory/phys.h"
+#include "inspect/regs.h"
+#include "util/strbuf.h"
+#include "kvm/vcpu.h"
+#include "vm.h"
+
+#include "fs/internal.h"
+
+#define FS_NO_VA           UINT64_MAX /* translate: nothing written yet */
+#define FS_TRANSLATE_MAX   64         /* longest address text accepted */
+#define FS_VMEM_SEEK_STEPS 65536      /* walks one SEEK_DATA/SEEK_HOLE may take */
+
+struct fs_vcpu_file {
+	const char *name;
+	void (*render)(const struct kvm_regs *r, const struct kvm_sregs *s, bool exact,
+	               struct strbuf *sb);
+};
+
+static void fs_vcpu_regs(const struct kvm_regs *r, const struct kvm_sregs *s, bool exact,
+                         struct strbuf *sb)
+{
+	(void)exact;
+	regs_render(r, s, sb);
+}
+
+static void fs_vcpu_sregs(const struct kvm_regs *r, const struct kvm_sregs *s, bool exact,
+                          struct strbuf *sb)
+{
+	(void)r;
+	(void)exact;
+	regs_render_sregs(s, sb);
+}
+
+static void fs_vcpu_regs_json(const struct kvm_regs *r, const struct kvm_sregs *s, bool exact,
+                              struct strbuf *sb)
+{
+	(void)s;
+	regs_render_json(r, exact, sb);
+}
+
+static void fs_vcpu_sregs_json(const struct kvm_regs *r, const struct kvm_sregs *s, bool exact,
+                               struct strbuf *sb)
+{
+	(void)r;
+	regs_render_sregs_json(s, exact, sb);
+}
+
+static const struct fs_vcpu_file fs_vcpu_files[] = {
+        {"regs", fs_vcpu_regs},
+        {"regs.json", fs_vcpu_regs_json},
+        {"sregs", fs_vcpu_sregs},
+        {"sregs.json", fs_vcpu_sregs_json},
+};
+
+#define FS_NR_VCPU_FILES (ARRAY_SIZE(fs_vcpu_files))
+
+/* The paging state of n's vCPU now. */
+static int fs_vcpu_paging(struct fs *fs, const struct fs_node *n, struct pagewalk_cpu *pc,
+                          bool *exact)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	int ret = vm_cpu_state(fs->vm, n->cpu, &r, &s, exact);
+
+	if (ret)
+		return ret;
+	*pc = (struct pagewalk_cpu){.cr0 = s.cr0, .cr3 = s.cr3, .cr4 = s.cr4, .efer = s.efer};
+	return 0;
+}
+
+/* Page-table reads go to guest RAM; anything else is not a table. */
+static int fs_vcpu_read_gpa(void *opaque, uint64_t gpa, uint64_t *val)
+{
+	return as_read(opaque, gpa, val, sizeof(*val), false) == sizeof(*val) ? 0 : -EFAULT;
+}
+
+/* ---- regs, sregs and their JSON ---- */
+
+static int fs_vcpu_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
+{
+	const struct fs_vcpu_file *f = n->what;
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	bool exact;
+	int ret;
+
+	ret = vm_cpu_state(fs->vm, n->cpu, &r, &s, &exact);
+	if (ret)
+		return ret;
+	f->render(&r, &s, exact, sb);
+	return sb->err;
+}
+
+static int fs_vcpu_text_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int ret = fs_vcpu_render(fs, n, &sb);
+
+	if (ret) {
+		sb_free(&sb);
+		return ret;
+	}
+	return fs_text_hand_out(&sb, fi);
+}
+
+static int fs_vcpu_text_size(struct fs *fs, struct fs_node *n, uint64_t *size)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int ret = fs_vcpu_render(fs, n, &sb);
+
+	*size = sb.len;
+	sb_free(&sb);
+	return ret;
+}
+
+static const struct fs_kind_ops fs_vcpu_text_ops = {
+        .open = fs_vcpu_text_open,
+        .read = fs_text_read,
+        .release = fs_text_release,
+        .size = fs_vcpu_text_size,
+        .dynamic = true,
+};
+
+/* ---- translate ---- */
+
+static void fs_translate_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
+{
+	struct pagewalk_result r;
+	struct pagewalk_cpu pc;
+	uint64_t va;
+	bool exact;
+	int ret;
+
+	pthread_mutex_lock(&fs->translate_lock);
+	va = fs->translate_va[n->cpu];
+	pthread_mutex_unlock(&fs->translate_lock);
+	if (va == FS_NO_VA) {
+		sb_printf(sb,
+		          "write a guest-virtual address here (hex 0x... or decimal), then read\n");
+		return;
+	}
+	ret = fs_vcpu_paging(fs, n, &pc, &exact);
+	if (ret) {
+		sb_printf(sb, "va 0x%016" PRIx64 "\nregisters unreadable: %s\n", va,
+		          strerror(-ret));
+		return;
+	}
+	sb_printf(
+	        sb, "cr0 0x%" PRIx64 " cr3 0x%" PRIx64 " cr4 0x%" PRIx64 " efer 0x%" PRIx64 "%s\n",
+	        pc.cr0, pc.cr3, pc.cr4, pc.efer, exact ? "" : " (approximate: the VM is running)");
+	pagewalk(&pc, va, fs_vcpu_read_gpa, &fs->vm->machine.as, &r);
+	pagewalk_render(&r, sb);
+}
+
+static int fs_translate_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	fs_translate_render(fs, n, &sb);
+	return fs_text_hand_out(&sb, fi);
+}
+
+static void fs_translate_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size,
+                              off_t off, struct fuse_file_info *fi)
+{
+	(void)n;
+	/* A write on the same open file may be replacing the text. */
+	fs_text_read_locked(req, size, off, fi, &fs->translate_lock);
+}
+
+static void fs_translate_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
+                               size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char addr[FS_TRANSLATE_MAX + 1], *end;
+	uint64_t va;
+	size_t len = size;
+	int ret;
+
+	(void)off; /* every write is one address, wherever it lands */
+	while (len && isspace((unsigned char)buf[len - 1]))
+		len--;
+	if (!len || len > FS_TRANSLATE_MAX) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	memcpy(addr, buf, len);
+	addr[len] = '\0';
+	errno = 0;
+	va = strtoull(addr, &end, 0);
+	if (errno || *end || addr[0] == '-') {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	pthread_mutex_lock(&fs->translate_lock);
+	fs->translate_va[n->cpu] = va;
+	pthread_mutex_unlock(&fs->translate_lock);
+	/* This open file reads the new walk too (python's "r+" write-then-read). */
+	fs_translate_render(fs, n, &sb);
+	ret = fs_text_replace(fi, &sb, &fs->translate_lock);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_write(req, size);
+}
+
+static int fs_translate_size(struct fs *fs, struct fs_node *n, uint64_t *size)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	fs_translate_render(fs, n, &sb);
+	*size = sb.len;
+	sb_free(&sb);
+	return 0;
+}
+
+static const struct fs_kind_ops fs_translate_ops = {
+        .open = fs_translate_open,
+        .read = fs_translate_read,
+        .write = fs_translate_write,
+        .release = fs_text_release,
+        .size = fs_translate_size,
+        .dynamic = true,
+        .writable = true,
+};
+
+/* ---- completions ---- */
+
+/* A running VM's vCPU (a dump has no completions: nothing ever ran). */
+static struct vcpu *fs_vcpu(struct fs *fs, const struct fs_node *n)
+{
+	return &fs->vm->vcpus[n->cpu];
+}
+
+static void fs_completions_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
+{
+	uint64_t counts[EMU_NR_KINDS];
+	unsigned k;
+
+	for (k = 0; k < EMU_NR_KINDS; k++)
+		counts[k] = __atomic_load_n(&fs_vcpu(fs, n)->completions[k], __ATOMIC_RELAXED);
+	emu_render_counts(counts, sb);
+}
+
+static int fs_completions_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	fs_completions_render(fs, n, &sb);
+	return fs_text_hand_out(&sb, fi);
+}
+
+static int fs_completions_size(struct fs *fs, struct fs_node *n, uint64_t *size)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	fs_completions_render(fs, n, &sb);
+	*size = sb.len;
+	sb_free(&sb);
+	return 0;
+}
+
+static const struct fs_kind_ops fs_completions_ops = {
+        .open = fs_completions_open,
+        .read = fs_text_read,
+        .release = fs_text_release,
+        .size = fs_completions_size,
+        .dynamic = true,
+};
+
+/* ---- vmem ---- */
+
+static uint64_t fs_vmem_size_of(const struct pagewalk_cpu *pc)
+{
+	return 1ULL << pagewalk_va_bits(pc);
+}
+
+static int fs_vmem_size(struct fs *fs, struct fs_node *n, uint64_t *size)
+{
+	struct pagewalk_cpu pc;
+	bool exact;
+
+	/* Registers unreadable: assume 4-level long mode, the common case. */
+	*size = fs_vcpu_paging(fs, n, &pc, &exact) ? 1ULL << 48 : fs_vmem_size_of(&pc);
+	return 0;
+}
+
+static int fs_vmem_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	(void)fs;
+	(void)n;
+	/* Translations change under the kernel's feet: no page cache. */
+	fi->direct_io = 1;
+	return 0;
+}
+
+static void fs_vmem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
+                         struct fuse_file_info *fi)
+{
+	struct address_space *as = &fs->vm->machine.as;
+	struct pagewalk_result r;
+	struct pagewalk_cpu pc;
+	struct fs_reply reply;
+	uint64_t end;
+	size_t done = 0;
+	bool exact;
+	int ret;
+
+	(void)fi;
+	ret = fs_vcpu_paging(fs, n, &pc, &exact);
+	if (ret || off < 0) {
+		fuse_reply_err(req, ret ? -ret : EINVAL);
+		return;
+	}
+	end = fs_vmem_size_of(&pc);
+	if ((uint64_t)off >= end) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > FS_IO_MAX)
+		size = FS_IO_MAX;
+	if (size > end - (uint64_t)off)
+		size = (size_t)(end - (uint64_t)off);
+	/*
+	 * One walk per page (or per absent region); mapped bytes from guest
+	 * memory, without populating it (the walk's own reads of page tables
+	 * do not either: as_read).
+	 */
+	fs_reply_init(&reply, fs, size);
+	while (done < size) {
+		uint64_t pos = (uint64_t)off + done, n_bytes;
+
+		pagewalk(&pc, pagewalk_canonical(&pc, pos), fs_vcpu_read_gpa, as, &r);
+		n_bytes = r.span - (pos & (r.span - 1));
+		if (n_bytes > size - done)
+			n_bytes = size - done;
+		if (r.status == PW_OK)
+			phys_read_pieces(as, r.pa, (size_t)n_bytes, fs_reply_piece, &reply);
+		else
+			fs_reply_piece(&reply, NULL, (size_t)n_bytes);
+		done += (size_t)n_bytes;
+	}
+	fs_reply_send(&reply, req);
+}
+
+static uint64_t fs_vmem_resident(struct fs *fs, struct fs_node *n)
+{
+	(void)fs;
+	(void)n;
+	/* Unknown without walking everything; small, so readers ask for holes. */
+	return 4096;
+}
+
+static int fs_vmem_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi, uint64_t off,
+                         int whence, uint64_t *out)
+{
+	struct pagewalk_cpu pc;
+	uint64_t end;
+	bool exact;
+	int ret;
+
+	(void)fi;
+	ret = fs_vcpu_paging(fs, n, &pc, &exact);
+	if (ret)
+		return ret;
+	end = fs_vmem_size_of(&pc);
+	if (off >= end)
+		return -ENXIO;
+	ret = pagewalk_seek(&pc, off, end, whence == SEEK_DATA, FS_VMEM_SEEK_STEPS,
+	                    fs_vcpu_read_gpa, &fs->vm->machine.as, out);
+	/* Too far to look: data is always a safe answer, so is the end for a hole. */
+	if (ret == -EAGAIN)
+		*out = whence == SEEK_DATA ? off : end;
+	else if (ret == -ENXIO && whence == SEEK_HOLE)
+		*out = end;
+	else if (ret)
+		return ret;
+	return 0;
+}
+
+static const struct fs_kind_ops fs_vmem_ops = {
+        .open = fs_vmem_open,
+        .read = fs_vmem_read,
+        .size = fs_vmem_size,
+        .resident = fs_vmem_resident,
+        .lseek = fs_vmem_lseek,
+        .dynamic = true,
+};
+
+/* ---- the vcpus/ directory ---- */
+
+int fs_vcpu_init(struct fs *fs)
+{
+	unsigned i, nr = vm_nr_cpus(fs->vm);
+
+	fs->translate_va = malloc((nr ? nr : 1) * sizeof(*fs->translate_va));
+	if (!fs->translate_va)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++)
+		fs->translate_va[i] = FS_NO_VA;
+	pthread_mutex_init(&fs->translate_lock, NULL);
+	return 0;
+}
+
+void fs_vcpu_exit(struct fs *fs)
+{
+	free(fs->translate_va);
+	fs->translate_va = NULL;
+	pthread_mutex_destroy(&fs->translate_lock);
+}
+
+static int fs_vcpu_add(struct fs *fs, fuse_ino_t dir, unsigned cpu, const char *name,
+                       const struct fs_kind_ops *ops, mode_t mode, const void *what)
+{
+	fuse_ino_t ino;
+	int ret = fs_node_add(fs, dir, name, ops, mode, &ino);
+
+	if (ret)
+		return ret;
+	fs_node_get(fs, ino)->cpu = cpu;
+	fs_node_get(fs, ino)->what = what;
+	return 0;
+}
+
+int fs_vcpu_build(struct fs *fs, fuse_ino_t top)
+{
+	char name[16];
+	fuse_ino_t dir;
+	unsigned i;
+	size_t f;
+	int ret = 0;
+
+	for (i = 0; !ret && i < vm_nr_cpus(fs->vm); i++) {
+		snprintf(name, sizeof(name), "%u", i);
+		ret = fs_node_add(fs, top, name, &fs_dir_ops, 0555, &dir);
+		for (f = 0; !ret && f < FS_NR_VCPU_FILES; f++)
+			ret = fs_vcpu_add(fs, dir, i, fs_vcpu_files[f].name, &fs_vcpu_text_ops,
+			                  0444, &fs_vcpu_files[f]);
+		if (!ret)
+			ret = fs_vcpu_add(fs, dir, i, "translate", &fs_translate_ops, 0600, NULL);
+		if (!ret)
+			ret = fs_vcpu_add(fs, dir, i, "vmem", &fs_vmem_ops, 0400, NULL);
+		if (!ret && vm_is_live(fs->vm))
+			ret = fs_vcpu_add(fs, dir, i, "completions", &fs_completions_ops, 0444,
+			                  NULL);
+	}
+	return ret;
+}

@@ -1,0 +1,192 @@
+/*
+ * dirty.c - sweep KVM's dirty log and tell listeners what the guest wrote.
+ *
+ * Staleness bound: a guest write is reported at most period_ms plus one
+ * sweep's duration after it happened (a sweep of a slot copies its bitmap:
+ * 32 KiB per GiB).  After vm_stop() one more sweep runs before it returns,
+ * so a stopped guest's memory is exact in every cache.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/compiler.h"
+#include "kvm/dirty_sweep.h"
+#include "memory/ram.h"
+
+#define PAGE 4096ULL
+/*
+ * Dirty runs closer than this are reported as one: invalidating a few
+ * clean cached pages is cheaper than one more notification each.
+ */
+#define COALESCE_PAGES 16
+
+void dirty_init(struct dirty *d, struct vm *vm, unsigned period_ms)
+{
+	memset(d, 0, sizeof(*d));
+	d->vm = vm;
+	d->period_ms = period_ms;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+}
+
+void dirty_add_listener(struct dirty *d, struct dirty_listener *l)
+{
+	l->next = d->listeners;
+	d->listeners = l;
+}
+
+/* Tell the listeners that want runs of this kind (exact or coalesced). */
+static void dirty_report(struct dirty *d, const struct kvm_slot *s, bool exact, uint64_t first,
+                         uint64_t n)
+{
+	struct dirty_listener *l;
+
+	for (l = d->listeners; l; l = l->next)
+		if (l->exact == exact)
+			l->dirty(l, s->d.block, s->d.offset + first * PAGE, n * PAGE);
+}
+
+/*
+ * Walk one slot's bitmap once, reporting exact runs of dirty pages to the
+ * listeners that count pages and runs coalesced across small gaps to those
+ * that only invalidate caches.
+ */
+static void dirty_walk(struct dirty *d, const struct kvm_slot *s, const uint64_t *bm,
+                       uint64_t pages)
+{
+	uint64_t i = 0, ex_start = 0, ex_end = 0, co_start = 0, co_end = 0;
+	bool in_run = false;
+
+	while (i < pages) {
+		uint64_t w = bm[i / 64] >> (i % 64);
+
+		if (!w) {
+			i = (i / 64 + 1) * 64; /* skip the rest of a clean word */
+			continue;
+		}
+		i += (uint64_t)__builtin_ctzll(w);
+		if (i >= pages)
+			break;
+		d->dirty_pages++;
+		if (in_run && i == ex_end) {
+			ex_end++;
+		} else {
+			if (in_run)
+				dirty_report(d, s, true, ex_start, ex_end - ex_start);
+			ex_start = i;
+			ex_end = i + 1;
+		}
+		if (in_run && i <= co_end + COALESCE_PAGES) {
+			co_end = i + 1;
+		} else {
+			if (in_run)
+				dirty_report(d, s, false, co_start, co_end - co_start);
+			co_start = i;
+			co_end = i + 1;
+		}
+		in_run = true;
+		i++;
+	}
+	if (in_run) {
+		dirty_report(d, s, true, ex_start, ex_end - ex_start);
+		dirty_report(d, s, false, co_start, co_end - co_start);
+	}
+}
+
+void dirty_sweep(struct dirty *d)
+{
+	struct kvm *kvm = &d->vm->kvm;
+	size_t i;
+
+	if (kvm->vm_fd < 0 || !kvm->dirty_log)
+		return;
+	pthread_mutex_lock(&d->lock);
+	/* The slot table must not change under us: hold the view's read lock. */
+	pthread_rwlock_rdlock(&kvm->as->lock);
+	for (i = 0; i < kvm->table.nr; i++) {
+		const struct kvm_slot *s = &kvm->table.slots[i];
+		uint64_t pages = s->d.size / PAGE, words = (pages + 63) / 64;
+
+		if (!(s->d.flags & KVM_MEM_LOG_DIRTY_PAGES))
+			continue;
+		if (words > d->bitmap_words) {
+			uint64_t *bm = realloc(d->bitmap, words * sizeof(*bm));
+
+			if (!bm)
+				continue;
+			d->bitmap = bm;
+			d->bitmap_words = words;
+		}
+		memset(d->bitmap, 0, words * sizeof(*d->bitmap));
+		if (kvm_slot_dirty_log(kvm, s, d->bitmap) == 0)
+			dirty_walk(d, s, d->bitmap, pages);
+	}
+	pthread_rwlock_unlock(&kvm->as->lock);
+	d->sweeps++;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void *dirty_thread(void *arg)
+{
+	struct dirty *d = arg;
+	struct timespec ts;
+
+	pthread_setname_np(pthread_self(), "dirty-sweep");
+	pthread_mutex_lock(&d->lock);
+	while (!d->quit) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)d->period_ms * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+		if (d->quit)
+			break;
+		pthread_mutex_unlock(&d->lock);
+		/* Also while stopped: a guest that failed still gets its last writes seen. */
+		dirty_sweep(d);
+		pthread_mutex_lock(&d->lock);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+static void dirty_on_stop(struct runstate_listener *l)
+{
+	struct dirty *d = container_of(l, struct dirty, on_stop);
+
+	dirty_sweep(d);
+}
+
+int dirty_start(struct dirty *d)
+{
+	int ret;
+
+	if (d->vm->kvm.vm_fd < 0 || !d->vm->kvm.dirty_log)
+		return 0;
+	d->on_stop.stopped = dirty_on_stop;
+	runstate_add_listener(&d->vm->rs, &d->on_stop);
+	ret = -pthread_create(&d->thread, NULL, dirty_thread, d);
+	if (!ret)
+		d->running = true;
+	return ret;
+}
+
+void dirty_exit(struct dirty *d)
+{
+	if (d->running) {
+		pthread_mutex_lock(&d->lock);
+		d->quit = true;
+		pthread_cond_signal(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+		pthread_join(d->thread, NULL);
+		d->running = false;
+	}
+	free(d->bitmap);
+	d->bitmap = NULL;
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+}

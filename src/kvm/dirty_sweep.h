@@ -1,0 +1,58 @@
+/*
+ * dirty.h - the dirty-log sweep: what the guest wrote, from KVM's per-slot
+ * dirty log, handed to listeners as runs of bytes in RAM blocks.
+ *
+ * One sweep mechanism serves everyone who needs to know what the guest
+ * wrote (the FS keeps its page cache true with it; the dirty/ views count
+ * it), so that no consumer can clear bits another one still needed.  A
+ * thread sweeps every period_ms while the guest runs; vm_stop() triggers a
+ * final sweep, after which every cache is exact.
+ */
+#ifndef KVMFS_KVM_DIRTY_SWEEP_H
+#define KVMFS_KVM_DIRTY_SWEEP_H
+
+#include <pthread.h>
+
+#include "kvm/runstate.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vm.h"
+
+struct dirty_listener {
+	/* A run of len bytes at offset in rb was written by the guest. */
+	void (*dirty)(struct dirty_listener *l, struct ram_block *rb, uint64_t offset,
+	              uint64_t len);
+	/*
+	 * exact: runs hold only dirty pages (for counting them); otherwise
+	 * runs may bridge a few clean pages (cheaper cache invalidation).
+	 */
+	bool exact;
+	struct dirty_listener *next;
+};
+
+struct dirty {
+	struct vm *vm;
+	unsigned period_ms;
+	pthread_t thread;
+	bool running;
+	bool quit;
+	pthread_mutex_t lock; /* guards quit and serializes sweeps */
+	pthread_cond_t cond;
+	uint64_t *bitmap; /* scratch for one slot's log */
+	uint64_t bitmap_words;
+	struct dirty_listener *listeners; /* fixed before dirty_start() */
+	struct runstate_listener on_stop;
+	uint64_t sweeps; /* statistics */
+	uint64_t dirty_pages;
+};
+
+void dirty_init(struct dirty *d, struct vm *vm, unsigned period_ms);
+void dirty_add_listener(struct dirty *d, struct dirty_listener *l);
+/* Starts the sweep thread (no-op without dirty logging) and hooks vm_stop. */
+int dirty_start(struct dirty *d);
+/* Sweep every slot once, now. */
+void dirty_sweep(struct dirty *d);
+void dirty_exit(struct dirty *d);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * kvm.h - the KVM VM and its memslots.
+ *
+ * Memslots are derived from the flat view of the machine's "memory" address
+ * space: one slot per RAM or ROM range (ROM read-only to the guest), split
+ * at KVM's largest slot size.  A new flat view is applied as a diff: slots
+ * that did not change stay, changed ones are deleted, new ones added with
+ * ids from a free list.
+ */
+#ifndef KVMFS_KVM_KVM_H
+#define KVMFS_KVM_KVM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memory/memory.h"
+
+struct ram_block;
+struct strbuf;
+
+/*
+ * KVM refuses slots of 2^31 pages or more; split on a 1 GiB multiple below
+ * that so that every piece stays huge-page aligned.
+ */
+#define KVM_SLOT_MAX_SIZE (((1ULL << 31) - 1) * 4096ULL & ~((1ULL << 30) - 1))
+
+struct kvm_slot_desc {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *host;
+	struct ram_block *block;
+	uint64_t offset; /* in block */
+	uint32_t flags;  /* KVM_MEM_* */
+};
+
+struct kvm_slot {
+	int id;
+	struct kvm_slot_desc d;
+};
+
+struct kvm_slot_table {
+	struct kvm_slot *slots; /* sorted by gpa */
+	size_t nr;
+	unsigned max_slots;
+	uint8_t *used_ids; /* max_slots entries: 1 if the id is taken */
+};
+
+/* Pure: the slots a flat view needs.  dirty_log adds KVM_MEM_LOG_DIRTY_PAGES to RAM. */
+int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, bool dirty_log,
+                     struct kvm_slot_desc **out, size_t *nr);
+/*
+ * Pure: which old slots stay (keep[i]) and which new descs are already
+ * present (have[j]); everything else is removed resp. added.
+ */
+void kvm_slots_diff(const struct kvm_slot *old, size_t nr_old, const struct kvm_slot_desc *new,
+                    size_t nr_new, bool *keep, bool *have);
+
+struct kvm {
+	int fd;    /* /dev/kvm */
+	int vm_fd; /* -1: no VM (-accel none) */
+	int vcpu_mmap_size;
+	bool manual_dirty_protect; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
+	bool dirty_log;            /* RAM slots log dirty pages */
+	bool irqchip;              /* in-kernel PIC, IOAPIC, LAPICs and PIT exist */
+	struct address_space *as;
+	struct as_listener listener;
+	struct kvm_slot_table table; /* guarded by as->lock */
+};
+
+/*
+ * Open /dev/kvm, check the API and every capability kvmfs uses, create the
+ * VM.  On failure *what names the step for the error message.
+ */
+int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, const char **what);
+/*
+ * /dev/kvm's KVM_GET_API_VERSION (12 on every kernel since 2.6.22), or
+ * -errno: -ENOENT when the host has no /dev/kvm.  For --version; opens and
+ * closes the device, creates nothing.
+ */
+int kvm_api_version(void);
+/* No /dev/kvm: slots are derived and shown but registered nowhere. */
+int kvm_init_none(struct kvm *kvm, struct address_space *as);
+void kvm_exit(struct kvm *kvm);
+/*
+ * The in-kernel PIC, IOAPIC and LAPICs, and the PIT, that a Linux guest
+ * needs; before any vCPU exists.  The built-in guest runs without them.
+ */
+int kvm_create_irqchip(struct kvm *kvm, const char **what);
+/* Drive an ISA/IOAPIC interrupt line (KVM_IRQ_LINE). */
+int kvm_irq_line(struct kvm *kvm, unsigned irq, bool level);
+
+/*
+ * Fetch (and, with manual protect, clear) the dirty bitmap of one slot:
+ * one bit per 4 KiB page.  bitmap holds size/4096 bits.
+ */
+int kvm_slot_dirty_log(struct kvm *kvm, const struct kvm_slot *slot, uint64_t *bitmap);
+
+void kvm_slots_render(struct kvm *kvm, struct strbuf *sb);
+void kvm_slots_render_json(struct kvm *kvm, struct strbuf *sb);
+
+#endif
