@@ -1,7 +1,7 @@
 /*
  * fs_internal.h - what the files of the FUSE tree share: the node table,
  * the per-kind operations, and the helpers the kinds call.  Not a public
- * header: only src/fs/*.c include it.
+ * header: only the files of src/fs/ include it.
  *
  * Calls flow one way.  fs.c (the FUSE session, its operations and the
  * fixed part of the tree) calls the kinds' builders and reaches their

@@ -166,6 +166,7 @@ int as_copy_piece(void *opaque, const void *bytes, size_t len);
 /* The same, copied into buf; never populates guest memory either. */
 size_t as_read(struct address_space *as, uint64_t gpa, void *buf, size_t len, bool holes_as_zero);
 
+/* ---- mtree.c: the model as text ---- */
 /* `info mtree` for this address space, and a nested JSON of the tree. */
 void as_render_tree(struct address_space *as, struct strbuf *sb);
 void as_render_tree_json(struct address_space *as, struct strbuf *sb);
