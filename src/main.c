@@ -358,7 +358,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kvmfs: %s\n", err);
 		goto out_fw;
 	}
-	dirty_init(&dirty, &vm, o.sweep_ms);
+	dirty_init(&dirty, &vm.kvm, &vm.rs, o.sweep_ms);
 	if (o.mountpoint) {
 		fc = (struct fs_config){.mountpoint = o.mountpoint,
 		                        .writable = o.writable,
