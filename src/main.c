@@ -34,6 +34,7 @@
 #include "machine/pc.h"
 #include "vm.h"
 #include "inspect/vmcore.h"
+#include "util/errmsg.h"
 
 #define ERRLEN 512
 /* The man page's .TH line names it too (tests/integration/test_install.py checks both agree). */
@@ -56,34 +57,29 @@ static int load_bios(const char *path, struct firmware *fw, char *err, size_t er
 	int fd, ret = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "-bios %s: %s", path, strerror(errno));
-		return -errno;
-	}
+	if (fd < 0)
+		return errmsg(err, errlen, -errno, "-bios %s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "-bios %s: not a regular file", path);
-		ret = -EINVAL;
+		ret = errmsg(err, errlen, -EINVAL, "-bios %s: not a regular file", path);
 	} else if (st.st_size == 0) {
-		snprintf(err, errlen, "-bios %s: the file is empty", path);
-		ret = -EINVAL;
+		ret = errmsg(err, errlen, -EINVAL, "-bios %s: the file is empty", path);
 	} else if ((uint64_t)st.st_size > PC_BIOS_MAX_SIZE) {
-		snprintf(err, errlen, "-bios %s: %lld bytes; pc.bios holds at most %llu", path,
-		         (long long)st.st_size, (unsigned long long)PC_BIOS_MAX_SIZE);
-		ret = -EFBIG;
+		ret = errmsg(err, errlen, -EFBIG,
+		             "-bios %s: %lld bytes; pc.bios holds at most %llu", path,
+		             (long long)st.st_size, (unsigned long long)PC_BIOS_MAX_SIZE);
 	} else if ((uint64_t)st.st_size > PC_BIOS_SIZE && st.st_size % PC_BIOS_ALIGN) {
-		snprintf(err, errlen,
-		         "-bios %s: %lld bytes; a BIOS larger than %llu KiB must be a multiple of "
-		         "%llu KiB, as QEMU requires",
-		         path, (long long)st.st_size, (unsigned long long)(PC_BIOS_SIZE >> 10),
-		         (unsigned long long)(PC_BIOS_ALIGN >> 10));
-		ret = -EINVAL;
+		ret = errmsg(err, errlen, -EINVAL,
+		             "-bios %s: %lld bytes; a BIOS larger than %llu KiB must be a multiple "
+		             "of %llu KiB, as QEMU requires",
+		             path, (long long)st.st_size, (unsigned long long)(PC_BIOS_SIZE >> 10),
+		             (unsigned long long)(PC_BIOS_ALIGN >> 10));
 	} else if (!(fw->data = malloc((size_t)st.st_size))) {
-		ret = -ENOMEM;
+		ret = errmsg(err, errlen, -ENOMEM, "-bios %s: %lld bytes: out of memory", path,
+		             (long long)st.st_size);
 	} else if ((n = read(fd, fw->data, (size_t)st.st_size)) != st.st_size) {
-		snprintf(err, errlen, "-bios %s: short read", path);
+		ret = errmsg(err, errlen, -EIO, "-bios %s: short read", path);
 		free(fw->data);
 		fw->data = NULL;
-		ret = -EIO;
 	} else {
 		fw->size = (size_t)st.st_size;
 	}
@@ -103,25 +99,22 @@ static int load_vmcoreinfo(const char *path, char **out, size_t *len, char *err,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || !buf) {
-		snprintf(err, errlen, "-vmcoreinfo %s: %s", path,
-		         strerror(fd < 0 ? errno : ENOMEM));
-		ret = -EINVAL;
+		ret = errmsg(err, errlen, -EINVAL, "-vmcoreinfo %s: %s", path,
+		             strerror(fd < 0 ? errno : ENOMEM));
 		goto out;
 	}
 	n = read(fd, buf, VMCORE_NOTE_MAX + 1);
 	if (n < 0) {
-		snprintf(err, errlen, "-vmcoreinfo %s: %s", path, strerror(errno));
-		ret = -EIO;
+		ret = errmsg(err, errlen, -EIO, "-vmcoreinfo %s: %s", path, strerror(errno));
 	} else if (n > VMCORE_NOTE_MAX) {
-		snprintf(err, errlen, "-vmcoreinfo %s: more than %d bytes (VMCOREINFO is a page)",
-		         path, VMCORE_NOTE_MAX);
-		ret = -EFBIG;
+		ret = errmsg(err, errlen, -EFBIG,
+		             "-vmcoreinfo %s: more than %d bytes (VMCOREINFO is a page)", path,
+		             VMCORE_NOTE_MAX);
 	} else if (n < 11 || strncmp(buf, "OSRELEASE=", 10) || memchr(buf, '\0', (size_t)n)) {
-		snprintf(
-		        err, errlen,
+		ret = errmsg(
+		        err, errlen, -EINVAL,
 		        "-vmcoreinfo %s: not a VMCOREINFO text (KEY=value lines, OSRELEASE= first)",
 		        path);
-		ret = -EINVAL;
 	} else {
 		/* Every line ends with a newline, as readers of the note expect. */
 		if (buf[n - 1] != '\n')
@@ -155,14 +148,12 @@ static int check_ram_fits(const struct options *o, char *err, size_t errlen)
 
 	machine_ram_split(md, o->ram_size, &below, &above);
 	top = above ? PC_ABOVE_4G_BASE + above : 0x100000000ULL;
-	if (above > UINT64_MAX - PC_ABOVE_4G_BASE || top > host_phys_limit()) {
-		snprintf(err, errlen,
-		         "-m %llu MiB: more than this host can address (%llu GiB of guest-physical "
-		         "space)",
-		         (unsigned long long)(o->ram_size >> 20),
-		         (unsigned long long)(host_phys_limit() >> 30));
-		return -E2BIG;
-	}
+	if (above > UINT64_MAX - PC_ABOVE_4G_BASE || top > host_phys_limit())
+		return errmsg(err, errlen, -E2BIG,
+		              "-m %llu MiB: more than this host can address (%llu GiB of "
+		              "guest-physical space)",
+		              (unsigned long long)(o->ram_size >> 20),
+		              (unsigned long long)(host_phys_limit() >> 30));
 	return 0;
 }
 
@@ -175,9 +166,8 @@ static int check_device(const char *dev, const char *why, char *err, size_t errl
 {
 	if (access(dev, R_OK | W_OK) == 0)
 		return 0;
-	snprintf(err, errlen, "%s: %s (kvmfs needs read-write access to it %s)", dev,
-	         strerror(errno), why);
-	return -errno;
+	return errmsg(err, errlen, -errno, "%s: %s (kvmfs needs read-write access to it %s)", dev,
+	              strerror(errno), why);
 }
 
 /*
@@ -285,11 +275,12 @@ int main(int argc, char **argv)
 	struct fs *fs = NULL;
 	sigset_t sigs;
 	pthread_t pump;
-	char err[ERRLEN];
+	/* Empty, not garbage, should a failure ever leave it unwritten. */
+	char err[ERRLEN] = "";
 	static char append[LOADER_CMDLINE_ROOM];
 	static struct vm vm;
 	struct host host;
-	int ret, status = 1;
+	int ret, status = 0;
 
 	ret = cmdline_parse(argc, argv, &o, err, sizeof(err));
 	if (ret == CMDLINE_EXIT)
@@ -298,40 +289,35 @@ int main(int argc, char **argv)
 		print_version();
 		return 0;
 	}
-	if (ret != CMDLINE_OK || (!o.dump && check_ram_fits(&o, err, sizeof(err))) ||
-	    (o.mountpoint && check_device("/dev/fuse", "to mount its tree", err, sizeof(err))) ||
-	    (o.mountpoint && fs_check_mountpoint(o.mountpoint, err, sizeof(err))) ||
-	    (o.bios && load_bios(o.bios, &fw, err, sizeof(err))) ||
-	    (o.vmcoreinfo &&
-	     load_vmcoreinfo(o.vmcoreinfo, &vmcoreinfo, &vmcoreinfo_len, err, sizeof(err)))) {
-		fprintf(stderr, "kvmfs: %s\n", err);
-		free(fw.data);
-		return 1;
+	if (ret != CMDLINE_OK) {
+		ret = -EINVAL;
+		goto out;
 	}
-	if (o.dump) {
-		char why[ERRLEN - 64];
-
-		if (dump_open(&dump, o.dump, o.layout_given, why, sizeof(why))) {
-			fprintf(stderr, "kvmfs: -dump %s: %s\n", o.dump, why);
-			free(vmcoreinfo);
-			return 1;
-		}
-	}
+	if (!o.dump && (ret = check_ram_fits(&o, err, sizeof(err))))
+		goto out;
+	if (o.mountpoint &&
+	    ((ret = check_device("/dev/fuse", "to mount its tree", err, sizeof(err))) ||
+	     (ret = fs_check_mountpoint(o.mountpoint, err, sizeof(err)))))
+		goto out;
+	if (o.bios && (ret = load_bios(o.bios, &fw, err, sizeof(err))))
+		goto out_fw;
+	if (o.vmcoreinfo &&
+	    (ret = load_vmcoreinfo(o.vmcoreinfo, &vmcoreinfo, &vmcoreinfo_len, err, sizeof(err))))
+		goto out_vmcoreinfo;
+	if (o.dump && (ret = dump_open(&dump, o.dump, o.layout_given, err, sizeof(err))))
+		goto out_dump;
 	host_probe(&host);
 	if (o.kernel && o.accel == ACCEL_KVM &&
-	    linux_cmdline(&host, o.append, append, sizeof(append))) {
-		fprintf(stderr,
-		        "kvmfs: -append: longer than the %llu bytes a command line may have\n",
-		        (unsigned long long)LOADER_CMDLINE_ROOM - 1);
-		free(fw.data);
-		return 1;
+	    (ret = linux_cmdline(&host, o.append, append, sizeof(append)))) {
+		errmsg(err, sizeof(err), ret,
+		       "-append: longer than the %llu bytes a command line may have",
+		       (unsigned long long)LOADER_CMDLINE_ROOM - 1);
+		goto out_dump;
 	}
-	if (o.kernel && loader_open(&kernel, o.kernel, o.initrd,
-	                            o.accel == ACCEL_KVM ? append : o.append, err, sizeof(err))) {
-		fprintf(stderr, "kvmfs: %s\n", err);
-		free(fw.data);
-		return 1;
-	}
+	if (o.kernel &&
+	    (ret = loader_open(&kernel, o.kernel, o.initrd,
+	                       o.accel == ACCEL_KVM ? append : o.append, err, sizeof(err))))
+		goto out_kernel;
 	if (!o.bios) {
 		fw.size = (size_t)(guest_firmware_end - guest_firmware);
 	}
@@ -354,11 +340,9 @@ int main(int argc, char **argv)
 		              err, sizeof(err));
 	/* The kernel is in guest RAM now (or refused): the file copies can go. */
 	loader_close(&kernel);
-	if (ret) {
-		fprintf(stderr, "kvmfs: %s\n", err);
-		goto out_fw;
-	}
-	dirty_init(&dirty, &vm, o.sweep_ms);
+	if (ret)
+		goto out_kernel;
+	dirty_init(&dirty, &vm.kvm, &vm.rs, o.sweep_ms);
 	if (o.mountpoint) {
 		fc = (struct fs_config){.mountpoint = o.mountpoint,
 		                        .writable = o.writable,
@@ -366,14 +350,13 @@ int main(int argc, char **argv)
 		                        .allow_other = o.allow_other,
 		                        .vmcoreinfo = vmcoreinfo,
 		                        .vmcoreinfo_len = vmcoreinfo_len};
-		if (fs_mount(&vm, &dirty, &fc, &fs, err, sizeof(err))) {
-			fprintf(stderr, "kvmfs: %s\n", err);
-			goto out_vm;
-		}
+		ret = fs_mount(&vm, &dirty, &fc, &fs, err, sizeof(err));
+		if (ret)
+			goto out_dirty; /* fs is NULL: nothing to unmount */
 	}
-	if ((fs && fs_start(fs)) || dirty_start(&dirty) || vm_start(&vm)) {
-		fprintf(stderr, "kvmfs: starting threads: %s\n", strerror(errno));
-		goto out_fs;
+	if ((fs && (ret = fs_start(fs))) || (ret = dirty_start(&dirty)) || (ret = vm_start(&vm))) {
+		errmsg(err, sizeof(err), ret, "starting threads: %s", strerror(-ret));
+		goto out_dirty;
 	}
 	if (pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
 		pthread_detach(pump);
@@ -396,16 +379,27 @@ int main(int argc, char **argv)
 	 * the reads they may wait for; the session last.
 	 */
 	vm_stop(&vm);
-out_fs:
+	/* From here on, what was set up is undone in reverse order. */
+out_dirty:
 	dirty_exit(&dirty);
 	if (fs)
 		fs_unmount(fs);
-out_vm:
 	vm_exit(&vm);
-out_fw:
-	free(fw.data);
-	free(vmcoreinfo);
+out_kernel:
+	loader_close(&kernel);
+out_dump:
 	if (o.dump)
 		dump_close(&dump);
+out_vmcoreinfo:
+	free(vmcoreinfo);
+out_fw:
+	free(fw.data);
+out:
+	if (ret) {
+		/* Every failure above wrote its line; were one empty, the errno still says
+		 * something. */
+		fprintf(stderr, "kvmfs: %s\n", err[0] ? err : strerror(-ret));
+		return 1;
+	}
 	return status;
 }

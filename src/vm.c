@@ -12,51 +12,60 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "kvm/cpuid.h"
+#include "boot/linux_cpu.h"
 #include "inspect/dumpfile.h"
+#include "kvm/cpuid.h"
 #include "kvm/vcpu.h"
+#include "util/errmsg.h"
 #include "vm.h"
 
-static int vm_create_vcpus(struct vm *vm, bool filter_cpuid, char *err, size_t errlen)
+int vm_create_vcpus(struct vm *vm, const struct kvm_cpuid2 *cpuid, char *err, size_t errlen)
+{
+	unsigned i;
+	int ret = 0;
+
+	vm->vcpus = calloc(vm->opts.cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return errmsg(err, errlen, -ENOMEM, "-smp %u: %s", vm->opts.cpus, strerror(ENOMEM));
+	for (i = 0; i < vm->opts.cpus; i++) {
+		ret = vcpu_init(&vm->vcpus[i], &vm->vcpu_env, i, cpuid, err, errlen);
+		if (ret)
+			break;
+		vm->nr_vcpus++;
+		if (vm->linux_boot) {
+			ret = linux_cpu_setup(&vm->vcpus[i], i == 0 ? &vm->entry : NULL, err,
+			                      errlen);
+			if (ret)
+				break;
+		}
+	}
+	return ret;
+}
+
+/*
+ * As many vCPUs as -smp asks, if the host's KVM allows that many, each
+ * with the CPUID KVM supports, marked and filtered for this host.
+ */
+static int vm_add_vcpus(struct vm *vm, bool filter_cpuid, char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *cpuid;
-	const char *what = "KVM_GET_SUPPORTED_CPUID";
-	unsigned i;
 	int max, ret;
 
 	max = ioctl(vm->kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max <= 0)
 		max = ioctl(vm->kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
-	if (max > 0 && vm->opts.cpus > (unsigned)max) {
-		snprintf(err, errlen, "-smp %u: this host's KVM allows at most %d vCPUs",
-		         vm->opts.cpus, max);
-		return -EINVAL;
-	}
-	vm->vcpus = calloc(vm->opts.cpus, sizeof(*vm->vcpus));
-	if (!vm->vcpus)
-		return -ENOMEM;
+	if (max > 0 && vm->opts.cpus > (unsigned)max)
+		return errmsg(err, errlen, -EINVAL,
+		              "-smp %u: this host's KVM allows at most %d vCPUs", vm->opts.cpus,
+		              max);
 	ret = vcpu_supported_cpuid(vm->kvm.fd, &cpuid);
 	if (ret)
-		goto fail;
+		return errmsg(err, errlen, ret, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
 	cpuid_set_hypervisor(cpuid);
 	if (filter_cpuid)
 		cpuid_filter(cpuid);
-	for (i = 0; i < vm->opts.cpus; i++) {
-		ret = vcpu_init(&vm->vcpus[i], &vm->vcpu_env, i, cpuid, &what);
-		if (ret)
-			break;
-		vm->nr_vcpus++;
-		if (vm->linux_boot) {
-			ret = vcpu_setup_linux(&vm->vcpus[i], i == 0 ? &vm->entry : NULL, &what);
-			if (ret)
-				break;
-		}
-	}
+	ret = vm_create_vcpus(vm, cpuid, err, errlen);
 	free(cpuid);
-	if (!ret)
-		return 0;
-fail:
-	snprintf(err, errlen, "%s: %s", what, strerror(-ret));
 	return ret;
 }
 
@@ -130,7 +139,6 @@ int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const v
 	        .backends = o->backends,
 	        .nr_backends = o->nr_backends,
 	};
-	const char *what;
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
@@ -139,27 +147,23 @@ int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const v
 
 	ret = console_init(&vm->console, STDOUT_FILENO);
 	if (ret) {
-		snprintf(err, errlen, "console: %s", strerror(-ret));
+		errmsg(err, errlen, ret, "console: %s", strerror(-ret));
 		goto err_locks;
 	}
 	ret = machine_init(&vm->machine, &mc);
 	if (ret) {
-		snprintf(err, errlen, "building machine %s with %llu MiB: %s", o->machine,
-		         (unsigned long long)(o->ram_size >> 20), strerror(-ret));
+		errmsg(err, errlen, ret, "building machine %s with %llu MiB: %s", o->machine,
+		       (unsigned long long)(o->ram_size >> 20), strerror(-ret));
 		goto err_console;
 	}
 	if (o->accel == ACCEL_KVM) {
-		ret = kvm_init(&vm->kvm, &vm->machine.as, true, &what);
-		if (ret) {
-			snprintf(err, errlen, "%s: %s%s", what, strerror(-ret),
-			         ret == -ENOENT ? " (no KVM on this host; -accel none runs without)"
-			                        : "");
+		ret = kvm_init(&vm->kvm, &vm->machine.as, true, err, errlen);
+		if (ret)
 			goto err_machine;
-		}
 	} else {
 		ret = kvm_init_none(&vm->kvm, &vm->machine.as);
 		if (ret) {
-			snprintf(err, errlen, "memslots: %s", strerror(-ret));
+			errmsg(err, errlen, ret, "memslots: %s", strerror(-ret));
 			goto err_machine;
 		}
 	}
@@ -172,11 +176,9 @@ int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const v
 	}
 	/* Linux needs interrupts; the built-in guest relies on HLT exits instead. */
 	if (kernel && o->accel == ACCEL_KVM) {
-		ret = kvm_create_irqchip(&vm->kvm, &what);
-		if (ret) {
-			snprintf(err, errlen, "%s: %s", what, strerror(-ret));
+		ret = kvm_create_irqchip(&vm->kvm, err, errlen);
+		if (ret)
 			goto err_kvm;
-		}
 	}
 	cmos_init(&vm->cmos, vm->machine.below_4g, vm->machine.above_4g, o->cpus);
 	serial_init(&vm->serial, &vm->console);
@@ -186,13 +188,13 @@ int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const v
 	}
 	ret = vm_add_devices(vm);
 	if (ret) {
-		snprintf(err, errlen, "port I/O devices: %s", strerror(-ret));
+		errmsg(err, errlen, ret, "port I/O devices: %s", strerror(-ret));
 		goto err_devices;
 	}
 	vm->vcpu_env = (struct vcpu_env){
 	        .kvm = &vm->kvm, .as = &vm->machine.as, .rs = &vm->rs, .pio = &vm->pio};
 	if (o->accel == ACCEL_KVM) {
-		ret = vm_create_vcpus(vm, ring0_emulated, err, errlen);
+		ret = vm_add_vcpus(vm, ring0_emulated, err, errlen);
 		if (ret)
 			goto err_devices;
 	}
@@ -246,12 +248,12 @@ int vm_init_dump(struct vm *vm, const struct options *o, const struct dump *d, c
 	/* The console file is not shown; it exists so that the rest is a VM's. */
 	ret = console_init(&vm->console, -1);
 	if (ret) {
-		snprintf(err, errlen, "console: %s", strerror(-ret));
+		errmsg(err, errlen, ret, "console: %s", strerror(-ret));
 		goto err_locks;
 	}
 	ret = machine_init(&vm->machine, &mc);
 	if (ret) {
-		snprintf(err, errlen, "building the memory of %s: %s", d->path, strerror(-ret));
+		errmsg(err, errlen, ret, "building the memory of %s: %s", d->path, strerror(-ret));
 		goto err_console;
 	}
 	if (d->format == DUMP_RAW) {
@@ -265,23 +267,21 @@ int vm_init_dump(struct vm *vm, const struct options *o, const struct dump *d, c
 		ret = ram_end > d->file_size ? -EINVAL : dump_map_raw(d, &vm->machine);
 		if (ret) {
 			if (ret == -EINVAL)
-				snprintf(
-				        err, errlen,
-				        "-dump %s: truncated: -M %s -m %lluM has RAM up to 0x%llx, "
-				        "the image is %llu bytes",
-				        d->path, o->machine,
-				        (unsigned long long)(o->ram_size >> 20),
-				        (unsigned long long)ram_end,
-				        (unsigned long long)d->file_size);
+				errmsg(err, errlen, ret,
+				       "-dump %s: truncated: -M %s -m %lluM has RAM up to 0x%llx, "
+				       "the image is %llu bytes",
+				       d->path, o->machine, (unsigned long long)(o->ram_size >> 20),
+				       (unsigned long long)ram_end,
+				       (unsigned long long)d->file_size);
 			else
-				snprintf(err, errlen, "-dump %s: mapping it: %s", d->path,
-				         strerror(-ret));
+				errmsg(err, errlen, ret, "-dump %s: mapping it: %s", d->path,
+				       strerror(-ret));
 			goto err_machine;
 		}
 	}
 	ret = kvm_init_none(&vm->kvm, &vm->machine.as);
 	if (ret) {
-		snprintf(err, errlen, "memslots: %s", strerror(-ret));
+		errmsg(err, errlen, ret, "memslots: %s", strerror(-ret));
 		goto err_machine;
 	}
 	cmos_init(&vm->cmos, vm->machine.below_4g, vm->machine.above_4g, d->nr_cpus);

@@ -24,6 +24,7 @@
 #include "kvm/vcpu.h"
 
 struct dump;
+struct kvm_cpuid2;
 struct kvm_regs;
 struct kvm_sregs;
 struct vcpu;
@@ -67,6 +68,14 @@ int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const v
  */
 int vm_init_dump(struct vm *vm, const struct options *o, const struct dump *d, char *err,
                  size_t errlen);
+/*
+ * vm_init's step that makes the vCPUs: vm->opts.cpus of them on vm->kvm,
+ * each with cpuid (its APIC ID patched in), and with -kernel Linux's boot
+ * state (boot/linux_cpu.h).  On failure err says why; the vCPUs made so far
+ * stay in vm->vcpus, vm->nr_vcpus, for vm_init to undo.  Exported for the
+ * tests.
+ */
+int vm_create_vcpus(struct vm *vm, const struct kvm_cpuid2 *cpuid, char *err, size_t errlen);
 /* Start the vCPU threads: running, or parked in prelaunch with -S. */
 int vm_start(struct vm *vm);
 /* Stop every vCPU; returns once none is inside KVM_RUN (see runstate.h). */

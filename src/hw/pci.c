@@ -14,6 +14,7 @@
 #include "util/bytes.h"
 #include "kvm/ioport.h"
 #include "hw/pci.h"
+#include "machine/machine.h"
 
 #define PCI_ENABLE   0x80000000u
 #define PCI_BDF_MASK 0x00ffff00u /* bus, device, function */

@@ -14,18 +14,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct pci_host_id;
 struct pio_bus;
 
 #define PCI_CONFIG_ADDRESS 0xcf8
 #define PCI_CONFIG_DATA    0xcfc
 #define PCI_CONFIG_SIZE    256
-
-/* What `info pci` says of a host bridge: its ids and revision. */
-struct pci_host_id {
-	uint16_t vendor, device;
-	uint8_t revision;
-	uint16_t subsystem_vendor, subsystem;
-};
 
 struct pci_host {
 	pthread_mutex_t lock;            /* the latch and the registers: every vCPU uses them */
@@ -33,6 +27,7 @@ struct pci_host {
 	uint8_t config[PCI_CONFIG_SIZE]; /* 00:00.0 */
 };
 
+/* id: the chipset the board names (machine.h). */
 int pci_host_init(struct pci_host *p, const struct pci_host_id *id, struct pio_bus *bus);
 void pci_host_exit(struct pci_host *p);
 /* One access, as the port bus makes it (exported for the tests). */

@@ -432,7 +432,8 @@ static int dump_read_head(int fd, uint8_t **buf, size_t len)
 	return 0;
 }
 
-int dump_open(struct dump *d, const char *path, bool raw_ok, char *err, size_t errlen)
+/* dump_open without the file's name: err says what is wrong with it. */
+static int dump_open_file(struct dump *d, const char *path, bool raw_ok, char *err, size_t errlen)
 {
 	uint8_t *buf = NULL;
 	size_t len, need;
@@ -475,9 +476,10 @@ int dump_open(struct dump *d, const char *path, bool raw_ok, char *err, size_t e
 		/* A raw image: guest-physical memory from 0, as long as the file is. */
 		d->format = DUMP_RAW;
 		d->ranges = calloc(1, sizeof(*d->ranges));
-		ret = -ENOMEM;
-		if (!d->ranges)
+		if (!d->ranges) {
+			ret = errmsg(err, errlen, -ENOMEM, "%s", strerror(ENOMEM));
 			goto err;
+		}
 		d->ranges[0] = (struct machine_file_range){0, d->file_size, 0, d->file_size, 0};
 		d->nr_ranges = 1;
 		ret = 0;
@@ -489,7 +491,7 @@ int dump_open(struct dump *d, const char *path, bool raw_ok, char *err, size_t e
 		goto err;
 	d->path = strdup(path);
 	if (!d->path) {
-		ret = -ENOMEM;
+		ret = errmsg(err, errlen, -ENOMEM, "%s", strerror(ENOMEM));
 		goto err;
 	}
 	free(buf);
@@ -499,6 +501,19 @@ err:
 	dump_free(d);
 	close(d->fd);
 	d->fd = -1;
+	return ret;
+}
+
+int dump_open(struct dump *d, const char *path, bool raw_ok, char *err, size_t errlen)
+{
+	char why[448];
+	int ret;
+
+	why[0] = '\0';
+	ret = dump_open_file(d, path, raw_ok, why, sizeof(why));
+	/* The file is named here, once; a failure that said nothing gets its errno. */
+	if (ret)
+		errmsg(err, errlen, ret, "-dump %s: %s", path, why[0] ? why : strerror(-ret));
 	return ret;
 }
 

@@ -52,7 +52,8 @@ struct dump {
 
 /*
  * Open path: an ELF core when it starts with the ELF magic, otherwise a raw
- * image (raw_ok: -M/-m gave its layout).  err: one line, without the path.
+ * image (raw_ok: -M/-m gave its layout).  err: one line, naming the file
+ * ("-dump PATH: ...").
  */
 int dump_open(struct dump *d, const char *path, bool raw_ok, char *err, size_t errlen);
 /*

@@ -7,7 +7,7 @@
  * (the text file and the .bitmap file of a block) has its own bitmap, which
  * collects until that reader takes it: "what the guest wrote since the
  * previous read of this file".  Bits are 4 KiB pages of the block, KVM's
- * dirty-log granularity.  The sweep reports runs as dirty.c coalesces them
+ * dirty-log granularity.  The sweep reports runs as dirty_sweep.c coalesces them
  * (clean gaps shorter than its COALESCE_PAGES inside a run count as written).
  */
 #ifndef KVMFS_KVM_DIRTY_BLOCKS_H

@@ -1,5 +1,5 @@
 /*
- * dirty.c - sweep KVM's dirty log and tell listeners what the guest wrote.
+ * dirty_sweep.c - sweep KVM's dirty log and tell listeners what the guest wrote.
  *
  * Staleness bound: a guest write is reported at most period_ms plus one
  * sweep's duration after it happened (a sweep of a slot copies its bitmap:
@@ -15,6 +15,7 @@
 
 #include "util/compiler.h"
 #include "kvm/dirty_sweep.h"
+#include "kvm/kvm.h"
 #include "memory/ram.h"
 
 #define PAGE 4096ULL
@@ -24,10 +25,11 @@
  */
 #define COALESCE_PAGES 16
 
-void dirty_init(struct dirty *d, struct vm *vm, unsigned period_ms)
+void dirty_init(struct dirty *d, struct kvm *kvm, struct runstate *rs, unsigned period_ms)
 {
 	memset(d, 0, sizeof(*d));
-	d->vm = vm;
+	d->kvm = kvm;
+	d->rs = rs;
 	d->period_ms = period_ms;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
@@ -99,7 +101,7 @@ static void dirty_walk(struct dirty *d, const struct kvm_slot *s, const uint64_t
 
 void dirty_sweep(struct dirty *d)
 {
-	struct kvm *kvm = &d->vm->kvm;
+	struct kvm *kvm = d->kvm;
 	size_t i;
 
 	if (kvm->vm_fd < 0 || !kvm->dirty_log)
@@ -165,10 +167,10 @@ int dirty_start(struct dirty *d)
 {
 	int ret;
 
-	if (d->vm->kvm.vm_fd < 0 || !d->vm->kvm.dirty_log)
+	if (d->kvm->vm_fd < 0 || !d->kvm->dirty_log)
 		return 0;
 	d->on_stop.stopped = dirty_on_stop;
-	runstate_add_listener(&d->vm->rs, &d->on_stop);
+	runstate_add_listener(d->rs, &d->on_stop);
 	ret = -pthread_create(&d->thread, NULL, dirty_thread, d);
 	if (!ret)
 		d->running = true;

@@ -1,23 +1,26 @@
 /*
- * dirty.h - the dirty-log sweep: what the guest wrote, from KVM's per-slot
- * dirty log, handed to listeners as runs of bytes in RAM blocks.
+ * dirty_sweep.h - the dirty-log sweep: what the guest wrote, from KVM's
+ * per-slot dirty log, handed to listeners as runs of bytes in RAM blocks.
  *
  * One sweep mechanism serves everyone who needs to know what the guest
  * wrote (the FS keeps its page cache true with it; the dirty/ views count
  * it), so that no consumer can clear bits another one still needed.  A
- * thread sweeps every period_ms while the guest runs; vm_stop() triggers a
- * final sweep, after which every cache is exact.
+ * thread sweeps every period_ms while the guest runs; a stop of the run
+ * state (vm_stop()) triggers a final sweep, after which every cache is
+ * exact.  It takes the KVM VM it sweeps and the run state it listens to,
+ * not the VM above both.
  */
 #ifndef KVMFS_KVM_DIRTY_SWEEP_H
 #define KVMFS_KVM_DIRTY_SWEEP_H
 
 #include <pthread.h>
-
-#include "kvm/runstate.h"
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vm.h"
+#include "kvm/runstate.h"
+#include "memory/ram.h" /* listeners are told of runs in RAM blocks */
+
+struct kvm;
 
 struct dirty_listener {
 	/* A run of len bytes at offset in rb was written by the guest. */
@@ -32,7 +35,8 @@ struct dirty_listener {
 };
 
 struct dirty {
-	struct vm *vm;
+	struct kvm *kvm;     /* whose slots are swept */
+	struct runstate *rs; /* whose stops trigger a final sweep */
 	unsigned period_ms;
 	pthread_t thread;
 	bool running;
@@ -47,7 +51,7 @@ struct dirty {
 	uint64_t dirty_pages;
 };
 
-void dirty_init(struct dirty *d, struct vm *vm, unsigned period_ms);
+void dirty_init(struct dirty *d, struct kvm *kvm, struct runstate *rs, unsigned period_ms);
 void dirty_add_listener(struct dirty *d, struct dirty_listener *l);
 /* Starts the sweep thread (no-op without dirty logging) and hooks vm_stop. */
 int dirty_start(struct dirty *d);

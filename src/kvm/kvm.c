@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/compiler.h"
+#include "util/errmsg.h"
 #include "kvm/kvm.h"
 #include "machine/pc.h"
 #include "memory/ram.h"
@@ -201,9 +202,10 @@ static int kvm_table_init(struct kvm *kvm, unsigned max_slots)
 	return kvm->table.used_ids ? 0 : -ENOMEM;
 }
 
-int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, const char **what)
+int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, char *err, size_t errlen)
 {
 	struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2};
+	const char *what;
 	int ret, n;
 	size_t i;
 
@@ -213,35 +215,38 @@ int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, const ch
 	kvm->dirty_log = dirty_log;
 	kvm->listener.commit = kvm_commit;
 
-	*what = "open /dev/kvm";
+	what = "open /dev/kvm";
 	kvm->fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm->fd < 0)
-		return -errno;
-	*what = "KVM_GET_API_VERSION";
+	if (kvm->fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	what = "KVM_GET_API_VERSION";
 	ret = ioctl(kvm->fd, KVM_GET_API_VERSION, 0);
 	if (ret != KVM_API_VERSION) {
 		ret = ret < 0 ? -errno : -EPROTO;
 		goto err;
 	}
 	for (i = 0; i < ARRAY_SIZE(kvm_required); i++) {
-		*what = kvm_required[i].name;
+		what = kvm_required[i].name;
 		if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, kvm_required[i].cap) <= 0) {
 			ret = -ENOSYS;
 			goto err;
 		}
 	}
-	*what = "KVM_CAP_NR_MEMSLOTS";
+	what = "KVM_CAP_NR_MEMSLOTS";
 	n = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
 	ret = kvm_table_init(kvm, n > 0 ? (unsigned)n : 32);
 	if (ret)
 		goto err;
-	*what = "KVM_GET_VCPU_MMAP_SIZE";
+	what = "KVM_GET_VCPU_MMAP_SIZE";
 	kvm->vcpu_mmap_size = ioctl(kvm->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (kvm->vcpu_mmap_size <= 0) {
-		ret = -errno;
+		/* A size of 0 is a failure too, with errno untouched. */
+		ret = kvm->vcpu_mmap_size < 0 ? -errno : -EPROTO;
 		goto err;
 	}
-	*what = "KVM_CREATE_VM";
+	what = "KVM_CREATE_VM";
 	kvm->vm_fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
 	if (kvm->vm_fd < 0) {
 		ret = -errno;
@@ -251,12 +256,12 @@ int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, const ch
 	 * Intel needs three pages for a real-mode TSS and one for an identity
 	 * page table; both live in the PCI hole, where no memslot ever is.
 	 */
-	*what = "KVM_SET_TSS_ADDR";
+	what = "KVM_SET_TSS_ADDR";
 	if (ioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)PC_KVM_TSS_ADDR) < 0) {
 		ret = -errno;
 		goto err;
 	}
-	*what = "KVM_SET_IDENTITY_MAP_ADDR";
+	what = "KVM_SET_IDENTITY_MAP_ADDR";
 	{
 		uint64_t addr = PC_KVM_IDENTITY_MAP_ADDR;
 
@@ -273,20 +278,21 @@ int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, const ch
 	if (dirty_log &&
 	    ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0) {
 		cap.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
-		*what = "KVM_ENABLE_CAP KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2";
+		what = "KVM_ENABLE_CAP KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2";
 		if (ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
 			ret = -errno;
 			goto err;
 		}
 		kvm->manual_dirty_protect = true;
 	}
-	*what = "KVM_SET_USER_MEMORY_REGION";
+	what = "KVM_SET_USER_MEMORY_REGION";
 	ret = as_add_listener(as, &kvm->listener);
 	if (ret)
 		goto err;
-	*what = NULL;
 	return 0;
 err:
+	errmsg(err, errlen, ret, "%s: %s%s", what, strerror(-ret),
+	       ret == -ENOENT ? " (no KVM on this host; -accel none runs without)" : "");
 	kvm_exit(kvm);
 	return ret;
 }
@@ -337,24 +343,26 @@ static const struct kvm_cap_req kvm_irqchip_required[] = {
         {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
 };
 
-int kvm_create_irqchip(struct kvm *kvm, const char **what)
+/* The one line a failed step leaves: the step, then the errno. */
+static int kvm_fail(const char *what, int ret, char *err, size_t errlen)
+{
+	return errmsg(err, errlen, ret, "%s: %s", what, strerror(-ret));
+}
+
+int kvm_create_irqchip(struct kvm *kvm, char *err, size_t errlen)
 {
 	/* The dummy speaker answers port 0x61, which Linux reads calibrating the PIT. */
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(kvm_irqchip_required); i++) {
-		*what = kvm_irqchip_required[i].name;
+	for (i = 0; i < ARRAY_SIZE(kvm_irqchip_required); i++)
 		if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, kvm_irqchip_required[i].cap) <= 0)
-			return -ENOSYS;
-	}
-	*what = "KVM_CREATE_IRQCHIP";
+			return kvm_fail(kvm_irqchip_required[i].name, -ENOSYS, err, errlen);
 	if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		return -errno;
+		return kvm_fail("KVM_CREATE_IRQCHIP", -errno, err, errlen);
 	kvm->irqchip = true;
-	*what = "KVM_CREATE_PIT2";
 	if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return -errno;
+		return kvm_fail("KVM_CREATE_PIT2", -errno, err, errlen);
 	/*
 	 * Ticks the guest was too slow to take are dropped, not queued: by
 	 * default KVM re-injects every missed PIT tick, and a guest whose
@@ -366,11 +374,9 @@ int kvm_create_irqchip(struct kvm *kvm, const char **what)
 	if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_REINJECT_CONTROL) > 0) {
 		struct kvm_reinject_control rc = {.pit_reinject = 0};
 
-		*what = "KVM_REINJECT_CONTROL";
 		if (ioctl(kvm->vm_fd, KVM_REINJECT_CONTROL, &rc) < 0)
-			return -errno;
+			return kvm_fail("KVM_REINJECT_CONTROL", -errno, err, errlen);
 	}
-	*what = NULL;
 	return 0;
 }
 

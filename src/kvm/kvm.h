@@ -70,9 +70,10 @@ struct kvm {
 
 /*
  * Open /dev/kvm, check the API and every capability kvmfs uses, create the
- * VM.  On failure *what names the step for the error message.
+ * VM.  On failure nothing is left open and err names the step
+ * ("KVM_CREATE_VM: ...", "open /dev/kvm: ...").
  */
-int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, const char **what);
+int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, char *err, size_t errlen);
 /*
  * /dev/kvm's KVM_GET_API_VERSION (12 on every kernel since 2.6.22), or
  * -errno: -ENOENT when the host has no /dev/kvm.  For --version; opens and
@@ -85,8 +86,9 @@ void kvm_exit(struct kvm *kvm);
 /*
  * The in-kernel PIC, IOAPIC and LAPICs, and the PIT, that a Linux guest
  * needs; before any vCPU exists.  The built-in guest runs without them.
+ * On failure err names the step or the missing capability.
  */
-int kvm_create_irqchip(struct kvm *kvm, const char **what);
+int kvm_create_irqchip(struct kvm *kvm, char *err, size_t errlen);
 /* Drive an ISA/IOAPIC interrupt line (KVM_IRQ_LINE). */
 int kvm_irq_line(struct kvm *kvm, unsigned irq, bool level);
 

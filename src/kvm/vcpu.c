@@ -22,11 +22,11 @@
 #include "kvm/emulate.h"
 #include "kvm/ioport.h"
 #include "kvm/kvm.h"
-#include "boot/loader.h"
 #include "memory/memory.h"
 #include "memory/pagewalk.h"
 #include "kvm/runstate.h"
 #include "kvm/vcpu.h"
+#include "util/errmsg.h"
 
 #define SIG_KICK          SIGUSR1
 #define CPUID_MAX_ENTRIES 256
@@ -374,153 +374,38 @@ static void kick_handler(int sig)
 	(void)sig; /* only there to interrupt KVM_RUN */
 }
 
-/* ---- the state a Linux boot loader leaves ----------------------------- */
+/* ---- state setters, for boot code (boot/linux_cpu.c) ------------------ */
 
-struct msr_init {
-	uint32_t index;
-	uint64_t value;
-	const char *name; /* the error's "what" when KVM refuses it */
-};
-
-/* What firmware leaves in MSRs that Linux's early boot reads. */
-static const struct msr_init linux_msrs[] = {
-        /* Fast strings on, as every BIOS leaves them; Linux reads the MSR at CPU setup. */
-        {0x1a0, 1, "KVM_SET_MSRS IA32_MISC_ENABLE (0x1a0)"},
-        /*
-         * MTRRs enabled, default type write-back: with MTRRs off all memory is
-         * uncacheable architecturally, and Linux then leaves PAT off too.
-         */
-        {0x2ff, (1u << 11) | 6, "KVM_SET_MSRS IA32_MTRR_DEF_TYPE (0x2ff)"},
-};
-
-static int vcpu_set_msrs(struct vcpu *v, const char **what)
+int vcpu_set_msrs(struct vcpu *v, const struct kvm_msrs *msrs)
 {
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e[ARRAY_SIZE(linux_msrs)];
-	} m = {.h.nmsrs = ARRAY_SIZE(linux_msrs)};
-	size_t i;
-	int n;
+	int n = ioctl(v->fd, KVM_SET_MSRS, msrs);
 
-	for (i = 0; i < ARRAY_SIZE(linux_msrs); i++)
-		m.e[i] = (struct kvm_msr_entry){.index = linux_msrs[i].index,
-		                                .data = linux_msrs[i].value};
-	*what = "KVM_SET_MSRS";
-	n = ioctl(v->fd, KVM_SET_MSRS, &m);
-	if (n < 0)
-		return -errno;
-	/* It returns how many it set: the first refused one is named. */
-	if ((size_t)n < ARRAY_SIZE(linux_msrs)) {
-		*what = linux_msrs[n].name;
-		return -EINVAL;
-	}
-	return 0;
+	return n < 0 ? -errno : n;
 }
 
-#define APIC_LVT_LINT0  0x350
-#define APIC_LVT_LINT1  0x360
-#define APIC_LVT_MASKED (1u << 16)
-#define APIC_DM_NMI     4u
-#define APIC_DM_EXTINT  7u
-
-static void lapic_set_lvt(struct kvm_lapic_state *s, unsigned reg, unsigned mode, bool unmask)
+int vcpu_get_lapic(struct vcpu *v, struct kvm_lapic_state *s)
 {
-	uint32_t v;
-
-	memcpy(&v, s->regs + reg, sizeof(v));
-	v = (v & ~0x700u) | mode << 8;
-	if (unmask)
-		v &= ~APIC_LVT_MASKED;
-	memcpy(s->regs + reg, &v, sizeof(v));
+	return ioctl(v->fd, KVM_GET_LAPIC, s) < 0 ? -errno : 0;
 }
 
-/*
- * Virtual-wire mode, as the MP specification has firmware leave the LAPICs:
- * LINT0 takes the PIC's interrupts (ExtINT) on the boot CPU, LINT1 is NMI.
- * Until Linux programs its APIC, PIC interrupts reach the boot vCPU only
- * through an unmasked ExtINT LINT0.
- */
-static int vcpu_set_lint(struct vcpu *v, const char **what)
+int vcpu_set_lapic(struct vcpu *v, const struct kvm_lapic_state *s)
 {
-	struct kvm_lapic_state s;
-	bool bsp = v->id == 0;
-
-	*what = "KVM_GET_LAPIC";
-	if (ioctl(v->fd, KVM_GET_LAPIC, &s) < 0)
-		return -errno;
-	lapic_set_lvt(&s, APIC_LVT_LINT0, APIC_DM_EXTINT, bsp);
-	lapic_set_lvt(&s, APIC_LVT_LINT1, APIC_DM_NMI, bsp);
-	*what = "KVM_SET_LAPIC";
-	return ioctl(v->fd, KVM_SET_LAPIC, &s) < 0 ? -errno : 0;
+	return ioctl(v->fd, KVM_SET_LAPIC, s) < 0 ? -errno : 0;
 }
 
-static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, bool code64)
+int vcpu_get_sregs(struct vcpu *v, struct kvm_sregs *s)
 {
-	/* 4 GiB, base 0; a 64-bit code segment has L set and D clear. */
-	return (struct kvm_segment){.base = 0,
-	                            .limit = 0xffffffff,
-	                            .selector = selector,
-	                            .type = type,
-	                            .present = 1,
-	                            .dpl = 0,
-	                            .db = !code64,
-	                            .s = 1,
-	                            .l = code64,
-	                            .g = 1};
+	return ioctl(v->fd, KVM_GET_SREGS, s) < 0 ? -errno : 0;
 }
 
-#define CR0_PE      0x1ULL
-#define CR0_ET      0x10ULL
-#define CR0_PG      0x80000000ULL
-#define CR4_PAE     0x20ULL
-#define EFER_LME    0x100ULL
-#define EFER_LMA    0x400ULL
-#define SEG_CODE_XR 0xb /* execute/read, accessed */
-#define SEG_DATA_RW 0x3 /* read/write, accessed */
-
-/*
- * boot.rst: 32-bit entry - protected mode, paging off, flat __BOOT_CS and
- * __BOOT_DS, ESI the zero page, interrupts off; 64-bit entry - the same in
- * long mode on identity page tables, RSI the zero page.
- */
-static int vcpu_set_entry(struct vcpu *v, const struct loader_entry *e, const char **what)
+int vcpu_set_sregs(struct vcpu *v, const struct kvm_sregs *s)
 {
-	bool lm = e->mode == 64;
-	struct kvm_sregs sr;
-	struct kvm_regs r = {.rflags = 2, .rip = e->rip, .rsi = e->rsi};
-
-	*what = "KVM_GET_SREGS";
-	if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
-		return -errno;
-	sr.cs = flat_segment(LOADER_BOOT_CS, SEG_CODE_XR, lm);
-	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = flat_segment(LOADER_BOOT_DS, SEG_DATA_RW, false);
-	sr.gdt.base = e->gdt_base;
-	sr.gdt.limit = e->gdt_limit;
-	sr.idt.base = 0;
-	sr.idt.limit = 0;
-	sr.cr0 = CR0_PE | CR0_ET | (lm ? CR0_PG : 0);
-	sr.cr3 = lm ? e->cr3 : 0;
-	sr.cr4 = lm ? CR4_PAE : 0;
-	sr.efer = lm ? EFER_LME | EFER_LMA : 0;
-	*what = "KVM_SET_SREGS";
-	if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
-		return -errno;
-	*what = "KVM_SET_REGS";
-	return ioctl(v->fd, KVM_SET_REGS, &r) < 0 ? -errno : 0;
+	return ioctl(v->fd, KVM_SET_SREGS, s) < 0 ? -errno : 0;
 }
 
-int vcpu_setup_linux(struct vcpu *v, const struct loader_entry *entry, const char **what)
+int vcpu_set_regs(struct vcpu *v, const struct kvm_regs *r)
 {
-	int ret;
-
-	ret = vcpu_set_msrs(v, what);
-	if (!ret)
-		ret = vcpu_set_lint(v, what);
-	if (!ret && entry)
-		ret = vcpu_set_entry(v, entry, what);
-	if (!ret)
-		*what = NULL;
-	return ret;
+	return ioctl(v->fd, KVM_SET_REGS, r) < 0 ? -errno : 0;
 }
 
 int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
@@ -542,11 +427,12 @@ int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out)
 }
 
 int vcpu_init(struct vcpu *v, const struct vcpu_env *env, unsigned id,
-              const struct kvm_cpuid2 *cpuid, const char **what)
+              const struct kvm_cpuid2 *cpuid, char *err, size_t errlen)
 {
 	struct sigaction sa = {.sa_handler = kick_handler};
 	size_t size = sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]);
 	struct kvm_cpuid2 *c;
+	const char *what;
 	unsigned i;
 	int ret;
 
@@ -557,11 +443,10 @@ int vcpu_init(struct vcpu *v, const struct vcpu_env *env, unsigned id,
 	/* No SA_RESTART: the signal must end KVM_RUN with EINTR. */
 	sigaction(SIG_KICK, &sa, NULL);
 
-	*what = "KVM_CREATE_VCPU";
 	v->fd = ioctl(env->kvm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (v->fd < 0)
-		return -errno;
-	*what = "mmap kvm_run";
+		return errmsg(err, errlen, -errno, "KVM_CREATE_VCPU: %s", strerror(errno));
+	what = "mmap kvm_run";
 	v->run = mmap(NULL, (size_t)env->kvm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 	              v->fd, 0);
 	if (v->run == MAP_FAILED) {
@@ -583,7 +468,7 @@ int vcpu_init(struct vcpu *v, const struct vcpu_env *env, unsigned id,
 	 * The guest finds its index in the initial APIC ID (leaf 1, EBX bits
 	 * 31:24; leaves 0xb/0x1f EDX), as firmware does on real hardware.
 	 */
-	*what = "KVM_SET_CPUID2";
+	what = "KVM_SET_CPUID2";
 	c = malloc(size);
 	if (!c) {
 		ret = -ENOMEM;
@@ -602,9 +487,9 @@ int vcpu_init(struct vcpu *v, const struct vcpu_env *env, unsigned id,
 	free(c);
 	if (ret)
 		goto err;
-	*what = NULL;
 	return 0;
 err:
+	errmsg(err, errlen, ret, "%s: %s", what, strerror(-ret));
 	vcpu_exit(v);
 	return ret;
 }

@@ -21,9 +21,10 @@ struct address_space;
 struct kvm;
 struct kvm_run;
 struct kvm_cpuid2;
+struct kvm_lapic_state;
+struct kvm_msrs;
 struct kvm_regs;
 struct kvm_sregs;
-struct loader_entry;
 struct pio_bus;
 
 /* What every vCPU of a VM shares. */
@@ -46,9 +47,12 @@ struct vcpu {
 	uint64_t completions[EMU_NR_KINDS];
 };
 
-/* Create vCPU id with CPUID from `cpuid` (its APIC ID patched in). */
+/*
+ * Create vCPU id with CPUID from `cpuid` (its APIC ID patched in).  On
+ * failure nothing is left and err names the step ("KVM_CREATE_VCPU: ...").
+ */
 int vcpu_init(struct vcpu *v, const struct vcpu_env *env, unsigned id,
-              const struct kvm_cpuid2 *cpuid, const char **what);
+              const struct kvm_cpuid2 *cpuid, char *err, size_t errlen);
 void vcpu_exit(struct vcpu *v);
 int vcpu_start(struct vcpu *v);
 /* Make KVM_RUN return soon; the run state's lock is held. */
@@ -73,12 +77,17 @@ void vcpu_fail(struct vcpu *v, enum run_state state, const char *what);
 int vcpu_read_virt(struct vcpu *v, const struct kvm_sregs *sregs, uint64_t va, void *buf,
                    size_t len, uint64_t *gpa);
 /*
- * Put a vCPU in the state Linux's boot protocol expects from a boot loader:
- * the MSRs and LAPIC LINT pins firmware would leave, and for the boot vCPU
- * (entry != NULL) the registers of the 32- or 64-bit entry.  *what names the
- * failing ioctl.
+ * Checked ioctls for code that sets a vCPU's state from outside (Linux's
+ * boot state, boot/linux_cpu.c): 0 or -errno, and the caller names the
+ * step.  vcpu_set_msrs returns how many entries KVM set - it stops at the
+ * first one it refuses - or -errno.
  */
-int vcpu_setup_linux(struct vcpu *v, const struct loader_entry *entry, const char **what);
+int vcpu_set_msrs(struct vcpu *v, const struct kvm_msrs *msrs);
+int vcpu_get_lapic(struct vcpu *v, struct kvm_lapic_state *s);
+int vcpu_set_lapic(struct vcpu *v, const struct kvm_lapic_state *s);
+int vcpu_get_sregs(struct vcpu *v, struct kvm_sregs *s);
+int vcpu_set_sregs(struct vcpu *v, const struct kvm_sregs *s);
+int vcpu_set_regs(struct vcpu *v, const struct kvm_regs *r);
 /* Fetch the CPUID KVM supports, for vcpu_init; free() the result. */
 int vcpu_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **out);
 

@@ -10,11 +10,20 @@
 #include <stdint.h>
 
 #include "memory/memory.h"
-#include "hw/pci.h"
 #include "memory/ram.h"
 
 struct machine;
 struct machine_config;
+
+/*
+ * What `info pci` says of a host bridge: its ids and revision.  The board
+ * names its chipset here; hw/pci.c builds the bridge from it.
+ */
+struct pci_host_id {
+	uint16_t vendor, device;
+	uint8_t revision;
+	uint16_t subsystem_vendor, subsystem;
+};
 
 struct machine_desc {
 	const char *name;
