@@ -37,7 +37,7 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CPPFLAGS_BASE) -pthread -MMD -MP $(CFLAGS) $(E
 FUSE_CFLAGS = $(shell pkg-config --cflags fuse3)
 LDLIBS = $(shell pkg-config --libs fuse3) -pthread
 
-.PHONY: all deps deps-check run check unit unit-bins integration format format-check clean \
+.PHONY: all deps deps-check layers run check unit unit-bins integration format format-check clean \
 	asan valgrind fuzz fuzz-build fuzz-regress stress install uninstall
 all: $(BUILD)/kvmfs
 
@@ -197,7 +197,13 @@ DURATION ?= 60
 stress: $(BUILD)/kvmfs | deps-check
 	KVMFS_STRESS_SECONDS=$(DURATION) $(PYTHON) -m pytest -v -s -rs tests/integration/test_stress.py
 
+# Every #include goes down the layers (src/README.md) or stays in its folder.
+layers:
+	$(PYTHON) tools/check-layers.py src
+
 check: deps-check
+	$(MAKE) layers
+	$(MAKE) format-check
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) asan

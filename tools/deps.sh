@@ -8,8 +8,9 @@
 set -eu
 
 build="gcc make binutils pkg-config libfuse3-dev fuse3"
-# clang + libclang-rt-14-dev: libFuzzer and the sanitizers; passwd: useradd for the access tests.
-check="$build libcmocka-dev python3 python3-pytest bsdextrautils coreutils qemu-system-x86 clang python3-pyelftools
+# clang + libclang-rt-14-dev: libFuzzer and the sanitizers; clang-format: make format-check;
+# passwd: useradd for the access tests.
+check="$build libcmocka-dev python3 python3-pytest bsdextrautils coreutils qemu-system-x86 clang clang-format python3-pyelftools
 	libclang-rt-14-dev valgrind passwd util-linux"
 # lz4 (Debian's kernel payload; xz-utils/zstd for others): tools/fetch-debian-kernel.sh.
 check="$check lz4 xz-utils zstd"
