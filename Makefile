@@ -148,7 +148,7 @@ FUZZ_CFLAGS = -std=gnu11 $(WARN) $(CPPFLAGS_BASE) -pthread -Itests/fuzz -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_MODEL) $(wildcard tests/fuzz/*.h) \
-		$(wildcard src/*.h src/*/*.h) | deps-check
+		tests/unit/region_oracle.h $(wildcard src/*.h src/*/*.h) | deps-check
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_MODEL) -pthread
 
