@@ -237,6 +237,10 @@ bindir = $(PREFIX)/bin
 man1dir = $(PREFIX)/share/man/man1
 includedir = $(PREFIX)/include
 docdir = $(PREFIX)/share/doc/kvmfs
+# Python modules the installed scripts import (kvmfs-qemu-dump: qmp.py); each
+# script finds them as ../share/kvmfs from its own directory, so a staged or
+# moved install works without the path written into it.
+pkgdatadir = $(PREFIX)/share/kvmfs
 # The user-facing scripts of tools/, as INSTALLED-NAME:SOURCE: adding one is
 # one word here.  The rest of tools/ (deps.sh, bench/, nested-kvm/,
 # qemu-layouts.py, layout-png.sh and the README's picture in doc/) serves the
@@ -251,7 +255,8 @@ INSTALL_FILES = $(bindir)/kvmfs:$(BUILD)/kvmfs:0755 \
 	$(foreach t,$(INSTALL_TOOLS),$(bindir)/$(word 1,$(subst :, ,$(t))):$(word 2,$(subst :, ,$(t))):0755) \
 	$(man1dir)/kvmfs.1:doc/kvmfs.1:0644 \
 	$(includedir)/kvmfs/guest.h:include/kvmfs/guest.h:0644 \
-	$(docdir)/README.md:README.md:0644
+	$(docdir)/README.md:README.md:0644 \
+	$(pkgdatadir)/qmp.py:tools/qmp.py:0644
 
 install: $(BUILD)/kvmfs
 	@set -e; for f in $(INSTALL_FILES); do \
@@ -273,7 +278,7 @@ uninstall:
 		for f in $(INSTALL_FILES); do d=$${f%%:*}; d=$${d%/*}; d=$${d#/}; \
 			[ ! -d "$$d" ] || rmdir -p --ignore-fail-on-non-empty "$$d"; done; \
 	else \
-		for d in $(includedir)/kvmfs $(docdir); do \
+		for d in $(includedir)/kvmfs $(docdir) $(pkgdatadir); do \
 			[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; done; \
 	fi
 
