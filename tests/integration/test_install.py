@@ -25,7 +25,7 @@ import types
 
 from conftest import FIRMWARE, KVMFS, ROOT, have_kvm, is_mounted, ring0_emulated, wait_for
 
-MAN = ROOT / "src" / "kvmfs.1"
+MAN = ROOT / "doc" / "kvmfs.1"
 CMDLINE_C = ROOT / "src" / "cmdline.c"
 PREFIX = "/usr/local"
 
