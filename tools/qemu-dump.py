@@ -22,7 +22,8 @@ These are the fixtures of tests/integration/test_kernel_debug.py (a fully
 booted kernel, on any host) and the "dump" side of the README's timings.
 Defaults, relative to the current directory: build/debian-kernel/vmlinuz
 (tools/fetch-debian-kernel.sh), build/initramfs.cpio (tools/make-initramfs.sh),
--m 512M.  make install puts it on PATH as kvmfs-qemu-dump.
+-m 512M.  make install puts it on PATH as kvmfs-qemu-dump (and tools/qmp.py,
+which it imports, in $(PREFIX)/share/kvmfs/).
 """
 import argparse
 import json
@@ -35,48 +36,20 @@ import tempfile
 import time
 from pathlib import Path
 
+# The QMP client, tools/qmp.py: beside this script in the tree (sys.path[0]),
+# in ../share/kvmfs/ once installed as bin/kvmfs-qemu-dump - found relative to
+# the script, so a DESTDIR-staged or moved install finds it too.  No
+# __pycache__ is written there: an installed tree is the package's, not ours.
+sys.dont_write_bytecode = True
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "share" / "kvmfs"))
+from qmp import Qmp  # noqa: E402
+
 DEFAULT_APPEND = "console=ttyS0 nokaslr panic=-1 loglevel=7"
 
 
 def die(msg):
     print(f"qemu-dump: {msg}", file=sys.stderr)
     sys.exit(1)
-
-
-class Qmp:
-    """The QMP conversation: one command at a time, events set aside."""
-
-    def __init__(self, path, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(str(path))
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        self.file = self.sock.makefile("rw")
-        self.events = []
-        json.loads(self.file.readline())  # the greeting
-        self.cmd("qmp_capabilities")
-
-    def cmd(self, name, **args):
-        self.file.write(json.dumps({"execute": name, "arguments": args}) + "\n")
-        self.file.flush()
-        while True:
-            msg = json.loads(self.file.readline())
-            if "event" in msg:
-                self.events.append(msg)
-                continue
-            if "error" in msg:
-                raise RuntimeError(f"{name}: {msg['error'].get('desc')}")
-            return msg["return"]
-
-    def hmp(self, line):
-        return self.cmd("human-monitor-command", **{"command-line": line})
 
 
 def go_idle(ser_path, console):
@@ -138,7 +111,7 @@ def main():
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
-        qmp = Qmp(qmp_path, 30)
+        qmp = Qmp(qmp_path, connect_timeout=30, timeout=None)
         while a.marker not in console.read_text(errors="replace") if console.exists() else True:
             if proc.poll() is not None:
                 die(f"QEMU ended ({proc.returncode}) before '{a.marker}': "

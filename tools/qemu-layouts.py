@@ -16,7 +16,9 @@ rendering.
 
 Usage: tools/qemu-layouts.py > tests/unit/qemu_layouts.h
 """
-import json, os, shutil, socket, subprocess, sys, tempfile, time
+import os, shutil, subprocess, sys, tempfile
+
+from qmp import Qmp  # tools/qmp.py, beside this script
 
 MACHINES = ["pc", "q35"]
 SIZES = ["512M", "2815M", "2816M", "3583M", "3584M", "4G", "6G", "16G"]
@@ -40,28 +42,8 @@ def hmp(machine, size, cmds, bios_kib=0):
                           "-machine", machine, "-m", size] + extra,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(400):
-            if os.path.exists(sock) or q.poll() is not None:
-                break
-            time.sleep(0.025)
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(sock)
-        f = s.makefile("rw")
-        f.readline()
-        f.write(json.dumps({"execute": "qmp_capabilities"}) + "\n")
-        f.flush()
-        f.readline()
-        out = []
-        for c in cmds:
-            f.write(json.dumps({"execute": "human-monitor-command",
-                                "arguments": {"command-line": c}}) + "\n")
-            f.flush()
-            while True:
-                r = json.loads(f.readline())
-                if "return" in r:
-                    break
-            out.append(r["return"])
-        return out
+        with Qmp(sock, connect_timeout=10) as qmp:
+            return [qmp.hmp(c) for c in cmds]
     finally:
         q.kill()
         q.wait()

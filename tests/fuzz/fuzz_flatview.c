@@ -16,14 +16,14 @@
 
 #include "region_tree.h"
 
-typedef rt_u128 u128;
+typedef oracle_u128 u128;
 
 static void check_addr(struct memory_region *root, const struct flatview *fv, uint64_t a)
 {
 	const struct flat_range *fr = flatview_lookup(fv, a);
 	struct memory_region *leaf = NULL;
 	u128 off = 0;
-	int found = rt_resolve(root, a, &leaf, &off, 0);
+	int found = oracle_resolve(root, a, &leaf, &off);
 
 	if (!found && !fr)
 		return;

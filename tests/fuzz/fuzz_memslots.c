@@ -9,7 +9,7 @@
  * 2. A random region tree (region_tree.h) committed again and again with
  *    regions switched on and off, through kvm_init_none()'s listener: after
  *    every commit the slot table maps exactly what the brute-force reference
- *    (rt_resolve, written apart from kvmfs's flattening and slot code) finds
+ *    (oracle_resolve, written apart from kvmfs's flattening and slot code) finds
  *    at every address of the windows - RAM and ROM, at the host address of
  *    their block's bytes, ROM read-only, nothing else - each slot within
  *    KVM's size limit, sorted, ids unique and marked used, and a slot that
@@ -97,8 +97,8 @@ static void check_addr(struct memory_region *root, const struct kvm_slot_table *
 {
 	const struct kvm_slot *s = slot_at(t, a);
 	struct memory_region *leaf = NULL;
-	rt_u128 off = 0;
-	bool mem = rt_resolve(root, a, &leaf, &off, 0) &&
+	oracle_u128 off = 0;
+	bool mem = oracle_resolve(root, a, &leaf, &off) &&
 	           (leaf->kind == MR_RAM || leaf->kind == MR_ROM) && leaf->block;
 
 	if (!mem) {

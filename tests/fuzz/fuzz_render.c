@@ -141,8 +141,8 @@ static void check_flatview_txt(struct strbuf *sb, const struct flatview *fv)
 		unescape(raw, name);
 		if (start != fr->start || last != fr->start + fr->size - 1 ||
 		    prio != fr->mr->priority || strcmp(name, fr->mr->name)) {
-			fprintf(stderr, "flatview line '%s' is not range %zu (0x%llx+0x%llx %s)\n", l,
-			        i, (unsigned long long)fr->start, (unsigned long long)fr->size,
+			fprintf(stderr, "flatview line '%s' is not range %zu (0x%llx+0x%llx %s)\n",
+			        l, i, (unsigned long long)fr->start, (unsigned long long)fr->size,
 			        fr->mr->name);
 			abort();
 		}
@@ -261,7 +261,8 @@ static void check_layout_svg(const struct strbuf *sb, struct ram_list *rl,
 		svg_name(rb->idstr, want + strlen(want));
 		strcat(want, "</tspan>");
 		if (!strstr(sb->buf, want)) {
-			fprintf(stderr, "layout.svg does not name block '%s' as %s\n", rb->idstr, want);
+			fprintf(stderr, "layout.svg does not name block '%s' as %s\n", rb->idstr,
+			        want);
 			abort();
 		}
 	}

@@ -158,7 +158,8 @@ static bool xc_attrs(struct xml_check *x, bool *empty)
 		v = x->pos;
 		if (!xc_chars(x, '"') || x->pos >= x->len)
 			return false;
-		if (n == 2 && !memcmp(names[nr - 1], "id", 2) && !xc_note_id(x, x->s + v, x->pos - v))
+		if (n == 2 && !memcmp(names[nr - 1], "id", 2) &&
+		    !xc_note_id(x, x->s + v, x->pos - v))
 			return false;
 		x->pos++; /* the closing quote */
 	}

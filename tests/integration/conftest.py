@@ -12,6 +12,16 @@ so the filesystem tests run everywhere; tests that need a running guest call
 `require_guest()`, which skips with the reason.  Without /dev/fuse nothing
 can mount: every test using the fixture skips, saying so.
 
+Markers (registered below, so --strict-markers holds) pick subsets; none of
+them skips anything in a plain run, which runs every test:
+  guest        needs a running guest (`make check-nested` runs `-m guest`).  A
+               test that calls require_guest() - itself, through a helper or
+               a fixture - without it fails, so the subset cannot go stale.
+  nested_skip  left out of check-nested: too slow where every instruction is
+               emulated.
+  asan_skip    left out of `make asan`: too slow under ASan, and no code of
+               kvmfs it runs that other tests do not.
+
 Run: python3 -m pytest -q tests/integration
 """
 import errno
@@ -55,6 +65,31 @@ def ring0_emulated():
     return have_kvm() and "vmx" not in flags and "svm" not in flags
 
 
+MARKERS = {
+    "guest": "needs a running guest (KVM): calls require_guest(), or has a branch that uses "
+             "KVM; make check-nested runs these",
+    "nested_skip": "left out of make check-nested: too slow where every instruction is emulated",
+    "asan_skip": "left out of make asan: too slow under ASan, and runs no code other tests do not",
+}
+
+
+def pytest_configure(config):
+    for name, doc in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
+
+
+_current_item = []  # the test being run, for require_guest()'s marker check
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _current_item.append(item)
+    try:
+        yield
+    finally:
+        _current_item.pop()
+
+
 _guest_verdict = []  # once per session: None when the built-in guest runs, else why not
 GUEST_CHECK_TIMEOUT = 120.0  # generous: a loaded 2-core host, ring 0 emulated
 
@@ -88,7 +123,12 @@ def _check_guest_runs():
 
 def require_guest(why="this test needs a running guest"):
     """Skip where there is no KVM; fail, with kvmfs's own diagnostic, where
-    there is one but the built-in guest does not run on it (checked once)."""
+    there is one but the built-in guest does not run on it (checked once).
+    First, on every host, the calling test must carry @pytest.mark.guest."""
+    item = _current_item[-1] if _current_item else None
+    if item is not None and item.get_closest_marker("guest") is None:
+        pytest.fail(f"{item.nodeid} calls require_guest() without @pytest.mark.guest: mark it, "
+                    f"so that make check-nested runs it", pytrace=False)
     if not os.path.exists("/dev/kvm"):
         pytest.skip(f"no /dev/kvm: {why}")
     if not have_kvm():

@@ -108,6 +108,8 @@ def test_duplicate_block_name_is_refused(run_kvmfs, mnt):
 SMP_MAX = 16
 
 
+# No require_guest(): it runs everywhere, and builds every vCPU where KVM is.
+@pytest.mark.guest
 def test_smp_limit_is_kvmfs_own(kvmfs, run_kvmfs, mnt):
     # The largest count is accepted: the machine is built (-accel none: on
     # every host) ...

@@ -128,6 +128,7 @@ def sweep_wakeups(pid):
     raise AssertionError("no dirty-sweep thread")
 
 
+@pytest.mark.guest
 def test_sweep_ms_is_the_sweep_period(kvmfs):
     """-sweep-ms sets how often the dirty log is swept.  Observed as the
     sweep thread's sleeps, not as a time: with 10000 ms it sleeps at most
@@ -163,6 +164,7 @@ def spawn_unmounted(args, tmp_path, name):
         err.close()
 
 
+@pytest.mark.guest
 def test_without_a_mountpoint(tmp_path):
     """No mountpoint: kvmfs runs the VM alone.  It ends with status 1 when the
     guest stops for good (nothing is left to inspect), and otherwise runs
@@ -201,6 +203,7 @@ def load_guest_status():
     return mod
 
 
+@pytest.mark.guest
 def test_guest_status_cpu(kvmfs, monkeypatch, capsys):
     """guest-status.py MNT --cpu 1 reads the status page through vCPU 1's
     view of memory (vcpus/1/vmem); with the guest's identity map that is the
@@ -242,6 +245,7 @@ def test_guest_status_cpu(kvmfs, monkeypatch, capsys):
 
 # ---- ROM is read-only to the guest ----
 
+@pytest.mark.guest
 def test_rom_is_read_only_to_the_guest(kvmfs):
     """tests/guest/romwrite.S stores over two strings of its own image,
     through 0xffff0000 and through the isa-bios alias at 0xf0000 (ELF

@@ -161,6 +161,7 @@ def test_reader_killed_mid_read(kvmfs):
     assert json.loads(read(k.path("ramblocks.json")))
 
 
+@pytest.mark.guest
 def test_stop_cont_toggled_under_load(kvmfs):
     require_guest("stop and cont need vCPUs")
     k = kvmfs(*PC, "-flat-out")
@@ -178,6 +179,7 @@ def test_stop_cont_toggled_under_load(kvmfs):
         stop_readers(readers)
 
 
+@pytest.mark.guest
 def test_triple_fault_guest(kvmfs):
     require_guest("a triple fault needs a vCPU")
     k = kvmfs("-M", "pc", "-m", "128M", "-bios", GUEST_DIR / "triplefault.bin")
@@ -190,6 +192,7 @@ def test_triple_fault_guest(kvmfs):
     assert k.wait() == 0
 
 
+@pytest.mark.guest
 def test_serial_flood_guest(kvmfs):
     require_guest("a flood needs a running guest")
     k = kvmfs("-M", "pc", "-m", "128M", "-bios", GUEST_DIR / "flood.bin")

@@ -4,23 +4,23 @@ needed) and checks them against the ABI in include/kvmfs/guest.h.
 QEMU gives the firmware the same environment kvmfs does (pc.bios at
 0xfffc0000, the RAM layout in CMOS, a 16550 at 0x3f8), so a firmware that
 works here is known-good before kvmfs itself is involved.  Memory is read
-through QMP (human-monitor-command "xp"); the host side of the mailbox is
-written through QEMU's gdbstub, the only way QEMU offers to write guest RAM
-at run time ("M" packets of the GDB remote protocol, sent by a tiny client
-below).
+through QMP (tools/qmp.py, human-monitor-command "xp"); the host side of
+the mailbox is written through QEMU's gdbstub, the only way QEMU offers to
+write guest RAM at run time ("M" packets of the GDB remote protocol, sent
+by a tiny client below).
 
 qemu-system-x86_64 ($QEMU_BIN overrides the binary) comes from
 `tools/deps.sh check`; without it every test fails, saying so.  Every QEMU
 started here is killed by its PID at the end.
 """
 
-import json
 import os
 import re
 import shutil
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +28,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+from qmp import Qmp  # noqa: E402  (tools/qmp.py, the tools' QMP client too)
+
 QEMU = os.environ.get("QEMU_BIN", "qemu-system-x86_64")
 GUEST_DIR = ROOT / "build" / "guest"
 
@@ -55,68 +58,6 @@ def firmware():
     subprocess.run(["make", "-s", "-f", "firmware/firmware.mk", "guest"],
                    cwd=ROOT, check=True, timeout=120)
     return GUEST_DIR
-
-
-class Qmp:
-    """Minimal QMP client: one command at a time, events kept aside."""
-
-    def __init__(self, path, timeout=30):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(str(path))
-                break
-            except OSError:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.sock.settimeout(timeout)
-        self.buf = b""
-        self.events = []
-        self._read()  # greeting
-        self.cmd("qmp_capabilities")
-
-    def _read(self):
-        while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError("QMP connection closed")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name, **args):
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            reply = self._read()
-            if "event" in reply:
-                self.events.append(reply)
-                continue
-            if "error" in reply:
-                raise RuntimeError(f"QMP {name}: {reply['error']}")
-            return reply.get("return")
-
-    def wait_event(self, name, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            for ev in self.events:
-                if ev["event"] == name:
-                    return ev
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                reply = self._read()
-            except (socket.timeout, EOFError):
-                return None
-            if "event" in reply:
-                self.events.append(reply)
 
 
 class Gdb:

@@ -366,6 +366,7 @@ def stop(k):
         f.write("stop\n")
 
 
+@pytest.mark.guest
 def test_dirty_shows_exactly_the_pages_the_guest_wrote(kvmfs):
     require_guest("the guest writes the pages")
     k = kvmfs("-M", "pc", "-m", "256M", "--writable")
@@ -393,6 +394,7 @@ def test_dirty_shows_exactly_the_pages_the_guest_wrote(kvmfs):
     assert set(range(first, first + n * PAGE, PAGE)) <= bits
 
 
+@pytest.mark.guest
 def test_vcpu_registers_of_a_stopped_guest(kvmfs):
     require_guest("registers need a vCPU")
     k = kvmfs("-M", "pc", "-m", "256M")
@@ -424,6 +426,7 @@ def test_vcpu_registers_of_a_stopped_guest(kvmfs):
     assert struct.unpack_from("<Q", core, at + 8 + 112 + 16 * 8)[0] == rj["rip"]
 
 
+@pytest.mark.guest
 def test_translate_walks_the_guests_page_tables(kvmfs):
     require_guest("translation needs the guest's CR3")
     k = kvmfs("-M", "pc", "-m", "256M")
@@ -444,6 +447,7 @@ def test_translate_walks_the_guests_page_tables(kvmfs):
     assert "non-canonical" in read(tr).decode()
 
 
+@pytest.mark.guest
 def test_vmem_and_guest_status(kvmfs):
     require_guest("vmem needs the guest's page tables")
     k = kvmfs("-M", "pc", "-m", "256M")

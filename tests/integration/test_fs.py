@@ -424,6 +424,7 @@ def ram_pread(k, off, size):
 
 
 @pytest.mark.parametrize("how", ["triple-fault", "guest-exception", "ring0"])
+@pytest.mark.guest
 def test_ctl_after_the_guest_stops_for_good(kvmfs, how):
     """A guest that stops for good: ctl reads the state line as QEMU names
     it, then one diagnostic line, and cont is refused (EPERM)."""
@@ -560,6 +561,7 @@ def test_fusermount_u_ends_kvmfs(kvmfs):
 
 # ---- a running guest ----
 
+@pytest.mark.guest
 def test_guest_sees_mailbox_and_cache_follows_guest(kvmfs):
     require_guest("the mailbox and the heartbeat need a guest that runs")
     k = kvmfs("-M", "pc", "-m", "256M", "--writable")
@@ -582,6 +584,7 @@ def test_guest_sees_mailbox_and_cache_follows_guest(kvmfs):
     assert wait_for(lambda: line in read(k.path("console")).decode(errors="replace"), WAIT)
 
 
+@pytest.mark.guest
 def test_regs_json_exact_only_while_stopped(kvmfs):
     """vcpus/N/regs.json says "exact": false while the guest runs (KVM's copy
     from the vCPU's last exit) and true once ctl stop has returned."""
@@ -596,6 +599,7 @@ def test_regs_json_exact_only_while_stopped(kvmfs):
     assert json.loads(read(regs))["exact"] is False
 
 
+@pytest.mark.guest
 def test_translate_takes_decimal(kvmfs):
     """translate takes an address in decimal as well as 0x... hex, and
     walks the same: the built-in guest identity-maps its RAM (guest.h), so
@@ -617,6 +621,7 @@ def test_translate_takes_decimal(kvmfs):
     assert f"pa 0x{va:016x} " in walks[0], walks[0]
 
 
+@pytest.mark.guest
 def test_text_file_is_one_snapshot_per_open(kvmfs):
     """An open text file keeps the snapshot rendered when it was opened,
     even after the state it shows changed; a new open renders anew."""
@@ -678,6 +683,7 @@ def test_readahead_is_1_mib(kvmfs):
         assert int(f.read()) == 1024
 
 
+@pytest.mark.guest
 def test_tail_f_console(kvmfs):
     """tail -f MNT/console shows the guest's lines as they come."""
     require_guest("the console lines are the running guest's")

@@ -41,6 +41,7 @@ def ram_ranges(k):
             if r.get("ramblock") == "pc.ram"]
 
 
+@pytest.mark.guest
 def test_banner_records_everywhere(kvmfs):
     require_guest("the records are written by the running guest")
     for machine, size, low, high in (("pc", "4G", 3 << 30, 1 << 30),
@@ -76,6 +77,7 @@ def test_banner_records_everywhere(kvmfs):
         assert k.wait() == 0
 
 
+@pytest.mark.guest
 def test_heartbeat_advances_and_stop_freezes_it(kvmfs):
     require_guest("the heartbeat is the running guest's")
     k = kvmfs("-M", "pc", "-m", "256M")
@@ -93,6 +95,7 @@ def test_heartbeat_advances_and_stop_freezes_it(kvmfs):
     k.wait_guest(lambda: status(k)[2] > frozen, "a heartbeat after cont")
 
 
+@pytest.mark.guest
 def test_smp_shares_the_records(kvmfs):
     require_guest("the vCPUs must run")
     k = kvmfs("-M", "q35", "-m", "3G", "-smp", "2")
@@ -114,6 +117,7 @@ def test_smp_shares_the_records(kvmfs):
                 assert f.read(16) == RECORD_MAGIC + struct.pack("<Q", rec), hex(rec)
 
 
+@pytest.mark.guest
 def test_triple_fault_stops_the_vm_and_keeps_the_tree(kvmfs):
     require_guest("the firmware must run to triple-fault")
     k = kvmfs("-M", "pc", "-m", "64M", "-bios", GUEST_BINS / "triplefault.bin")
@@ -140,6 +144,7 @@ def test_triple_fault_stops_the_vm_and_keeps_the_tree(kvmfs):
     assert k.wait() == 0
 
 
+@pytest.mark.guest
 def test_fs_equals_guest_memory_after_stop(kvmfs):
     """100 random (offset, length) pairs of a guest that ran: FS == /proc/PID/mem."""
     require_guest("the guest must run and write")
@@ -192,6 +197,7 @@ FAULTS = [
 
 
 @pytest.mark.parametrize("vec,label,name", FAULTS, ids=[f[2] for f in FAULTS])
+@pytest.mark.guest
 def test_guest_exception_is_one_diagnostic(kvmfs, vec, label, name):
     """An exception in the guest's ring 3 (raised on purpose with the mailbox
     command "fault N") reaches the firmware's IDT instead of becoming a
@@ -223,6 +229,7 @@ def test_guest_exception_is_one_diagnostic(kvmfs, vec, label, name):
 RING0_RESULTS = 0x500
 
 
+@pytest.mark.guest
 def test_ring0_instructions(kvmfs):
     """tests/guest/ring0.S executes at CPL 0 the instructions Linux needed
     finished on kvm_pvm, then an xrstor.  Whatever the host, the guest sees

@@ -61,6 +61,7 @@ def installed():
         "share/man/man1/kvmfs.1": (0o644, "doc/kvmfs.1"),
         "include/kvmfs/guest.h": (0o644, "include/kvmfs/guest.h"),
         "share/doc/kvmfs/README.md": (0o644, "README.md"),
+        "share/kvmfs/qmp.py": (0o644, "tools/qmp.py"),  # kvmfs-qemu-dump's QMP client
     }
     tools = install_tools()
     assert tools.items() >= TOOLS.items(), tools

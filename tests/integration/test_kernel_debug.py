@@ -406,6 +406,7 @@ def live_console(k):
         return ""
 
 
+@pytest.mark.guest
 def test_live_guest_with_crash_drgn_gdb(kvmfs, kernel, initramfs):
     """Debian's kernel under kvmfs, stopped where it is, read live through vmcore."""
     require_guest("a live guest needs KVM")

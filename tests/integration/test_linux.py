@@ -285,6 +285,7 @@ def boot(kvmfs, debian_kernel, machine, size, *args):
 
 @pytest.mark.parametrize("machine,size", [("pc", "6G"), ("q35", "6G"), ("pc", "1G")],
                          ids=["pc-6G", "q35-6G", "pc-1G"])
+@pytest.mark.guest
 def test_boot_banner_and_e820(kvmfs, debian_kernel, machine, size):
     k = boot(kvmfs, debian_kernel, machine, size)
     text = console(k)
@@ -297,6 +298,7 @@ def test_boot_banner_and_e820(kvmfs, debian_kernel, machine, size):
     assert any(s >= 1 << 32 for s, e in got) == (size == "6G")
 
 
+@pytest.mark.guest
 def test_smp_acpi_and_host_words(kvmfs, debian_kernel):
     """Linux finds both vCPUs and the IOAPIC through kvmfs's ACPI MADT and
     brings the second one up.  Where the host's KVM emulates ring 0, kvmfs
@@ -325,6 +327,7 @@ def test_smp_acpi_and_host_words(kvmfs, debian_kernel):
         assert cmdline == CMDLINE, cmdline
 
 
+@pytest.mark.guest
 def test_banner_in_guest_memory(kvmfs, debian_kernel):
     k = boot(kvmfs, debian_kernel, "pc", "1G")
     m = re.search(r"(Linux version [^\n]*)", console(k))
@@ -390,6 +393,11 @@ INIT_DIES_AT_SYSCALL = re.compile(
     r"init\[1\]: segfault at ([0-9a-f]+) ip ([0-9a-f]+) sp [0-9a-f]+ error (\d+)")
 
 
+# Left out under ASan: Linux to /init runs the same kvmfs code as the other
+# guest tests (the loader, exits, completions), and where ring 0 is emulated
+# it takes a quarter of an hour; the plain run has it.
+@pytest.mark.asan_skip
+@pytest.mark.guest
 def test_linux_user_space(kvmfs, debian_kernel, initramfs):
     """Debian's kernel runs the busybox initramfs's /init (its marker line on
     the console); the string its marker process keeps in its environment is

@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import (MAILBOX_ACK_GPA, STATUS_GPA, STATUS_HEARTBEAT, STATUS_PASS, have_kvm,
                       post_command, proc_mem, require_guest)
 
@@ -68,6 +70,7 @@ def guest_u64(ram, gpa):
         return struct.unpack("<Q", f.read(8))[0]
 
 
+@pytest.mark.guest
 def test_stress(kvmfs):
     seconds = float(os.environ.get("KVMFS_STRESS_SECONDS", "60"))
     guest = have_kvm()

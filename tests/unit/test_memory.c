@@ -1,8 +1,9 @@
 /*
  * test_memory.c - flattening: priorities, insertion order, aliases of
- * aliases, clipping, disabled regions and merging; and random region trees
- * checked address by address against a brute-force reference, which
- * mr_resolve() - the same rules for one address - must agree with too.
+ * aliases, clipping, disabled regions and merging; regions of size 2^64;
+ * and random region trees checked address by address against the
+ * brute-force reference of region_oracle.h, which mr_resolve() - the same
+ * rules for one address - must agree with too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,8 @@
 
 #include "memory/memory.h"
 #include "memory/ram.h"
+#include "region_oracle.h"
+#include "util/compiler.h"
 
 /* Fake blocks: flattening only needs their identity. */
 static struct ram_block blocks[8];
@@ -145,6 +148,75 @@ static void test_merge_and_readonly(void **state)
 	mr_free(r);
 }
 
+/*
+ * Regions of size 2^64 (MR_SIZE_2_64), as QEMU's Int128 sizes have them:
+ * such a region holds its last byte 0xffffffffffffffff, and an alias whose
+ * offset carries an address past 2^64 reaches nothing there rather than
+ * wrapping round to 0.  A 64-bit reference gets both wrong (it once did);
+ * the oracle, the flat view and mr_resolve() must all say what QEMU says.
+ */
+static void test_2_64_sized_regions(void **state)
+{
+	struct memory_region *root = mr_new_container("root", MR_SIZE_2_64);
+	struct memory_region *top = ram("top", 0, 0x1000);
+	struct memory_region *via = mr_new_container("via", MR_SIZE_2_64);
+	struct memory_region *t = mr_new_container("t", MR_SIZE_2_64);
+	struct memory_region *low = ram("low", 1, 0x1000), *hi = ram("hi", 2, 0x1000);
+	struct memory_region *a = mr_new_alias("a", t, 0x10, MR_SIZE_2_64);
+	const struct {
+		struct memory_region *root;
+		uint64_t addr;
+		struct memory_region *leaf; /* NULL: a hole */
+		uint64_t off;
+	} cases[] = {
+	        {root, UINT64_MAX, top, 0xfff}, /* the last byte of 2^64 */
+	        {root, UINT64_MAX - 0xfff, top, 0},
+	        {root, UINT64_MAX - 0x1000, NULL, 0},
+	        {via, 0, low, 0x10},                 /* through the alias */
+	        {via, UINT64_MAX - 0x10, hi, 0xfff}, /* t's last byte */
+	        {via, UINT64_MAX - 0xf, NULL, 0},    /* t at 2^64: not t at 0 */
+	        {via, UINT64_MAX, NULL, 0},
+	};
+	struct flatview *fv[2];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(mr_add_subregion(root, 0 - (uint64_t)0x1000, top), 0);
+	assert_int_equal(mr_add_subregion(t, 0, low), 0);
+	assert_int_equal(mr_add_subregion(t, 0 - (uint64_t)0x1000, hi), 0);
+	assert_int_equal(mr_add_subregion(via, 0, a), 0);
+	assert_int_equal(flatview_build(root, &fv[0]), 0);
+	assert_int_equal(flatview_build(via, &fv[1]), 0);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct flat_range *fr =
+		        flatview_lookup(fv[cases[i].root == via], cases[i].addr);
+		struct memory_region *leaf = NULL, *path[2];
+		oracle_u128 off = 0;
+		uint64_t roff = 0;
+		size_t nr;
+
+		assert_int_equal(oracle_resolve(cases[i].root, cases[i].addr, &leaf, &off),
+		                 cases[i].leaf != NULL);
+		assert_ptr_equal(mr_resolve(cases[i].root, cases[i].addr, &roff, path, 2, &nr),
+		                 cases[i].leaf);
+		if (!cases[i].leaf) {
+			assert_null(fr);
+			continue;
+		}
+		assert_ptr_equal(leaf, cases[i].leaf);
+		assert_true(off == cases[i].off);
+		assert_int_equal(roff, cases[i].off);
+		assert_non_null(fr);
+		assert_ptr_equal(fr->mr, cases[i].leaf);
+		assert_int_equal(fr->offset + (cases[i].addr - fr->start), cases[i].off);
+	}
+	flatview_free(fv[0]);
+	flatview_free(fv[1]);
+	mr_free(root);
+	mr_free(via);
+	mr_free(t); /* in no container: only a's alias target */
+}
+
 /* ---- random trees against a per-address reference --------------------- */
 
 #define SPACE 512
@@ -158,35 +230,13 @@ static uint32_t rnd(uint32_t n)
 	return (rng_state >> 8) % n;
 }
 
-/* What QEMU's rules say is at addr within mr: the leaf and the offset. */
-static int resolve(struct memory_region *mr, uint64_t addr, struct memory_region **leaf,
-                   uint64_t *off, int depth)
-{
-	size_t i;
-
-	if (!mr->enabled || addr >= mr->size || depth > 32)
-		return 0;
-	if (mr->kind == MR_ALIAS)
-		return resolve(mr->alias, mr->alias_offset + addr, leaf, off, depth + 1);
-	for (i = 0; i < mr->nr_subs; i++) {
-		struct memory_region *s = mr->subs[i];
-
-		if (addr >= s->addr && resolve(s, addr - s->addr, leaf, off, depth + 1))
-			return 1;
-	}
-	if (mr->kind == MR_CONTAINER)
-		return 0;
-	*leaf = mr;
-	*off = addr;
-	return 1;
-}
-
 static void random_tree(uint32_t seed)
 {
 	struct memory_region *all[NR + 1], *root, *leaf;
 	struct flatview *fv;
 	char name[16];
-	uint64_t a, off;
+	oracle_u128 off;
+	uint64_t a;
 	int n = 1, i;
 
 	rng_state = seed;
@@ -225,7 +275,7 @@ static void random_tree(uint32_t seed)
 	assert_int_equal(flatview_build(root, &fv), 0);
 	for (a = 0; a < SPACE; a++) {
 		const struct flat_range *fr = flatview_lookup(fv, a);
-		int found = resolve(root, a, &leaf, &off, 0);
+		int found = oracle_resolve(root, a, &leaf, &off);
 		struct memory_region *path[4];
 		uint64_t roff = 0;
 		size_t nr;
@@ -266,6 +316,7 @@ int main(void)
 	        cmocka_unit_test(test_priority_and_order),
 	        cmocka_unit_test(test_alias_of_alias_and_clipping),
 	        cmocka_unit_test(test_merge_and_readonly),
+	        cmocka_unit_test(test_2_64_sized_regions),
 	        cmocka_unit_test(test_random_trees),
 	};
 
