@@ -1,5 +1,5 @@
 /*
- * fs_inval.c - keeping the kernel's cached copies of guest memory true.
+ * cache.c - keeping the kernel's cached copies of guest memory true.
  *
  * The same bytes show in several files (ramblocks/<idstr>, and phys at
  * every GPA an alias maps them): whatever writes them - the guest, seen by
@@ -18,6 +18,12 @@
  * invalidates, or the READ marked after the harvest and so read memory
  * after it, where the write is visible - or it comes after the harvest and
  * sets the page's dirty bit again for the next sweep.
+ *
+ * Shared core, not a kind: ramblocks.c and phys.c track their pages here
+ * and call fs_invalidate_bytes after their writes; the dirty sweep calls
+ * it through the listener the session attaches (fs_cache_attach).  It
+ * finds a block's file by its ops (block_bytes, priv the block) and the
+ * GPA view by the inode phys registered (fs_cache_track_gpa).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -42,6 +48,12 @@ int fs_cache_track(struct fs_node *n, uint64_t size)
 		return -ENOMEM;
 	n->cached_pages = pages;
 	return 0;
+}
+
+int fs_cache_track_gpa(struct fs *fs, fuse_ino_t ino, uint64_t size)
+{
+	fs->cache_gpa_ino = ino;
+	return fs_cache_track(fs_node_get(fs, ino), size);
 }
 
 /* The pages of [off, off+len) n tracks, as [*first, *last]; false: none. */
@@ -148,7 +160,7 @@ static void fs_inval_phys(void *opaque, struct ram_block *rb, uint64_t offset, u
 
 	(void)rb;
 	(void)offset;
-	fs_notify_except(iv->fs, iv->fs->phys_ino, gpa, len, iv->skip);
+	fs_notify_except(iv->fs, iv->fs->cache_gpa_ino, gpa, len, iv->skip);
 }
 
 /*
@@ -163,7 +175,7 @@ void fs_invalidate_bytes(struct fs *fs, struct ram_block *rb, uint64_t off, uint
 	size_t i;
 
 	for (i = 0; i < fs->nr_nodes; i++) {
-		if (!fs->nodes[i].ops->block_bytes || fs->nodes[i].rb != rb)
+		if (!fs->nodes[i].ops->block_bytes || fs->nodes[i].priv != rb)
 			continue;
 		fs_notify_except(fs, FUSE_ROOT_ID + i, off, len, skip);
 		break;
@@ -175,13 +187,13 @@ void fs_invalidate_bytes(struct fs *fs, struct ram_block *rb, uint64_t off, uint
 static void fs_inval_dirty(struct dirty_listener *l, struct ram_block *rb, uint64_t offset,
                            uint64_t len)
 {
-	struct fs *fs = container_of(l, struct fs, dirty);
+	struct fs *fs = container_of(l, struct fs, cache_listener);
 
 	fs_invalidate_bytes(fs, rb, offset, len, NULL);
 }
 
-void fs_inval_attach(struct fs *fs, struct dirty *dirty)
+void fs_cache_attach(struct fs *fs, struct dirty *dirty)
 {
-	fs->dirty.dirty = fs_inval_dirty;
-	dirty_add_listener(dirty, &fs->dirty);
+	fs->cache_listener.dirty = fs_inval_dirty;
+	dirty_add_listener(dirty, &fs->cache_listener);
 }

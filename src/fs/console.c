@@ -1,5 +1,5 @@
 /*
- * fs_console.c - MNT/console: everything the guest wrote to its serial
+ * console.c - MNT/console: everything the guest wrote to its serial
  * port.  It grows behind the kernel's back (tail -f works), so it is
  * direct_io and its size and mtime are asked for anew every time.
  */
@@ -50,10 +50,15 @@ static void fs_console_read(struct fs *fs, struct fs_node *n, fuse_req_t req, si
 	free(buf);
 }
 
-const struct fs_kind_ops fs_console_ops = {
+static const struct fs_kind_ops fs_console_ops = {
         .open = fs_console_open,
         .read = fs_console_read,
         .size = fs_console_size,
         .dynamic = true,
         .live_mtime = true,
+};
+
+const struct fs_kind fs_console_kind = {
+        .name = "console",
+        .ops = &fs_console_ops,
 };

@@ -1,5 +1,5 @@
 /*
- * fs_ctl.c - MNT/ctl: read the run state (a snapshot rendered at open, as
+ * ctl.c - MNT/ctl: read the run state (a snapshot rendered at open, as
  * QEMU's `info status` names it, plus the diagnostic after a failure);
  * write one command per write(): "stop" or "cont", a trailing newline
  * allowed.  Anything else is EINVAL; a command the VM refuses returns its
@@ -16,7 +16,7 @@
 
 #define FS_CTL_MAX 64 /* longest write `ctl` accepts */
 
-void fs_ctl_render(struct vm *vm, struct strbuf *sb)
+static void fs_ctl_render(struct vm *vm, struct strbuf *sb)
 {
 	char buf[1024];
 	size_t len;
@@ -26,6 +26,29 @@ void fs_ctl_render(struct vm *vm, struct strbuf *sb)
 	sb_add(sb, buf, len);
 	if (!len || buf[len - 1] != '\n')
 		sb_add(sb, "\n", 1);
+}
+
+/* A snapshot per open, like every rendered file (snapshot.c). */
+static int fs_ctl_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	(void)n;
+	fs_ctl_render(fs->vm, &sb);
+	return fs_text_hand_out(&sb, fi);
+}
+
+static int fs_ctl_size(struct fs *fs, struct fs_node *n, uint64_t *size)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int ret;
+
+	(void)n;
+	fs_ctl_render(fs->vm, &sb);
+	ret = sb.err;
+	*size = sb.len;
+	sb_free(&sb);
+	return ret;
 }
 
 static const struct {
@@ -64,14 +87,19 @@ static void fs_ctl_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const
 	fuse_reply_err(req, EINVAL);
 }
 
-const struct fs_kind_ops fs_ctl_ops = {
-        .open = fs_text_open,
+static const struct fs_kind_ops fs_ctl_ops = {
+        .open = fs_ctl_open,
         .read = fs_text_read,
         .write = fs_ctl_write,
         .release = fs_text_release,
-        .size = fs_text_size,
+        .size = fs_ctl_size,
         .dynamic = true,
         .live_mtime = true,
         .writable = true,
         .truncate_ok = true,
+};
+
+const struct fs_kind fs_ctl_kind = {
+        .name = "ctl",
+        .ops = &fs_ctl_ops,
 };

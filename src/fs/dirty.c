@@ -1,5 +1,5 @@
 /*
- * fs_dirty.c - MNT/dirty/: what the guest wrote, per RAM block.
+ * dirty.c - MNT/dirty/: what the guest wrote, per RAM block.
  *
  *   MNT/dirty/<idstr>          the 4 KiB pages written since the previous
  *                              read of this file: one line per run,
@@ -16,29 +16,45 @@
  * since the last one (after a sweep, so a stopped guest reads exact) and
  * starts collecting anew.  Only the guest's writes count: writes through
  * the FS are not in KVM's dirty log.  ROM blocks have no entry.
+ *
+ * The kind's state is the per-block bitmaps (kvm/dirty_blocks.h), a
+ * listener of the dirty sweep of its own; a file's node has priv = its
+ * struct dirty_block, arg = which of the block's two readers it is.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "util/compiler.h"
 #include "kvm/dirty_blocks.h"
+#include "vm.h"
 #include "util/strbuf.h"
 
 #include "fs/internal.h"
 
+static struct dirty_block *fs_dirty_block(const struct fs_node *n)
+{
+	return n->priv;
+}
+
+static enum dirty_blocks_reader fs_dirty_reader(const struct fs_node *n)
+{
+	return (enum dirty_blocks_reader)n->arg;
+}
+
 static int fs_dirty_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 {
+	struct dirty_block *b = fs_dirty_block(n);
 	struct strbuf sb = STRBUF_INIT;
 	uint64_t *bm;
 	int ret;
 
-	ret = dirty_blocks_take(&fs->dirty_blocks, n->dlb, n->reader, &bm);
+	ret = dirty_blocks_take(fs_kind_priv(fs, &fs_dirty_kind), b, fs_dirty_reader(n), &bm);
 	if (ret)
 		return ret;
-	if (n->reader == DIRTY_BLOCKS_BITMAP)
-		sb_add(&sb, (const char *)bm, dirty_blocks_words(n->dlb) * sizeof(*bm));
+	if (fs_dirty_reader(n) == DIRTY_BLOCKS_BITMAP)
+		sb_add(&sb, (const char *)bm, dirty_blocks_words(b) * sizeof(*bm));
 	else
-		dirty_blocks_render_ranges(bm, n->dlb->pages, &sb);
+		dirty_blocks_render_ranges(bm, b->pages, &sb);
 	free(bm);
 	return fs_text_hand_out(&sb, fi);
 }
@@ -47,7 +63,9 @@ static int fs_dirty_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 {
 	(void)fs;
 	/* The text's length is known only once it is taken, which empties it. */
-	*size = n->reader == DIRTY_BLOCKS_BITMAP ? dirty_blocks_words(n->dlb) * 8 : 0;
+	*size = fs_dirty_reader(n) == DIRTY_BLOCKS_BITMAP
+	                ? dirty_blocks_words(fs_dirty_block(n)) * 8
+	                : 0;
 	return 0;
 }
 
@@ -59,7 +77,7 @@ static const struct fs_kind_ops fs_dirty_ops = {
         .dynamic = true,
 };
 
-int fs_dirty_build(struct fs *fs, fuse_ino_t top)
+static int fs_dirty_build(struct fs *fs, fuse_ino_t top)
 {
 	static const struct {
 		const char *suffix;
@@ -68,7 +86,7 @@ int fs_dirty_build(struct fs *fs, fuse_ino_t top)
 	        {"", DIRTY_BLOCKS_TEXT},
 	        {".bitmap", DIRTY_BLOCKS_BITMAP},
 	};
-	struct dirty_blocks *dl = &fs->dirty_blocks;
+	struct dirty_blocks *dl = fs_kind_priv(fs, &fs_dirty_kind);
 	const char *last;
 	fuse_ino_t ino;
 	size_t i, f;
@@ -83,10 +101,47 @@ int fs_dirty_build(struct fs *fs, fuse_ino_t top)
 			                   &fs_dirty_ops, &ino);
 			if (ret)
 				break;
-			fs_node_get(fs, ino)->dlb = &dl->blocks[i];
-			fs_node_get(fs, ino)->reader = files[f].reader;
+			fs_node_get(fs, ino)->priv = &dl->blocks[i];
+			fs_node_get(fs, ino)->arg = files[f].reader;
 			fs_node_get(fs, ino)->mode = 0444;
 		}
 	}
 	return ret;
 }
+
+static int fs_dirty_init(struct fs *fs, void **priv)
+{
+	struct dirty_blocks *dl = calloc(1, sizeof(*dl));
+	int ret;
+
+	if (!dl)
+		return -ENOMEM;
+	ret = dirty_blocks_init(dl, &fs->vm->machine.ram);
+	if (ret) {
+		free(dl);
+		return ret;
+	}
+	*priv = dl;
+	return 0;
+}
+
+static void fs_dirty_attach(void *priv, struct dirty *dirty)
+{
+	dirty_blocks_attach(priv, dirty);
+}
+
+/* The sweep that fed it has ended (dirty_exit runs before fs_unmount). */
+static void fs_dirty_exit(void *priv)
+{
+	dirty_blocks_exit(priv);
+	free(priv);
+}
+
+const struct fs_kind fs_dirty_kind = {
+        .name = "dirty bitmaps",
+        .ops = &fs_dir_ops,
+        .init = fs_dirty_init,
+        .build = fs_dirty_build,
+        .attach = fs_dirty_attach,
+        .exit = fs_dirty_exit,
+};

@@ -1,8 +1,8 @@
 /*
- * fs_node.c - the tree's inode table and the names in it.
+ * inode.c - the tree's inode table and the names in it.
  *
  * Inodes are fixed at mount time: 1 the root, then the fixed part of the
- * tree (fs.c), then the directories and files the kinds add (the RAM
+ * tree (tree.c), then the directories and files the kinds add (the RAM
  * blocks, the dirty/ views, the vCPUs): the ram list does not change at
  * runtime in this version.  Inode ino is nodes[ino - 1]; a directory keeps
  * its children as a list of inode numbers, in creation order.
@@ -27,7 +27,7 @@
 
 #include "fs/internal.h"
 
-/* Directories have no operations of their own: fs.c lists and looks them up. */
+/* Directories have no operations of their own: session.c lists and looks them up. */
 const struct fs_kind_ops fs_dir_ops = {.dir = true};
 
 struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino)
@@ -158,7 +158,10 @@ int fs_add_dirs(struct fs *fs, fuse_ino_t top, const char *idstr, fuse_ino_t *di
 	return 0;
 }
 
-/* The file of rb under top, its name followed by suffix ("" or ".bitmap"). */
+/*
+ * The file of rb under top, its name followed by suffix ("" or ".bitmap");
+ * its priv is rb, which a kind may replace with its own.
+ */
 int fs_add_block(struct fs *fs, fuse_ino_t top, struct ram_block *rb, const char *suffix,
                  const struct fs_kind_ops *ops, fuse_ino_t *ino)
 {
@@ -187,7 +190,7 @@ int fs_add_block(struct fs *fs, fuse_ino_t top, struct ram_block *rb, const char
 	ret = fs_node_add(fs, dir, enc, ops, 0, ino);
 	if (ret)
 		return ret;
-	fs_node_get(fs, *ino)->rb = rb;
+	fs_node_get(fs, *ino)->priv = rb;
 	return 0;
 }
 

@@ -1,15 +1,24 @@
 /*
- * fs_internal.h - what the files of the FUSE tree share: the node table,
- * the per-kind operations, and the helpers the kinds call.  Not a public
- * header: only the files of src/fs/ include it.
+ * internal.h - what the files of the FUSE tree share: the node table, the
+ * kinds of file and their per-node operations, and the helpers the kinds
+ * call.  Not a public header: only the files of src/fs/ include it.
  *
- * Calls flow one way.  fs.c (the FUSE session, its operations and the
- * fixed part of the tree) calls the kinds' builders and reaches their
- * files only through each node's ops; the kinds - fs_ram.c, fs_text.c,
- * fs_console.c, fs_ctl.c, fs_phys.c, fs_vmcore.c, fs_dirty.c, fs_vcpu.c -
- * call down into the shared helpers of fs_node.c (the inode table),
- * fs_text.c (rendered snapshots), fs_ram.c (the rules of files of guest
- * memory) and fs_inval.c (keeping the kernel's cache true), and never up.
+ * Calls flow one way, top to bottom:
+ *   session.c  the FUSE session: mount, loop, operations, open handles,
+ *              attributes and access rules.  It knows no kind of file: it
+ *              asks tree.c to set up, build, attach and tear down the tree,
+ *              and reaches files only through each node's fs_kind_ops.
+ *   tree.c     the fixed table of the tree (name, kind, mode, when it
+ *              exists) and the render adapters of its text files; it runs
+ *              each kind's hooks (struct fs_kind) and keeps their state.
+ *   the kinds  ramblocks.c, phys.c, vmcore.c, dirty.c, vcpus.c, console.c,
+ *              ctl.c, and snapshot.c's text kind: each brings its
+ *              fs_kind (ops, init/attach/exit, build) and owns its state
+ *              (fs_kind_priv) and what its nodes' priv/arg mean.
+ *   the core   inode.c (the inode table and names), snapshot.c (rendered
+ *              text), reply.c (replies of guest memory, the write checks)
+ *              and cache.c (keeping the kernel's page cache true): the
+ *              kinds call these, and they call no kind.
  */
 #ifndef KVMFS_FS_INTERNAL_H
 #define KVMFS_FS_INTERNAL_H
@@ -27,11 +36,10 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "kvm/dirty_blocks.h"
 #include "fs/fs.h"
+#include "kvm/dirty_sweep.h"
 
 struct dirty;
-struct guestkernel;
 struct strbuf;
 struct ram_block;
 struct vm;
@@ -43,16 +51,37 @@ struct vm;
 
 struct fs_kind_ops;
 
-/* One entry of the fixed part of the tree (fs.c's table). */
+/*
+ * A kind of file: one file of the fixed table, or a directory it fills.
+ * Every hook may be NULL.  A kind's state lives for the whole session,
+ * whether or not its file exists (tree.c's needs): the hooks run for every
+ * kind the table names, once each, in the table's order (exit in reverse).
+ */
+struct fs_kind {
+	const char *name; /* what a failed init names in the mount's error */
+	/* The node of the fixed table; what it adds under it has ops of its own. */
+	const struct fs_kind_ops *ops;
+	/* Before the tree is built: the kind's state, for fs_kind_priv(). */
+	int (*init)(struct fs *fs, void **priv);
+	/* Once the node exists: fills a directory, or notes the inode. */
+	int (*build)(struct fs *fs, fuse_ino_t ino);
+	/* Mounted: start taking the dirty sweep's news of guest writes. */
+	void (*attach)(void *priv, struct dirty *dirty);
+	/* After the session has ended and the sweep has stopped. */
+	void (*exit)(void *priv);
+};
+
+/* The kind's state init() made; NULL for a kind without init. */
+void *fs_kind_priv(struct fs *fs, const struct fs_kind *kind);
+
+/* One entry of the fixed part of the tree (tree.c's table). */
 struct fs_file {
 	const char *name;
-	const struct fs_kind_ops *ops;
+	const struct fs_kind *kind;
 	mode_t mode;
-	/* fs_text_ops, fs_ctl_ops: the text of one snapshot. */
+	/* The text kind: the text of one snapshot. */
 	void (*render)(struct vm *vm, struct strbuf *sb);
-	/* Called once the node exists: fills a directory, or notes the inode. */
-	int (*build)(struct fs *fs, fuse_ino_t ino);
-	unsigned needs; /* enum fs_needs (fs.c): when the file exists */
+	unsigned needs; /* enum fs_needs (tree.c): when the file exists */
 };
 
 struct fs_node {
@@ -60,19 +89,20 @@ struct fs_node {
 	const struct fs_kind_ops *ops;
 	mode_t mode;
 	fuse_ino_t parent;
-	const struct fs_file *file;      /* an entry of the fixed table */
-	struct ram_block *rb;            /* the block a RAM or dirty/ file shows */
-	unsigned cpu;                    /* files under vcpus/<cpu>/ */
-	const void *what;                /* vcpus/: which file of fs_vcpu.c's table */
-	struct dirty_block *dlb;         /* dirty/ files ... */
-	enum dirty_blocks_reader reader; /* ... and which of its two files */
+	const struct fs_file *file; /* its entry of the fixed table; NULL: added by a kind */
+	/*
+	 * What the node shows, as the kind that added it says (see its file):
+	 * fs_add_block sets priv to the block; block_bytes files keep it so.
+	 */
+	void *priv;
+	unsigned long arg;
 	/* Directories: children in creation order, as inode numbers (0: none). */
 	fuse_ino_t first_child, last_child, next_sibling;
 	unsigned nr_subdirs;
 	/*
 	 * Files the kernel caches (RAM files, phys): one bit per 4 KiB page a
 	 * READ or WRITE went through since the page's last invalidation - the
-	 * pages the kernel may hold.  Atomic; see fs_inval.c.  NULL: unknown,
+	 * pages the kernel may hold.  Atomic; see cache.c.  NULL: unknown,
 	 * every page may be cached.
 	 */
 	uint64_t *cached;
@@ -91,27 +121,26 @@ struct fs {
 	struct fs_node *nodes;
 	size_t nr_nodes;
 	size_t cap_nodes;
-	fuse_ino_t phys_ino;
+	/* Per entry of tree.c's table: its kind's state (set at the kind's first entry). */
+	void **kind_priv;
 	/*
 	 * FS_ZEROS bytes of zeros, read-only, that replies point at for holes
-	 * (fs_reply_piece).  Real pages, not the kernel's zero page: the
-	 * kernel takes a reply's pages with get_user_pages, whose fast path
-	 * refuses the zero page (a special mapping): the slow path cost a
-	 * fifth of the time of a hole read (O_DIRECT: ~5.5 GB/s, 7.5 without).
+	 * (reply.c).  Every file of guest memory replies with it, so the
+	 * session holds it rather than any one kind.
 	 */
 	const char *zeros;
+	/*
+	 * cache.c's, shared by every view of guest memory: the listener that
+	 * hears of the guest's writes, and the file that shows them at their
+	 * guest-physical addresses (phys; 0: none), which every write must
+	 * invalidate besides the block's own file.
+	 */
+	struct dirty_listener cache_listener;
+	fuse_ino_t cache_gpa_ino;
 
 	struct fuse_session *se;
 	bool mounted;
 	int fuse_last_fd; /* a copy of the session's /dev/fuse fd, see fs_hold_fuse_last() */
-	struct dirty_listener dirty;
-	struct dirty_blocks dirty_blocks;
-	/* kernel_lock guards kernel: the last guest kernel vmcore found, a hint for the next. */
-	pthread_mutex_t kernel_lock;
-	struct guestkernel *kernel; /* NULL: none found yet */
-	/* translate_lock guards translate_va[] and which snapshot an open translate file reads. */
-	pthread_mutex_t translate_lock;
-	uint64_t *translate_va; /* per vCPU: the last address written, ~0: none */
 	/*
 	 * live_lock guards live: true from the kernel's INIT until fs_unmount
 	 * starts, the only time notifications may be sent on se.  Writers are
@@ -119,7 +148,7 @@ struct fs {
 	 */
 	pthread_rwlock_t live_lock;
 	bool live;
-	/* handles_lock guards handles: open files that own memory (see fs.c). */
+	/* handles_lock guards handles: open files that own memory (see session.c). */
 	pthread_mutex_t handles_lock;
 	struct fs_handle *handles;
 	/* The session loop's thread (fs_start) and how it ended. */
@@ -151,17 +180,29 @@ struct fs_kind_ops {
 	bool live_mtime; /* changes whenever the guest does: mtime is now */
 	bool writable;   /* open for writing allowed (RAM-like: only with --writable) */
 	bool ram_mode;   /* guest memory: mode 0400, 0600 with --writable */
-	/* Caches rb's bytes at their block offsets: guest writes invalidate it. */
+	/* Caches the bytes of priv (a ram_block) at their block offsets: guest writes invalidate
+	 * it. */
 	bool block_bytes;
 	/* A shell's "> file" (truncate to 0 without O_TRUNC) is harmless here. */
 	bool truncate_ok;
 };
 
-/* The kinds the fixed table of fs.c names; the others stay in their files. */
-extern const struct fs_kind_ops fs_dir_ops, fs_text_ops, fs_console_ops, fs_ctl_ops, fs_phys_ops,
-        fs_vmcore_ops;
+/* Directories: listed and looked up by the session, nothing of their own (inode.c). */
+extern const struct fs_kind_ops fs_dir_ops;
 
-/* ---- fs_node.c: the inode table ---- */
+/* ---- the kinds tree.c's table names, each defined in its own file ---- */
+extern const struct fs_kind fs_ramblocks_kind, fs_text_kind, fs_console_kind, fs_ctl_kind,
+        fs_phys_kind, fs_vmcore_kind, fs_dirty_kind, fs_vcpus_kind;
+
+/* ---- tree.c: the fixed table, for the session ---- */
+/* Every kind's init; on failure *failed names the kind and nothing is left set up. */
+int fs_tree_init(struct fs *fs, const char **failed);
+/* The root, the table's files that exist, and what their kinds build under them. */
+int fs_tree_build(struct fs *fs);
+void fs_tree_attach(struct fs *fs, struct dirty *dirty);
+void fs_tree_exit(struct fs *fs);
+
+/* ---- inode.c: the inode table ---- */
 struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino);
 fuse_ino_t fs_node_ino(struct fs *fs, const struct fs_node *n);
 fuse_ino_t fs_node_find(struct fs *fs, fuse_ino_t dir, const char *name);
@@ -169,28 +210,15 @@ fuse_ino_t fs_node_find(struct fs *fs, fuse_ino_t dir, const char *name);
 int fs_node_add(struct fs *fs, fuse_ino_t parent, const char *name, const struct fs_kind_ops *ops,
                 mode_t mode, fuse_ino_t *ino);
 void fs_nodes_free(struct fs *fs);
-/* Directories for rb's idstr under top, then its file (name + suffix); see fs_node.c. */
+/* Directories for rb's idstr under top, then its file (name + suffix); see inode.c. */
 int fs_add_dirs(struct fs *fs, fuse_ino_t top, const char *idstr, fuse_ino_t *dir,
                 const char **last);
 int fs_add_block(struct fs *fs, fuse_ino_t top, struct ram_block *rb, const char *suffix,
                  const struct fs_kind_ops *ops, fuse_ino_t *ino);
 
-/* ---- builders of the directories and files the kinds own (fs.c calls them) ---- */
-int fs_ram_build(struct fs *fs, fuse_ino_t top);
-int fs_dirty_build(struct fs *fs, fuse_ino_t top);
-int fs_vcpu_build(struct fs *fs, fuse_ino_t top);
-int fs_phys_attach(struct fs *fs, fuse_ino_t ino);
-int fs_vcpu_init(struct fs *fs);
-void fs_vcpu_exit(struct fs *fs);
-void fs_vmcore_init(struct fs *fs);
-void fs_vmcore_exit(struct fs *fs);
-
-/* ---- fs_ctl.c ---- */
-void fs_ctl_render(struct vm *vm, struct strbuf *sb);
-
-/* ---- fs_inval.c ---- */
+/* ---- cache.c ---- */
 /* Start receiving the dirty sweep's news of guest writes. */
-void fs_inval_attach(struct fs *fs, struct dirty *dirty);
+void fs_cache_attach(struct fs *fs, struct dirty *dirty);
 /*
  * Drop the kernel's cached copies of [off, off+len) of rb in every file that
  * shows it (ramblocks/<idstr>, and phys at each GPA mapping it), except
@@ -207,6 +235,8 @@ void fs_invalidate_bytes(struct fs *fs, struct ram_block *rb, uint64_t off, uint
                          const struct fs_skip *skip);
 /* Keep track of the pages of n (size bytes) the kernel may cache. */
 int fs_cache_track(struct fs_node *n, uint64_t size);
+/* The same for the file that shows guest memory at its GPAs (size bytes). */
+int fs_cache_track_gpa(struct fs *fs, fuse_ino_t ino, uint64_t size);
 /*
  * A READ or WRITE of [off, off+len) of n is being answered: from now on the
  * kernel may cache those pages.  Called before guest memory is touched.
@@ -214,7 +244,7 @@ int fs_cache_track(struct fs_node *n, uint64_t size);
 void fs_cache_note(struct fs_node *n, uint64_t off, uint64_t len);
 
 /*
- * ---- fs_text.c: rendered files, a reference-counted snapshot behind fi->fh,
+ * ---- snapshot.c: rendered files, a reference-counted snapshot behind fi->fh,
  * read and freed by these ----
  */
 int fs_text_hand_out(struct strbuf *sb, struct fuse_file_info *fi);
@@ -227,16 +257,18 @@ int fs_text_replace(struct fuse_file_info *fi, struct strbuf *sb, pthread_mutex_
 /* fs_text_read for a file whose snapshot fs_text_replace may swap under lock. */
 void fs_text_read_locked(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
                          pthread_mutex_t *lock);
-/* Open and stat of a fixed-table file: its render() into a snapshot. */
-int fs_text_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
-int fs_text_size(struct fs *fs, struct fs_node *n, uint64_t *size);
 void fs_text_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
                   struct fuse_file_info *fi);
 void fs_text_release(struct fuse_file_info *fi);
 
-/* ---- fs_ram.c: the rules every file of guest memory follows ---- */
-/* Opening a file of guest memory: no O_TRUNC, cache kept (or direct_io). */
+/* ---- ramblocks.c: the rules of opening a file of guest memory (phys shares them) ---- */
+/* No O_TRUNC, cache kept (or direct_io). */
 int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
+
+/* ---- reply.c: replies of guest memory and the checks of writes into it ---- */
+/* The session's FS_ZEROS bytes of zeros (fs->zeros), and their end. */
+int fs_zeros_new(const char **zeros);
+void fs_zeros_free(const char *zeros);
 
 /*
  * A READ's reply gathered from the pieces a model walk hands out (an

@@ -1,5 +1,5 @@
 /*
- * fs_phys.c - the guest-physical view of the tree:
+ * phys.c - the guest-physical view of the tree:
  *
  *   MNT/phys     offset = guest-physical address, size = end of the highest
  *                RAM/ROM range; holes (no RAM/ROM there, or memory nobody
@@ -8,8 +8,9 @@
  *                exactly like the RAM files; a write starting in a hole
  *                fails with ENXIO and one running into a hole is short.
  *
- * Layout and holes are the model's (phys.c); this file only hands its
- * answers to FUSE.
+ * Layout and holes are the model's (memory/phys.c); this file only hands
+ * its answers to FUSE.  It keeps no state: cache.c knows its inode, since
+ * every write to guest memory must invalidate it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,7 +42,7 @@ static void fs_phys_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	/* Pieces of several blocks and holes; never-populated pages as zeros (see fs_ram_read). */
+	/* Pieces of several blocks and holes; never-populated pages as zeros (see ramblocks.c). */
 	fs_cache_note(n, (uint64_t)off, size);
 	fs_reply_init(&r, fs, size);
 	phys_read_pieces(fs_as(fs), (uint64_t)off, size, fs_reply_piece, &r);
@@ -78,7 +79,7 @@ static void fs_phys_write(struct fs *fs, struct fs_node *n, fuse_req_t req, cons
 		return;
 	}
 	/* Other views of the same bytes (ramblocks/<idstr>, aliases in phys), then the reply. */
-	w = (struct fs_phys_write){fs, {fs->phys_ino, (uint64_t)off, (uint64_t)done}};
+	w = (struct fs_phys_write){fs, {fs_node_ino(fs, n), (uint64_t)off, (uint64_t)done}};
 	phys_gpa_to_block(fs_as(fs), (uint64_t)off, (uint64_t)done, fs_phys_written, &w);
 	fuse_reply_write(req, (size_t)done);
 }
@@ -104,7 +105,7 @@ static int fs_phys_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info
 	return phys_seek(fs_as(fs), off, whence, out);
 }
 
-const struct fs_kind_ops fs_phys_ops = {
+static const struct fs_kind_ops fs_phys_ops = {
         .open = fs_ram_open, /* the same cache and write rules as RAM files */
         .read = fs_phys_read,
         .write = fs_phys_write,
@@ -115,9 +116,14 @@ const struct fs_kind_ops fs_phys_ops = {
         .ram_mode = true,
 };
 
-int fs_phys_attach(struct fs *fs, fuse_ino_t ino)
+static int fs_phys_build(struct fs *fs, fuse_ino_t ino)
 {
-	/* Invalidations of guest writes go to this inode too (fs_inval.c). */
-	fs->phys_ino = ino;
-	return fs_cache_track(fs_node_get(fs, ino), phys_size(fs_as(fs)));
+	/* Invalidations of guest writes go to this inode too (cache.c). */
+	return fs_cache_track_gpa(fs, ino, phys_size(fs_as(fs)));
 }
+
+const struct fs_kind fs_phys_kind = {
+        .name = "phys",
+        .ops = &fs_phys_ops,
+        .build = fs_phys_build,
+};

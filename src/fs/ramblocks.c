@@ -1,9 +1,9 @@
 /*
- * fs_ram.c - MNT/ramblocks/<idstr>: the bytes of each RAM block, and the
- * rules every file of guest memory follows (phys shares them).
+ * ramblocks.c - MNT/ramblocks/<idstr>: the bytes of each RAM block, and the
+ * rules of opening a file of guest memory (phys shares them).
  *
  * RAM files are served from the page cache (keep_cache on open) and kept
- * true to the guest by the dirty-log sweep (fs_inval.c), which tells us
+ * true to the guest by the dirty-log sweep (cache.c), which tells us
  * which runs of a block the guest wrote; we invalidate exactly those.  With
  * -o direct_io every read goes to guest memory instead (and shared mmap is
  * refused by the kernel with ENODEV).
@@ -19,13 +19,13 @@
  * the block, st_blocks the memfd's allocation), so sparse copies take time
  * proportional to what the guest used; and reading a hole returns zeros
  * without populating it (fs_ram_read), so reading costs no guest memory.
+ * The replies themselves are reply.c's.
  *
- * This file also builds the replies of every file of guest memory
- * (fs_reply_*): pieces of guest memory and of zeros, sent without a copy.
+ * Each file's node has priv = its struct ram_block (fs_add_block), which
+ * is also how cache.c finds the file of a block the guest wrote.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "memory/phys.h"
@@ -45,9 +45,14 @@ static uint64_t fs_ram_length(struct fs *fs, struct ram_block *rb)
 	return len;
 }
 
+static struct ram_block *fs_ram_block(const struct fs_node *n)
+{
+	return n->priv;
+}
+
 static int fs_ram_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 {
-	*size = fs_ram_length(fs, n->rb);
+	*size = fs_ram_length(fs, fs_ram_block(n));
 	return 0;
 }
 
@@ -62,97 +67,6 @@ int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 	else
 		fi->keep_cache = 1;
 	return 0;
-}
-
-/* ---- replies of guest memory ---- */
-
-void fs_reply_init(struct fs_reply *r, struct fs *fs, size_t size)
-{
-	r->zeros = fs->zeros;
-	r->size = size;
-	r->len = 0;
-	r->nr = 0;
-	r->tail = NULL;
-	r->err = 0;
-}
-
-/*
- * Add n bytes at bytes (NULL: zeros) to the last piece if they follow on
- * from it: guest memory that goes on, zeros that still fit the buffer, or
- * anything at all once the rest is being copied.
- */
-static bool fs_reply_merge(struct fs_reply *r, const void *bytes, size_t n)
-{
-	struct iovec *last = r->nr ? &r->iov[r->nr - 1] : NULL;
-	char *end;
-
-	if (!last)
-		return false;
-	end = (char *)last->iov_base + last->iov_len;
-	if (r->tail) {
-		if (bytes)
-			memcpy(end, bytes, n);
-		else
-			memset(end, 0, n);
-	} else if (bytes ? end != (const char *)bytes
-	                 : last->iov_base != r->zeros || last->iov_len + n > FS_ZEROS) {
-		return false;
-	}
-	last->iov_len += n;
-	return true;
-}
-
-/* A new piece; the last free one becomes the buffer the rest is copied into. */
-static int fs_reply_add(struct fs_reply *r, const void *bytes, size_t n)
-{
-	if (r->nr < FS_REPLY_IOV - 1) {
-		r->iov[r->nr++] = (struct iovec){(void *)(bytes ? bytes : r->zeros), n};
-		return 0;
-	}
-	r->tail = malloc(r->size - r->len);
-	if (!r->tail) {
-		r->err = ENOMEM;
-		return -ENOMEM;
-	}
-	r->iov[r->nr++] = (struct iovec){r->tail, 0};
-	fs_reply_merge(r, bytes, n);
-	return 0;
-}
-
-int fs_reply_piece(void *opaque, const void *bytes, size_t len)
-{
-	struct fs_reply *r = opaque;
-
-	if (r->err)
-		return 1;
-	if (len > r->size - r->len)
-		len = r->size - r->len;
-	while (len) {
-		/* Zeros come from one FS_ZEROS buffer: a longer hole takes several pieces. */
-		size_t n = bytes || len <= FS_ZEROS ? len : FS_ZEROS;
-
-		if (!fs_reply_merge(r, bytes, n) && fs_reply_add(r, bytes, n))
-			return 1;
-		r->len += n;
-		len -= n;
-		if (bytes)
-			bytes = (const char *)bytes + n;
-	}
-	return 0;
-}
-
-void fs_reply_send(struct fs_reply *r, fuse_req_t req)
-{
-	if (!r->err && r->len < r->size)
-		fs_reply_piece(r, NULL, r->size - r->len);
-	if (r->err)
-		fuse_reply_err(req, r->err);
-	else if (!r->nr)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_iov(req, r->iov, r->nr);
-	free(r->tail);
-	r->tail = NULL;
 }
 
 /* ---- ramblocks/<idstr> ---- */
@@ -172,8 +86,9 @@ static int fs_ram_run(void *opaque, uint64_t off, uint64_t len, bool data)
 static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
                         struct fuse_file_info *fi)
 {
-	uint64_t len = fs_ram_length(fs, n->rb);
-	struct fs_ram_reply rr = {.host = n->rb->host};
+	struct ram_block *rb = fs_ram_block(n);
+	uint64_t len = fs_ram_length(fs, rb);
+	struct fs_ram_reply rr = {.host = rb->host};
 
 	(void)fi;
 	if (off < 0) {
@@ -195,7 +110,7 @@ static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t
 	 *    page writable for the guest (a never-populated page is never
 	 *    writable before that), so the bit is set after our check;
 	 *  - the sweep that harvests the bit runs after the write and
-	 *    invalidates the range (fs_inval.c): the kernel's
+	 *    invalidates the range (cache.c): the kernel's
 	 *    invalidate_inode_pages2_range() takes each page's lock, so it
 	 *    waits for our reply to land, then drops the stale zeros (and
 	 *    unmaps them from every mapping).
@@ -203,50 +118,21 @@ static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t
 	 * place of the sweep.  Zeros at the moment of the check are a true
 	 * snapshot of the page; anything later is news the sweep delivers.
 	 * The sweep only tells the kernel about pages a READ or WRITE went
-	 * through, so those are noted first (fs_cache_note, see fs_inval.c).
+	 * through, so those are noted first (fs_cache_note, see cache.c).
 	 */
 	fs_cache_note(n, (uint64_t)off, size);
 	fs_reply_init(&rr.r, fs, size);
-	ram_block_extents(n->rb, (uint64_t)off, size, fs_ram_run, &rr);
+	ram_block_extents(rb, (uint64_t)off, size, fs_ram_run, &rr);
 	fs_reply_send(&rr.r, req);
-}
-
-bool fs_clip(uint64_t off, size_t *len, uint64_t size)
-{
-	if (off >= size)
-		return false;
-	if (*len > size - off)
-		*len = (size_t)(size - off);
-	return true;
-}
-
-bool fs_write_begin(struct fs *fs, fuse_req_t req, off_t off, size_t *size, uint64_t file_size)
-{
-	if (!fs->cfg.writable) {
-		fuse_reply_err(req, EROFS);
-		return false;
-	}
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return false;
-	}
-	if (!*size) {
-		fuse_reply_write(req, 0);
-		return false;
-	}
-	/* Files of guest memory never grow: a write at the end has no room. */
-	if (!fs_clip((uint64_t)off, size, file_size)) {
-		fuse_reply_err(req, ENOSPC);
-		return false;
-	}
-	return true;
 }
 
 static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
                          size_t size, off_t off, struct fuse_file_info *fi)
 {
+	struct ram_block *rb = fs_ram_block(n);
+
 	(void)fi;
-	if (!fs_write_begin(fs, req, off, &size, fs_ram_length(fs, n->rb)))
+	if (!fs_write_begin(fs, req, off, &size, fs_ram_length(fs, rb)))
 		return;
 	/*
 	 * Races with the guest's own accesses exactly as a DMA would.  This
@@ -254,8 +140,8 @@ static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const
 	 * theirs before the writer hears back.
 	 */
 	fs_cache_note(n, (uint64_t)off, size);
-	memcpy(n->rb->host + off, buf, size);
-	fs_invalidate_bytes(fs, n->rb, (uint64_t)off, size,
+	memcpy(rb->host + off, buf, size);
+	fs_invalidate_bytes(fs, rb, (uint64_t)off, size,
 	                    &(struct fs_skip){fs_node_ino(fs, n), (uint64_t)off, size});
 	fuse_reply_write(req, size);
 }
@@ -263,7 +149,7 @@ static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const
 static uint64_t fs_ram_resident(struct fs *fs, struct fs_node *n)
 {
 	(void)fs;
-	return phys_block_resident(n->rb);
+	return phys_block_resident(fs_ram_block(n));
 }
 
 static int fs_ram_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi, uint64_t off,
@@ -271,7 +157,7 @@ static int fs_ram_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info 
 {
 	(void)fs;
 	(void)fi;
-	return ram_block_seek(n->rb, off, whence, out);
+	return ram_block_seek(fs_ram_block(n), off, whence, out);
 }
 
 static const struct fs_kind_ops fs_ram_ops = {
@@ -286,7 +172,7 @@ static const struct fs_kind_ops fs_ram_ops = {
         .block_bytes = true,
 };
 
-int fs_ram_build(struct fs *fs, fuse_ino_t top)
+static int fs_ram_build(struct fs *fs, fuse_ino_t top)
 {
 	struct ram_list *rl = &fs->vm->machine.ram;
 	struct ram_block *rb;
@@ -311,3 +197,9 @@ int fs_ram_build(struct fs *fs, fuse_ino_t top)
 	pthread_mutex_unlock(&rl->lock);
 	return ret;
 }
+
+const struct fs_kind fs_ramblocks_kind = {
+        .name = "ramblocks",
+        .ops = &fs_dir_ops,
+        .build = fs_ram_build,
+};

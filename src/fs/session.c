@@ -1,23 +1,13 @@
 /*
- * fs.c - the FUSE tree: guest memory and the VM's model as files.
+ * session.c - the FUSE session of the tree: mounting, the loop thread, the
+ * FUSE operations, the open handles, and the attributes and access rules
+ * every file shares.
  *
- *   MNT/ramblocks/<idstr>  the bytes of each RAM block         (fs_ram.c)
- *   MNT/ramblocks.json     `info ramblock` as JSON; ramblocks.txt as text
- *   MNT/regions[.json]     `info mtree` of the "memory" address space
- *   MNT/flatview[.json]    `info mtree -f`
- *   MNT/memslots[.json]    the KVM memslots                     (all: fs_text.c)
- *   MNT/layout.svg         a picture of the ranges, blocks, aliases and memslots
- *   MNT/console            what the guest wrote to its serial port (fs_console.c)
- *   MNT/ctl                read: the run state; write "stop" or "cont" (fs_ctl.c)
- *   MNT/phys[.json]        guest-physical memory as one sparse file   (fs_phys.c)
- *   MNT/vmcore             an ELF core of the guest, built on open     (fs_vmcore.c)
- *   MNT/dirty/<idstr>[.bitmap]  pages the guest wrote since last read  (fs_dirty.c)
- *   MNT/vcpus/<n>/         registers, translate, vmem                  (fs_vcpu.c)
- *
- * This file owns the session: mounting, the fixed part of the tree, the
- * FUSE operations and the attributes and access rules they share.  Each
- * node's ops (fs_internal.h) do the rest; fs.c calls the kinds only through
- * them and through the builders its table names.
+ * It names no kind of file.  tree.c sets the kinds up, builds the tree
+ * from its table and tears it down (fs_tree_*); the operations reach each
+ * file through its node's ops (internal.h).  What it holds for the kinds
+ * is only what they all share: the inode table, the zeros replies point
+ * at (reply.c) and the listener that keeps the page cache true (cache.c).
  *
  * Access: without --writable an open of guest memory for writing fails
  * with EACCES (checked here too, since root passes default_permissions).
@@ -39,187 +29,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "util/compiler.h"
 #include "fs/fs.h"
-#include "kvm/kvm.h"
-#include "inspect/layout_svg.h"
-#include "memory/memory.h"
-#include "memory/phys.h"
-#include "memory/ram.h"
-#include "util/strbuf.h"
-#include "vm.h"
+#include "util/errmsg.h"
 
 #include "fs/internal.h"
 
 #define FS_FUSE_SUPER_MAGIC 0x65735546
 /* Seconds the kernel may cache names and attributes that cannot change. */
 #define FS_STATIC_TIMEOUT 1.0
-
-/* ---- the fixed part of the tree ---- */
-
-static void fs_render_ram_json(struct vm *vm, struct strbuf *sb)
-{
-	ram_list_render_json(&vm->machine.ram, sb);
-}
-
-static void fs_render_ram_txt(struct vm *vm, struct strbuf *sb)
-{
-	ram_list_render(&vm->machine.ram, sb);
-}
-
-static void fs_render_regions(struct vm *vm, struct strbuf *sb)
-{
-	as_render_tree(&vm->machine.as, sb);
-}
-
-static void fs_render_regions_json(struct vm *vm, struct strbuf *sb)
-{
-	as_render_tree_json(&vm->machine.as, sb);
-}
-
-static void fs_render_flatview(struct vm *vm, struct strbuf *sb)
-{
-	/* QEMU marks the ranges its accelerator maps; only a real VM maps any. */
-	as_render_flatview(&vm->machine.as, vm->kvm.vm_fd >= 0 ? "KVM" : NULL, sb);
-}
-
-static void fs_render_flatview_json(struct vm *vm, struct strbuf *sb)
-{
-	as_render_flatview_json(&vm->machine.as, sb);
-}
-
-static void fs_render_memslots(struct vm *vm, struct strbuf *sb)
-{
-	kvm_slots_render(&vm->kvm, sb);
-}
-
-static void fs_render_memslots_json(struct vm *vm, struct strbuf *sb)
-{
-	kvm_slots_render_json(&vm->kvm, sb);
-}
-
-static void fs_render_phys_json(struct vm *vm, struct strbuf *sb)
-{
-	phys_render_json(&vm->machine.as, sb);
-}
-
-static void fs_render_layout(struct vm *vm, struct strbuf *sb)
-{
-	layout_render(&vm->machine.as, &vm->machine.ram, &vm->kvm, sb);
-}
-
-/*
- * What a file needs to exist: a board's layout (a VM, or a raw image under
- * -dump), or a guest that runs (not a dump).  The model says which it has.
- */
-enum fs_needs {
-	FS_NEEDS_LAYOUT = 1 << 0,
-	FS_NEEDS_LIVE = 1 << 1,
-};
-
-static const struct fs_file fs_files[] = {
-        {.name = "ramblocks",
-         .ops = &fs_dir_ops,
-         .mode = 0555,
-         .build = fs_ram_build,
-         .needs = FS_NEEDS_LAYOUT},
-        {.name = "ramblocks.json",
-         .ops = &fs_text_ops,
-         .mode = 0444,
-         .render = fs_render_ram_json,
-         .needs = FS_NEEDS_LAYOUT},
-        {.name = "ramblocks.txt",
-         .ops = &fs_text_ops,
-         .mode = 0444,
-         .render = fs_render_ram_txt,
-         .needs = FS_NEEDS_LAYOUT},
-        {.name = "regions",
-         .ops = &fs_text_ops,
-         .mode = 0444,
-         .render = fs_render_regions,
-         .needs = FS_NEEDS_LAYOUT},
-        {.name = "regions.json",
-         .ops = &fs_text_ops,
-         .mode = 0444,
-         .render = fs_render_regions_json,
-         .needs = FS_NEEDS_LAYOUT},
-        {.name = "flatview",
-         .ops = &fs_text_ops,
-         .mode = 0444,
-         .render = fs_render_flatview,
-         .needs = FS_NEEDS_LAYOUT},
-        {.name = "flatview.json",
-         .ops = &fs_text_ops,
-         .mode = 0444,
-         .render = fs_render_flatview_json,
-         .needs = FS_NEEDS_LAYOUT},
-        {.name = "memslots",
-         .ops = &fs_text_ops,
-         .mode = 0444,
-         .render = fs_render_memslots,
-         .needs = FS_NEEDS_LAYOUT},
-        {.name = "memslots.json",
-         .ops = &fs_text_ops,
-         .mode = 0444,
-         .render = fs_render_memslots_json,
-         .needs = FS_NEEDS_LAYOUT},
-        {.name = "layout.svg",
-         .ops = &fs_text_ops,
-         .mode = 0444,
-         .render = fs_render_layout,
-         .needs = FS_NEEDS_LAYOUT},
-        {.name = "console", .ops = &fs_console_ops, .mode = 0444, .needs = FS_NEEDS_LIVE},
-        {.name = "ctl", .ops = &fs_ctl_ops, .mode = 0600, .render = fs_ctl_render},
-        {.name = "phys", .ops = &fs_phys_ops, .build = fs_phys_attach},
-        {.name = "phys.json", .ops = &fs_text_ops, .mode = 0444, .render = fs_render_phys_json},
-        {.name = "vmcore", .ops = &fs_vmcore_ops, .mode = 0400},
-        {.name = "dirty",
-         .ops = &fs_dir_ops,
-         .mode = 0555,
-         .build = fs_dirty_build,
-         .needs = FS_NEEDS_LIVE},
-        {.name = "vcpus", .ops = &fs_dir_ops, .mode = 0555, .build = fs_vcpu_build},
-};
-
-#define FS_NR_FILES (ARRAY_SIZE(fs_files))
-
-/* ---- building the inode table ---- */
-
-/* ---- building the tree ---- */
-
-static bool fs_file_exists(struct fs *fs, const struct fs_file *f)
-{
-	return (!(f->needs & FS_NEEDS_LAYOUT) || vm_has_layout(fs->vm)) &&
-	       (!(f->needs & FS_NEEDS_LIVE) || vm_is_live(fs->vm));
-}
-
-static int fs_build(struct fs *fs)
-{
-	fuse_ino_t ino;
-	size_t i;
-	int ret;
-
-	ret = fs_node_add(fs, 0, "", &fs_dir_ops, 0555, &ino);
-	for (i = 0; !ret && i < FS_NR_FILES; i++) {
-		if (!fs_file_exists(fs, &fs_files[i]))
-			continue;
-		ret = fs_node_add(fs, FUSE_ROOT_ID, fs_files[i].name, fs_files[i].ops,
-		                  fs_files[i].mode, &ino);
-		if (ret)
-			break;
-		fs_node_get(fs, ino)->file = &fs_files[i];
-		if (fs_files[i].build)
-			ret = fs_files[i].build(fs, ino);
-	}
-	return ret;
-}
 
 /* ---- attributes ---- */
 
@@ -684,33 +507,23 @@ int fs_check_mountpoint(const char *path, char *err, size_t errlen)
 	if (stat(path, &st)) {
 		ret = -errno;
 		if (ret == -ENOENT)
-			snprintf(err, errlen, "mountpoint %s does not exist", path);
-		else if (ret == -ENOTCONN)
-			snprintf(err, errlen,
-			         "mountpoint %s is a dead FUSE mount (run fusermount3 -u %s)", path,
-			         path);
-		else
-			snprintf(err, errlen, "mountpoint %s: %s", path, strerror(-ret));
-		return ret;
+			return errmsg(err, errlen, ret, "mountpoint %s does not exist", path);
+		if (ret == -ENOTCONN)
+			return errmsg(err, errlen, ret,
+			              "mountpoint %s is a dead FUSE mount (run fusermount3 -u %s)",
+			              path, path);
+		return errmsg(err, errlen, ret, "mountpoint %s: %s", path, strerror(-ret));
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "mountpoint %s is not a directory", path);
-		return -ENOTDIR;
-	}
-	if (!statfs(path, &sfs) && sfs.f_type == FS_FUSE_SUPER_MAGIC) {
-		snprintf(err, errlen, "mountpoint %s is already a FUSE mount", path);
-		return -EBUSY;
-	}
+	if (!S_ISDIR(st.st_mode))
+		return errmsg(err, errlen, -ENOTDIR, "mountpoint %s is not a directory", path);
+	if (!statfs(path, &sfs) && sfs.f_type == FS_FUSE_SUPER_MAGIC)
+		return errmsg(err, errlen, -EBUSY, "mountpoint %s is already a FUSE mount", path);
 	d = opendir(path);
-	if (!d) {
-		ret = -errno;
-		snprintf(err, errlen, "mountpoint %s: %s", path, strerror(-ret));
-		return ret;
-	}
+	if (!d)
+		return errmsg(err, errlen, -errno, "mountpoint %s: %s", path, strerror(errno));
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			snprintf(err, errlen, "mountpoint %s is not empty", path);
-			ret = -ENOTEMPTY;
+			ret = errmsg(err, errlen, -ENOTEMPTY, "mountpoint %s is not empty", path);
 			break;
 		}
 	}
@@ -787,15 +600,14 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
              char *err, size_t errlen)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	const char *failed;
 	char opts[256];
 	struct fs *fs;
 	int ret;
 
 	fs = calloc(1, sizeof(*fs));
-	if (!fs) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!fs)
+		return errmsg(err, errlen, -ENOMEM, "out of memory");
 	pthread_mutex_init(&fs->handles_lock, NULL);
 	fs->fuse_last_fd = -1;
 	fs->vm = vm;
@@ -806,35 +618,23 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 	ret = pthread_rwlock_init(&fs->live_lock, NULL);
 	if (ret) {
 		free(fs);
-		snprintf(err, errlen, "pthread_rwlock_init: %s", strerror(ret));
-		return -ret;
+		return errmsg(err, errlen, -ret, "pthread_rwlock_init: %s", strerror(ret));
 	}
 	fs->mountpoint = strdup(cfg->mountpoint);
 	fs->cfg.mountpoint = fs->mountpoint;
-	/* Populated (written) now, read-only after: see fs_internal.h. */
-	fs->zeros = mmap(NULL, FS_ZEROS, PROT_READ | PROT_WRITE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (fs->zeros == MAP_FAILED || mprotect((void *)fs->zeros, FS_ZEROS, PROT_READ)) {
-		ret = -errno;
-		snprintf(err, errlen, "the zero buffer: %s", strerror(-ret));
-		if (fs->zeros != MAP_FAILED)
-			munmap((void *)fs->zeros, FS_ZEROS);
+	ret = fs_zeros_new(&fs->zeros);
+	if (ret) {
+		errmsg(err, errlen, 0, "the zero buffer: %s", strerror(-ret));
 		goto err_lock;
 	}
-	ret = dirty_blocks_init(&fs->dirty_blocks, &vm->machine.ram);
+	ret = fs_tree_init(fs, &failed);
 	if (ret) {
-		snprintf(err, errlen, "dirty bitmaps: %s", strerror(-ret));
+		errmsg(err, errlen, 0, "%s: %s", failed, strerror(-ret));
 		goto err_zeros;
 	}
-	ret = fs_vcpu_init(fs);
+	ret = fs->mountpoint ? fs_tree_build(fs) : -ENOMEM;
 	if (ret) {
-		snprintf(err, errlen, "vcpus: %s", strerror(-ret));
-		goto err_dirty_blocks;
-	}
-	fs_vmcore_init(fs);
-	ret = fs->mountpoint ? fs_build(fs) : -ENOMEM;
-	if (ret) {
-		snprintf(err, errlen, "building the tree: %s", strerror(-ret));
+		errmsg(err, errlen, 0, "building the tree: %s", strerror(-ret));
 		goto err_free;
 	}
 
@@ -848,27 +648,31 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 	if (fuse_opt_add_arg(&args, "kvmfs") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, opts)) {
 		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
+		errmsg(err, errlen, 0, "out of memory");
 		goto err_args;
 	}
 	fs->se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
 	if (!fs->se) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "fuse_session_new failed (options: %s)", opts);
+		errmsg(err, errlen, 0, "fuse_session_new failed (options: %s)", opts);
 		goto err_args;
 	}
 	if (fuse_session_mount(fs->se, fs->mountpoint)) {
 		ret = -EIO;
-		snprintf(err, errlen, "cannot mount FUSE on %s", fs->mountpoint);
+		errmsg(err, errlen, 0, "cannot mount FUSE on %s", fs->mountpoint);
 		goto err_session;
 	}
 	fs->mounted = true;
 	fs_hold_fuse_last(fs);
 	fs_set_readahead(fs->mountpoint);
 	fuse_opt_free_args(&args);
+	/*
+	 * The sweep calls the last listener added first: the kinds' (dirty/'s
+	 * counts) before the cache's invalidations, the order it always had.
+	 */
 	if (dirty) {
-		fs_inval_attach(fs, dirty);
-		dirty_blocks_attach(&fs->dirty_blocks, dirty);
+		fs_cache_attach(fs, dirty);
+		fs_tree_attach(fs, dirty);
 	}
 	*out = fs;
 	return 0;
@@ -879,12 +683,9 @@ err_args:
 	fuse_opt_free_args(&args);
 err_free:
 	fs_nodes_free(fs);
-	fs_vmcore_exit(fs);
-	fs_vcpu_exit(fs);
-err_dirty_blocks:
-	dirty_blocks_exit(&fs->dirty_blocks);
+	fs_tree_exit(fs);
 err_zeros:
-	munmap((void *)fs->zeros, FS_ZEROS);
+	fs_zeros_free(fs->zeros);
 err_lock:
 	free(fs->mountpoint);
 	pthread_rwlock_destroy(&fs->live_lock);
@@ -974,11 +775,9 @@ void fs_unmount(struct fs *fs)
 	fs_handles_release_all(fs);
 	pthread_mutex_destroy(&fs->handles_lock);
 	fs_nodes_free(fs);
-	fs_vmcore_exit(fs);
-	fs_vcpu_exit(fs);
-	/* The sweep that fed it has ended (dirty_exit runs first). */
-	dirty_blocks_exit(&fs->dirty_blocks);
-	munmap((void *)fs->zeros, FS_ZEROS);
+	/* The sweep that fed the kinds has ended (dirty_exit runs first). */
+	fs_tree_exit(fs);
+	fs_zeros_free(fs->zeros);
 	free(fs->mountpoint);
 	pthread_rwlock_destroy(&fs->live_lock);
 	free(fs);

@@ -1,7 +1,8 @@
 /*
- * fs_text.c - rendered files: the text and JSON views of the model
- * (ramblocks.json, regions, flatview, memslots, ...), and the snapshot
- * machinery other kinds render into.
+ * snapshot.c - rendered files: the text kind, whose files are the text and
+ * JSON views of the model (ramblocks.json, regions, flatview, memslots,
+ * ...; each file's render() is its entry of tree.c's table), and the
+ * snapshot machinery other kinds (ctl, dirty/, vcpus/) render into.
  *
  * A rendered file is rendered once at open(), so that one open file is one
  * consistent snapshot, and is direct_io so that the page cache never holds
@@ -56,7 +57,7 @@ static int fs_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
 	return sb->err;
 }
 
-int fs_text_size(struct fs *fs, struct fs_node *n, uint64_t *size)
+static int fs_text_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 {
 	struct strbuf sb = STRBUF_INIT;
 	int ret = fs_render(fs, n, &sb);
@@ -106,7 +107,7 @@ int fs_text_replace(struct fuse_file_info *fi, struct strbuf *sb, pthread_mutex_
 	return 0;
 }
 
-int fs_text_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+static int fs_text_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 {
 	struct strbuf sb = STRBUF_INIT;
 
@@ -162,10 +163,15 @@ void fs_text_release(struct fuse_file_info *fi)
 	free(t);
 }
 
-const struct fs_kind_ops fs_text_ops = {
+static const struct fs_kind_ops fs_text_ops = {
         .open = fs_text_open,
         .read = fs_text_read,
         .release = fs_text_release,
         .size = fs_text_size,
         .dynamic = true,
+};
+
+const struct fs_kind fs_text_kind = {
+        .name = "text",
+        .ops = &fs_text_ops,
 };

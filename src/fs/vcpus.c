@@ -1,5 +1,5 @@
 /*
- * fs_vcpu.c - one directory per vCPU:
+ * vcpus.c - one directory per vCPU:
  *
  *   MNT/vcpus/<n>/regs, sregs        `info registers` as QEMU lays it out
  *   MNT/vcpus/<n>/regs.json, sregs.json   the same, with "exact"
@@ -18,6 +18,10 @@
  * its notes' (dump.h).  translate and
  * vmem walk the page tables with the CR3/CR4/EFER of that moment, reading
  * guest memory as it is now.  The walk itself is pagewalk.c's.
+ *
+ * The kind's state is what each vCPU's translate file was last told
+ * (struct fs_vcpus); every node under vcpus/<n>/ has priv = vCPU n's entry
+ * there, and a register file arg = its row of fs_vcpu_files.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -40,6 +44,28 @@
 #define FS_NO_VA           UINT64_MAX /* translate: nothing written yet */
 #define FS_TRANSLATE_MAX   64         /* longest address text accepted */
 #define FS_VMEM_SEEK_STEPS 65536      /* walks one SEEK_DATA/SEEK_HOLE may take */
+
+/* One vCPU's files' own state: the vCPU, and the last address translate was given. */
+struct fs_vcpu {
+	unsigned cpu;
+	uint64_t translate_va; /* FS_NO_VA: none */
+};
+
+struct fs_vcpus {
+	/* Guards every cpus[].translate_va and which snapshot an open translate file reads. */
+	pthread_mutex_t lock;
+	struct fs_vcpu cpus[];
+};
+
+static struct fs_vcpus *fs_vcpus(struct fs *fs)
+{
+	return fs_kind_priv(fs, &fs_vcpus_kind);
+}
+
+static struct fs_vcpu *fs_vcpu_node(const struct fs_node *n)
+{
+	return n->priv;
+}
 
 struct fs_vcpu_file {
 	const char *name;
@@ -91,7 +117,7 @@ static int fs_vcpu_paging(struct fs *fs, const struct fs_node *n, struct pagewal
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
-	int ret = vm_cpu_state(fs->vm, n->cpu, &r, &s, exact);
+	int ret = vm_cpu_state(fs->vm, fs_vcpu_node(n)->cpu, &r, &s, exact);
 
 	if (ret)
 		return ret;
@@ -109,13 +135,13 @@ static int fs_vcpu_read_gpa(void *opaque, uint64_t gpa, uint64_t *val)
 
 static int fs_vcpu_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
 {
-	const struct fs_vcpu_file *f = n->what;
+	const struct fs_vcpu_file *f = &fs_vcpu_files[n->arg];
 	struct kvm_regs r;
 	struct kvm_sregs s;
 	bool exact;
 	int ret;
 
-	ret = vm_cpu_state(fs->vm, n->cpu, &r, &s, &exact);
+	ret = vm_cpu_state(fs->vm, fs_vcpu_node(n)->cpu, &r, &s, &exact);
 	if (ret)
 		return ret;
 	f->render(&r, &s, exact, sb);
@@ -162,9 +188,9 @@ static void fs_translate_render(struct fs *fs, struct fs_node *n, struct strbuf 
 	bool exact;
 	int ret;
 
-	pthread_mutex_lock(&fs->translate_lock);
-	va = fs->translate_va[n->cpu];
-	pthread_mutex_unlock(&fs->translate_lock);
+	pthread_mutex_lock(&fs_vcpus(fs)->lock);
+	va = fs_vcpu_node(n)->translate_va;
+	pthread_mutex_unlock(&fs_vcpus(fs)->lock);
 	if (va == FS_NO_VA) {
 		sb_printf(sb,
 		          "write a guest-virtual address here (hex 0x... or decimal), then read\n");
@@ -196,7 +222,7 @@ static void fs_translate_read(struct fs *fs, struct fs_node *n, fuse_req_t req, 
 {
 	(void)n;
 	/* A write on the same open file may be replacing the text. */
-	fs_text_read_locked(req, size, off, fi, &fs->translate_lock);
+	fs_text_read_locked(req, size, off, fi, &fs_vcpus(fs)->lock);
 }
 
 static void fs_translate_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
@@ -223,12 +249,12 @@ static void fs_translate_write(struct fs *fs, struct fs_node *n, fuse_req_t req,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	pthread_mutex_lock(&fs->translate_lock);
-	fs->translate_va[n->cpu] = va;
-	pthread_mutex_unlock(&fs->translate_lock);
+	pthread_mutex_lock(&fs_vcpus(fs)->lock);
+	fs_vcpu_node(n)->translate_va = va;
+	pthread_mutex_unlock(&fs_vcpus(fs)->lock);
 	/* This open file reads the new walk too (python's "r+" write-then-read). */
 	fs_translate_render(fs, n, &sb);
-	ret = fs_text_replace(fi, &sb, &fs->translate_lock);
+	ret = fs_text_replace(fi, &sb, &fs_vcpus(fs)->lock);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
@@ -260,7 +286,7 @@ static const struct fs_kind_ops fs_translate_ops = {
 /* A running VM's vCPU (a dump has no completions: nothing ever ran). */
 static struct vcpu *fs_vcpu(struct fs *fs, const struct fs_node *n)
 {
-	return &fs->vm->vcpus[n->cpu];
+	return &fs->vm->vcpus[fs_vcpu_node(n)->cpu];
 }
 
 static void fs_completions_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
@@ -420,40 +446,20 @@ static const struct fs_kind_ops fs_vmem_ops = {
 
 /* ---- the vcpus/ directory ---- */
 
-int fs_vcpu_init(struct fs *fs)
-{
-	unsigned i, nr = vm_nr_cpus(fs->vm);
-
-	fs->translate_va = malloc((nr ? nr : 1) * sizeof(*fs->translate_va));
-	if (!fs->translate_va)
-		return -ENOMEM;
-	for (i = 0; i < nr; i++)
-		fs->translate_va[i] = FS_NO_VA;
-	pthread_mutex_init(&fs->translate_lock, NULL);
-	return 0;
-}
-
-void fs_vcpu_exit(struct fs *fs)
-{
-	free(fs->translate_va);
-	fs->translate_va = NULL;
-	pthread_mutex_destroy(&fs->translate_lock);
-}
-
 static int fs_vcpu_add(struct fs *fs, fuse_ino_t dir, unsigned cpu, const char *name,
-                       const struct fs_kind_ops *ops, mode_t mode, const void *what)
+                       const struct fs_kind_ops *ops, mode_t mode, unsigned long file)
 {
 	fuse_ino_t ino;
 	int ret = fs_node_add(fs, dir, name, ops, mode, &ino);
 
 	if (ret)
 		return ret;
-	fs_node_get(fs, ino)->cpu = cpu;
-	fs_node_get(fs, ino)->what = what;
+	fs_node_get(fs, ino)->priv = &fs_vcpus(fs)->cpus[cpu];
+	fs_node_get(fs, ino)->arg = file;
 	return 0;
 }
 
-int fs_vcpu_build(struct fs *fs, fuse_ino_t top)
+static int fs_vcpu_build(struct fs *fs, fuse_ino_t top)
 {
 	char name[16];
 	fuse_ino_t dir;
@@ -466,14 +472,43 @@ int fs_vcpu_build(struct fs *fs, fuse_ino_t top)
 		ret = fs_node_add(fs, top, name, &fs_dir_ops, 0555, &dir);
 		for (f = 0; !ret && f < FS_NR_VCPU_FILES; f++)
 			ret = fs_vcpu_add(fs, dir, i, fs_vcpu_files[f].name, &fs_vcpu_text_ops,
-			                  0444, &fs_vcpu_files[f]);
+			                  0444, f);
 		if (!ret)
-			ret = fs_vcpu_add(fs, dir, i, "translate", &fs_translate_ops, 0600, NULL);
+			ret = fs_vcpu_add(fs, dir, i, "translate", &fs_translate_ops, 0600, 0);
 		if (!ret)
-			ret = fs_vcpu_add(fs, dir, i, "vmem", &fs_vmem_ops, 0400, NULL);
+			ret = fs_vcpu_add(fs, dir, i, "vmem", &fs_vmem_ops, 0400, 0);
 		if (!ret && vm_is_live(fs->vm))
-			ret = fs_vcpu_add(fs, dir, i, "completions", &fs_completions_ops, 0444,
-			                  NULL);
+			ret = fs_vcpu_add(fs, dir, i, "completions", &fs_completions_ops, 0444, 0);
 	}
 	return ret;
 }
+
+static int fs_vcpu_init(struct fs *fs, void **priv)
+{
+	unsigned i, nr = vm_nr_cpus(fs->vm);
+	struct fs_vcpus *v = malloc(sizeof(*v) + (nr ? nr : 1) * sizeof(v->cpus[0]));
+
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++)
+		v->cpus[i] = (struct fs_vcpu){.cpu = i, .translate_va = FS_NO_VA};
+	pthread_mutex_init(&v->lock, NULL);
+	*priv = v;
+	return 0;
+}
+
+static void fs_vcpu_exit(void *priv)
+{
+	struct fs_vcpus *v = priv;
+
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}
+
+const struct fs_kind fs_vcpus_kind = {
+        .name = "vcpus",
+        .ops = &fs_dir_ops,
+        .init = fs_vcpu_init,
+        .build = fs_vcpu_build,
+        .exit = fs_vcpu_exit,
+};

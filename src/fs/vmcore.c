@@ -1,12 +1,13 @@
 /*
- * fs_vmcore.c - MNT/vmcore: an ELF64 core of the guest (see vmcore.h), its
+ * vmcore.c - MNT/vmcore: an ELF64 core of the guest (see vmcore.h), its
  * header built at open with the vCPUs' registers and the kernel found in
  * the guest (guestkernel.h) at that moment, its PT_LOAD bytes read from
  * guest memory at read time; direct_io.
  *
  * The ELF and the search are the model's (vmcore.c, guestkernel.c); this
  * file only picks the inputs - which VMCOREINFO, the last kernel found as
- * a hint - and hands the result to FUSE.
+ * a hint - and hands the result to FUSE.  That hint is the kind's state
+ * (struct fs_vmcore).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,17 +27,31 @@ static struct address_space *fs_as(struct fs *fs)
 	return &fs->vm->machine.as;
 }
 
-void fs_vmcore_init(struct fs *fs)
+struct fs_vmcore {
+	/* Guards kernel: the last guest kernel found, a hint for the next search. */
+	pthread_mutex_t lock;
+	struct guestkernel *kernel; /* NULL: none found yet */
+};
+
+static int fs_vmcore_init(struct fs *fs, void **priv)
 {
-	pthread_mutex_init(&fs->kernel_lock, NULL);
-	fs->kernel = NULL;
+	struct fs_vmcore *v = calloc(1, sizeof(*v));
+
+	(void)fs;
+	if (!v)
+		return -ENOMEM;
+	pthread_mutex_init(&v->lock, NULL);
+	*priv = v;
+	return 0;
 }
 
-void fs_vmcore_exit(struct fs *fs)
+static void fs_vmcore_exit(void *priv)
 {
-	free(fs->kernel);
-	fs->kernel = NULL;
-	pthread_mutex_destroy(&fs->kernel_lock);
+	struct fs_vmcore *v = priv;
+
+	free(v->kernel);
+	pthread_mutex_destroy(&v->lock);
+	free(v);
 }
 
 /*
@@ -48,23 +63,24 @@ static bool fs_vmcore_kernel(struct fs *fs, const struct kvm_sregs *sregs, unsig
                              struct guestkernel *k)
 {
 	const struct guestkernel_mem mem = {phys_read_ram, fs_as(fs)};
+	struct fs_vmcore *v = fs_kind_priv(fs, &fs_vmcore_kind);
 	bool found = false;
 	unsigned i;
 
-	pthread_mutex_lock(&fs->kernel_lock);
+	pthread_mutex_lock(&v->lock);
 	for (i = 0; !found && i < nr; i++) {
 		const struct kvm_sregs *s = &sregs[i];
 		struct pagewalk_cpu cpu = {s->cr0, s->cr3, s->cr4, s->efer};
 
-		found = !guestkernel_find(&cpu, &mem, fs->kernel, k);
+		found = !guestkernel_find(&cpu, &mem, v->kernel, k);
 	}
 	if (found) {
-		if (!fs->kernel)
-			fs->kernel = malloc(sizeof(*fs->kernel));
-		if (fs->kernel)
-			*fs->kernel = *k;
+		if (!v->kernel)
+			v->kernel = malloc(sizeof(*v->kernel));
+		if (v->kernel)
+			*v->kernel = *k;
 	}
-	pthread_mutex_unlock(&fs->kernel_lock);
+	pthread_mutex_unlock(&v->lock);
 	return found;
 }
 
@@ -259,7 +275,7 @@ static int fs_vmcore_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_in
 	return vmcore_seek(fs_vmcore_file(fi)->vc, fs_as(fs), off, whence, out);
 }
 
-const struct fs_kind_ops fs_vmcore_ops = {
+static const struct fs_kind_ops fs_vmcore_ops = {
         .open = fs_vmcore_open,
         .read = fs_vmcore_read,
         .release = fs_vmcore_release,
@@ -267,4 +283,11 @@ const struct fs_kind_ops fs_vmcore_ops = {
         .resident = fs_vmcore_resident,
         .lseek = fs_vmcore_lseek,
         .dynamic = true,
+};
+
+const struct fs_kind fs_vmcore_kind = {
+        .name = "vmcore",
+        .ops = &fs_vmcore_ops,
+        .init = fs_vmcore_init,
+        .exit = fs_vmcore_exit,
 };

@@ -71,3 +71,11 @@ def test_tiny_vmlinux_is_a_kernel(run_kvmfs, tmp_path):
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith(f"kvmfs: -kernel {vmlinux}: needs RAM at 0x1000000-"), lines[0]
     assert not is_mounted(mnt)
+
+
+def test_newline_in_mountpoint_is_one_line(run_kvmfs, tmp_path):
+    """The mountpoint's own checks write through the same channel."""
+    r = run_kvmfs("-m", "64M", mnt=BAD_PATH)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    lines = r.stderr.splitlines()
+    assert lines == [f"kvmfs: mountpoint {SHOWN} does not exist"], r.stderr
