@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/compiler.h"
 #include "cmdline.h"
-#include "util/errmsg.h"
 #include "kvmfs/guest.h"
 #include "machine/machine.h"
+#include "util/compiler.h"
+#include "util/errmsg.h"
 
 /*
  * QEMU's size syntax, shared by -m (a plain number is MiB) and -object's

@@ -23,18 +23,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boot/loader.h"
 #include "cmdline.h"
-#include "kvm/dirty_sweep.h"
-#include "inspect/dumpfile.h"
 #include "fs/fs.h"
-#include "kvmfs/guest.h"
+#include "inspect/dumpfile.h"
+#include "inspect/vmcore.h"
+#include "kvm/dirty_sweep.h"
 #include "kvm/host.h"
 #include "kvm/kvm.h"
-#include "boot/loader.h"
+#include "kvmfs/guest.h"
 #include "machine/pc.h"
-#include "vm.h"
-#include "inspect/vmcore.h"
 #include "util/errmsg.h"
+#include "vm.h"
 
 #define ERRLEN 512
 /* The man page's .TH line names it too (tests/integration/test_install.py checks both agree). */

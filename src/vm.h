@@ -10,18 +10,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "boot/loader.h"
 #include "cmdline.h"
 #include "hw/cmos.h"
 #include "hw/console.h"
 #include "hw/guestport.h"
+#include "hw/pci.h"
+#include "hw/serial.h"
 #include "kvm/ioport.h"
 #include "kvm/kvm.h"
-#include "boot/loader.h"
-#include "machine/machine.h"
-#include "hw/pci.h"
 #include "kvm/runstate.h"
-#include "hw/serial.h"
 #include "kvm/vcpu.h"
+#include "machine/machine.h"
 
 struct dump;
 struct kvm_cpuid2;

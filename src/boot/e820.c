@@ -10,9 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "util/compiler.h"
 #include "boot/e820.h"
 #include "machine/pc.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 /*

@@ -16,12 +16,12 @@
 #include <unistd.h>
 
 #include "boot/acpi.h"
-#include "util/bytes.h"
 #include "boot/e820.h"
-#include "util/errmsg.h"
 #include "boot/loader.h"
 #include "machine/machine.h"
 #include "machine/pc.h"
+#include "util/bytes.h"
+#include "util/errmsg.h"
 
 /* Offsets in a bzImage (boot.rst, "THE REAL-MODE KERNEL HEADER"). */
 #define BZ_SETUP_SECTS     0x1f1

@@ -29,9 +29,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "util/compiler.h"
 #include "kvm/dirty_sweep.h"
 #include "memory/phys.h"
+#include "util/compiler.h"
 #include "vm.h"
 
 #include "fs/internal.h"

@@ -24,10 +24,10 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "util/compiler.h"
 #include "kvm/dirty_blocks.h"
-#include "vm.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
+#include "vm.h"
 
 #include "fs/internal.h"
 

@@ -30,13 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/compiler.h"
+#include "inspect/regs.h"
 #include "kvm/emulate.h"
+#include "kvm/vcpu.h"
 #include "memory/pagewalk.h"
 #include "memory/phys.h"
-#include "inspect/regs.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
-#include "kvm/vcpu.h"
 #include "vm.h"
 
 #include "fs/internal.h"

@@ -15,10 +15,10 @@
 
 #include "inspect/dumpfile.h"
 #include "inspect/guestkernel.h"
+#include "inspect/vmcore.h"
 #include "memory/phys.h"
 #include "util/strbuf.h"
 #include "vm.h"
-#include "inspect/vmcore.h"
 
 #include "fs/internal.h"
 

@@ -9,12 +9,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "util/compiler.h"
-#include "kvmfs/guest.h"
 #include "hw/guestport.h"
 #include "kvm/ioport.h"
 #include "kvm/runstate.h"
 #include "kvm/vcpu.h"
+#include "kvmfs/guest.h"
+#include "util/compiler.h"
 
 #define GUESTPORT_MAX_DELAY_MS 10000 /* a guest cannot sleep its vCPU longer */
 

@@ -11,10 +11,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "util/bytes.h"
-#include "kvm/ioport.h"
 #include "hw/pci.h"
+#include "kvm/ioport.h"
 #include "machine/machine.h"
+#include "util/bytes.h"
 
 #define PCI_ENABLE   0x80000000u
 #define PCI_BDF_MASK 0x00ffff00u /* bus, device, function */

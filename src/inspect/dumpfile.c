@@ -17,20 +17,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/compiler.h"
-#include "util/bytes.h"
 #include "inspect/dumpfile.h"
-#include "util/errmsg.h"
-#include "memory/pagewalk.h"
 #include "inspect/vmcore.h"
+#include "memory/pagewalk.h"
+#include "util/bytes.h"
+#include "util/compiler.h"
+#include "util/errmsg.h"
 
 #define DUMP_PAGE       4096ULL
 #define DUMP_FIRST_READ (64 * 1024)
 #define DUMP_HEADER_MAX (64ULL << 20) /* program headers and notes, at most */
 #define DUMP_PRSTATUS   336           /* x86-64 struct elf_prstatus */
 #define DUMP_PR_REG     112           /* ... and where pr_reg is in it */
-#define DUMP_ALIGN4(x)  (((x) + 3) & ~(uint64_t)3)
-#define DUMP_EFER_LONG  0xd01ULL /* SCE, LME, LMA, NXE: what a 64-bit Linux runs with */
+#define DUMP_EFER_LONG  0xd01ULL      /* SCE, LME, LMA, NXE: what a 64-bit Linux runs with */
 
 /* Is [off, off+len) inside the buffer?  Else: inside the file (need more), or not (truncated). */
 enum dump_span { DUMP_IN_BUF, DUMP_NEED, DUMP_PAST_END };
@@ -156,10 +155,10 @@ static int dump_notes(struct dump *d, const uint8_t *p, uint64_t len, uint64_t f
 	while (pos + sizeof(Elf64_Nhdr) <= len) {
 		uint32_t namesz = le32(p + pos), descsz = le32(p + pos + 4),
 		         type = le32(p + pos + 8);
-		uint64_t name = pos + sizeof(Elf64_Nhdr), desc = name + DUMP_ALIGN4(namesz);
+		uint64_t name = pos + sizeof(Elf64_Nhdr), desc = name + VMCORE_NOTE_ALIGN(namesz);
 		const uint8_t *nm = p + name, *ds = p + desc;
 
-		if (desc > len || DUMP_ALIGN4(descsz) > len - desc)
+		if (desc > len || VMCORE_NOTE_ALIGN(descsz) > len - desc)
 			return errmsg(err, errlen, -EINVAL,
 			              "a corrupt note at byte %llu of the file",
 			              (unsigned long long)(file_off + pos));
@@ -183,7 +182,7 @@ static int dump_notes(struct dump *d, const uint8_t *p, uint64_t len, uint64_t f
 		           d->cpus) {
 			dump_kvmfs_note((const char *)ds, descsz, efer, d->nr_cpus, nr_efer);
 		}
-		pos = desc + DUMP_ALIGN4(descsz);
+		pos = desc + VMCORE_NOTE_ALIGN(descsz);
 	}
 	return 0;
 }

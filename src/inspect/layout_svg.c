@@ -21,10 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/compiler.h"
-#include "kvm/kvm.h"
 #include "inspect/layout_svg.h"
+#include "kvm/kvm.h"
 #include "memory/memory.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 #define LAYOUT_4G ((layout_u128)1 << 32)

@@ -9,8 +9,8 @@
  */
 #include <inttypes.h>
 
-#include "util/compiler.h"
 #include "inspect/regs.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 #define REGS_EFER_LMA (1ULL << 10)

@@ -19,11 +19,10 @@
 #include <unistd.h>
 
 #include "inspect/guestkernel.h"
+#include "inspect/vmcore.h"
 #include "memory/phys.h"
 #include "util/strbuf.h"
-#include "inspect/vmcore.h"
 
-#define VMCORE_ALIGN4(x) (((x) + 3) & ~(size_t)3)
 /* Room for the KVMFS note's text: its fixed lines, then one efer= value per vCPU. */
 #define VMCORE_KVMFS_FIXED   512
 #define VMCORE_KVMFS_PER_CPU 20
@@ -135,14 +134,15 @@ static void vmcore_put_note(uint8_t *buf, size_t *pos, const char *name, uint32_
 	memcpy(buf + *pos, &nh, sizeof(nh));
 	*pos += sizeof(nh);
 	memcpy(buf + *pos, name, nh.n_namesz);
-	*pos += VMCORE_ALIGN4(nh.n_namesz);
+	*pos += VMCORE_NOTE_ALIGN(nh.n_namesz);
 	memcpy(buf + *pos, desc, desc_len);
-	*pos += VMCORE_ALIGN4(desc_len);
+	*pos += VMCORE_NOTE_ALIGN(desc_len);
 }
 
 static size_t vmcore_note_size(const char *name, size_t desc_len)
 {
-	return sizeof(Elf64_Nhdr) + VMCORE_ALIGN4(strlen(name) + 1) + VMCORE_ALIGN4(desc_len);
+	return sizeof(Elf64_Nhdr) + VMCORE_NOTE_ALIGN(strlen(name) + 1) +
+	       VMCORE_NOTE_ALIGN(desc_len);
 }
 
 /* Snapshot the RAM/ROM ranges as segments; the read lock is held. */
@@ -318,8 +318,7 @@ int vmcore_build(struct address_space *as, const struct vmcore_info *info, struc
 	             (size_t)info->nr_regs * VMCORE_STACK_RUNS) *
 	            sizeof(Elf64_Phdr);
 	vc->header_len = sizeof(eh) + phdrs_max + notes_max;
-	vc->header_len =
-	        (vc->header_len + VMCORE_HEADER_ALIGN - 1) & ~(size_t)(VMCORE_HEADER_ALIGN - 1);
+	vc->header_len = ROUND_UP(vc->header_len, (size_t)VMCORE_HEADER_ALIGN);
 	vc->header = calloc(1, vc->header_len);
 	if (!vc->header)
 		goto err;

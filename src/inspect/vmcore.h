@@ -42,16 +42,19 @@
 #include <stdint.h>
 
 #include "memory/memory.h"
+#include "util/compiler.h"
 
 struct guestkernel;
 
 #define VMCORE_NT_KVMFS     0x4b564d46 /* "KVMF": no clash with the core types readelf knows */
 #define VMCORE_HEADER_ALIGN 4096       /* PT_LOAD data starts page aligned */
-#define VMCORE_STACK_SIZE   16384      /* THREAD_SIZE of x86-64 Linux */
-#define VMCORE_STACK_RUNS   4          /* mapped pieces of one stack, at most */
-#define VMCORE_QEMU_VERSION 1          /* QEMUCPUState's version */
-#define VMCORE_QEMU_SIZE    440        /* ... and size */
-#define VMCORE_NOTE_MAX     4096       /* longest VMCOREINFO text (VMCOREINFO_BYTES) */
+/* An ELF note's name and descriptor are each padded to 4 bytes (in 64 bits: no wrap). */
+#define VMCORE_NOTE_ALIGN(x) ROUND_UP((uint64_t)(x), 4)
+#define VMCORE_STACK_SIZE    16384 /* THREAD_SIZE of x86-64 Linux */
+#define VMCORE_STACK_RUNS    4     /* mapped pieces of one stack, at most */
+#define VMCORE_QEMU_VERSION  1     /* QEMUCPUState's version */
+#define VMCORE_QEMU_SIZE     440   /* ... and size */
+#define VMCORE_NOTE_MAX      4096  /* longest VMCOREINFO text (VMCOREINFO_BYTES) */
 
 struct vmcore_info {
 	const char *machine;

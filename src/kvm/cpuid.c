@@ -25,8 +25,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util/compiler.h"
 #include "kvm/cpuid.h"
+#include "util/compiler.h"
 
 const struct cpuid_hide cpuid_hidden[] = {
         {0x1, CPUID_ECX, 13, "cx16", "cmpxchg16b", false, NULL,

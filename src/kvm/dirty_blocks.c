@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/compiler.h"
 #include "kvm/dirty_blocks.h"
 #include "memory/ram.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 uint64_t dirty_blocks_words(const struct dirty_block *b)

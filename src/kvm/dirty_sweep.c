@@ -13,10 +13,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/compiler.h"
 #include "kvm/dirty_sweep.h"
 #include "kvm/kvm.h"
 #include "memory/ram.h"
+#include "util/compiler.h"
 
 #define PAGE 4096ULL
 /*

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/compiler.h"
 #include "kvm/cpuid.h"
 #include "kvm/host.h"
+#include "util/compiler.h"
 
 #define CPUID_1_ECX_VMX        (1u << 5)
 #define CPUID_80000001_ECX_SVM (1u << 2)

@@ -9,11 +9,11 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "util/compiler.h"
-#include "util/errmsg.h"
 #include "kvm/kvm.h"
 #include "machine/pc.h"
 #include "memory/ram.h"
+#include "util/compiler.h"
+#include "util/errmsg.h"
 #include "util/strbuf.h"
 
 #define KVM_PAGE 4096ULL

@@ -18,14 +18,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "util/compiler.h"
 #include "kvm/emulate.h"
 #include "kvm/ioport.h"
 #include "kvm/kvm.h"
-#include "memory/memory.h"
-#include "memory/pagewalk.h"
 #include "kvm/runstate.h"
 #include "kvm/vcpu.h"
+#include "memory/memory.h"
+#include "memory/pagewalk.h"
+#include "util/compiler.h"
 #include "util/errmsg.h"
 
 #define SIG_KICK          SIGUSR1

@@ -5,8 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "util/compiler.h"
 #include "machine/machine.h"
+#include "util/compiler.h"
 
 static const struct machine_desc *const machines[] = {
         &machine_pc,

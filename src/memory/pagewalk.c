@@ -12,8 +12,8 @@
 #include <errno.h>
 #include <inttypes.h>
 
-#include "util/compiler.h"
 #include "memory/pagewalk.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 #define PW_PAGE_SHIFT 12

@@ -15,8 +15,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "util/compiler.h"
 #include "memory/ram.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 /* Pages looked at per mincore() or pagemap read: 2 MiB of guest memory. */
@@ -36,11 +36,6 @@ void ram_list_init(struct ram_list *rl, enum ram_backing backing)
 	 */
 	rl->pagemap_fd =
 	        backing == RAM_BACKING_ANON ? open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) : -1;
-}
-
-static uint64_t round_up(uint64_t v, uint64_t align)
-{
-	return (v + align - 1) & ~(align - 1);
 }
 
 int ram_find_offset(const struct ram_list *rl, uint64_t size, uint64_t *offset)
@@ -65,7 +60,7 @@ int ram_find_offset(const struct ram_list *rl, uint64_t size, uint64_t *offset)
 		if (b->offset + b->max_length < b->offset ||
 		    b->offset + b->max_length > UINT64_MAX - RAM_OFFSET_ALIGN)
 			continue;
-		cand = round_up(b->offset + b->max_length, RAM_OFFSET_ALIGN);
+		cand = ROUND_UP(b->offset + b->max_length, RAM_OFFSET_ALIGN);
 		for (n = rl->head; n; n = n->next)
 			if (n->offset >= cand && n->offset < next)
 				next = n->offset;
@@ -151,8 +146,8 @@ int ram_block_alloc(struct ram_list *rl, const char *idstr, uint64_t size, uint6
 		return -EINVAL;
 	if (size > UINT64_MAX - page)
 		return -EINVAL;
-	size = round_up(size, page);
-	max_size = (flags & RAM_RESIZEABLE) && max_size ? round_up(max_size, page) : size;
+	size = ROUND_UP(size, page);
+	max_size = (flags & RAM_RESIZEABLE) && max_size ? ROUND_UP(max_size, page) : size;
 	if (max_size < size || max_size > SIZE_MAX / 2)
 		return -EINVAL;
 
@@ -269,11 +264,11 @@ int ram_block_alloc_file(struct ram_list *rl, const char *idstr, uint64_t size, 
 	if (!rb)
 		return -ENOMEM;
 	strcpy(rb->idstr, idstr);
-	rb->used_length = rb->max_length = round_up(size, page);
+	rb->used_length = rb->max_length = ROUND_UP(size, page);
 	rb->page_size = page;
 	rb->flags = RAM_READONLY | RAM_FILE;
 	rb->pagemap_fd = -1;
-	rb->map_len = (size_t)round_up(skew + rb->max_length, page);
+	rb->map_len = (size_t)ROUND_UP(skew + rb->max_length, page);
 	/*
 	 * Zeros first (what the file does not hold reads as zeros), then the
 	 * file over them from the page holding file_offset: host is skew bytes
@@ -344,7 +339,7 @@ int ram_block_resize(struct ram_list *rl, struct ram_block *rb, uint64_t new_siz
 
 	if (!new_size || new_size > UINT64_MAX - page)
 		return -EINVAL;
-	new_size = round_up(new_size, page);
+	new_size = ROUND_UP(new_size, page);
 	pthread_mutex_lock(&rl->lock);
 	if (new_size == rb->used_length)
 		goto out;

@@ -24,11 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inspect/layout_svg.h"
 #include "json_check.h"
 #include "kvm/kvm.h"
-#include "inspect/layout_svg.h"
-#include "util/strbuf.h"
 #include "region_tree.h"
+#include "util/strbuf.h"
 #include "xml_check.h"
 
 #define MAX_BLOCKS 5

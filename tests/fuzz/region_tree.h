@@ -15,10 +15,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "../unit/region_oracle.h" /* the reference the harnesses check against */
 #include "fuzz_input.h"
 #include "memory/memory.h"
 #include "memory/ram.h"
-#include "../unit/region_oracle.h" /* the reference the harnesses check against */
 
 #define RT_SPACE      512 /* the windows at 0 and at 2^64 - RT_SPACE */
 #define RT_MAX        32

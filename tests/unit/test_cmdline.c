@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "util/compiler.h"
 #include "cmdline.h"
+#include "util/compiler.h"
 
 struct size_case {
 	const char *in;

@@ -15,10 +15,10 @@
 
 #include <cmocka.h>
 
-#include "util/compiler.h"
-#include "cmdline.h"
 #include "boot/e820.h"
+#include "cmdline.h"
 #include "machine/machine.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 #define G (1ULL << 30)

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "util/compiler.h"
 #include "kvm/emulate.h"
+#include "util/compiler.h"
 
 #define AC (1ULL << 18)
 /* OF SF ZF AF PF CF: POPCNT's flags */

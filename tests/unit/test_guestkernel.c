@@ -23,8 +23,8 @@
 
 #include <cmocka.h>
 
-#include "util/compiler.h"
 #include "inspect/guestkernel.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 #define KIB        1024ULL

@@ -19,11 +19,11 @@
 
 #include <cmocka.h>
 
-#include "util/compiler.h"
+#include "inspect/vmcore.h"
 #include "machine/machine.h"
 #include "memory/phys.h"
 #include "memory/ram.h"
-#include "inspect/vmcore.h"
+#include "util/compiler.h"
 
 #define PAGE 4096ULL
 #define MIB  (1ULL << 20)

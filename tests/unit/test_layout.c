@@ -16,11 +16,11 @@
 
 #include <cmocka.h>
 
-#include "util/compiler.h"
 #include "cmdline.h"
 #include "machine/machine.h"
-#include "util/strbuf.h"
 #include "qemu_layouts.h"
+#include "util/compiler.h"
+#include "util/strbuf.h"
 
 /* bios_kib: a -bios file of that many KiB (zeros; nothing runs), 0: the default pc.bios. */
 static void build_bios(struct machine *m, const char *type, const char *size, unsigned bios_kib)

@@ -15,10 +15,10 @@
 
 #include <cmocka.h>
 
-#include "util/compiler.h"
-#include "kvm/kvm.h"
 #include "inspect/layout_svg.h"
+#include "kvm/kvm.h"
 #include "machine/machine.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 #define KiB (1ULL << 10)

@@ -19,11 +19,11 @@
 
 #include <cmocka.h>
 
-#include "util/compiler.h"
-#include "cmdline.h"
 #include "boot/e820.h"
 #include "boot/loader.h"
+#include "cmdline.h"
 #include "machine/machine.h"
+#include "util/compiler.h"
 
 #define SETUP_SECTS  4
 #define SETUP_SIZE   ((SETUP_SECTS + 1) * 512)

@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "util/compiler.h"
 #include "memory/pagewalk.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 /* Guest-physical memory: 64 pages from 0; anything above reads as a hole. */

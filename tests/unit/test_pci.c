@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
+#include "hw/pci.h"
 #include "kvm/ioport.h"
 #include "machine/machine.h"
-#include "hw/pci.h"
 
 static uint32_t in(struct pio_bus *b, uint16_t port, unsigned size)
 {

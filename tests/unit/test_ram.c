@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "util/compiler.h"
 #include "memory/ram.h"
+#include "util/compiler.h"
 
 struct gap_case {
 	const char *what;

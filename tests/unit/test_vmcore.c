@@ -21,9 +21,9 @@
 #include <cmocka.h>
 
 #include "inspect/guestkernel.h"
+#include "inspect/vmcore.h"
 #include "machine/machine.h"
 #include "memory/phys.h"
-#include "inspect/vmcore.h"
 
 #define MIB (1ULL << 20)
 
