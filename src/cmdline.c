@@ -123,6 +123,8 @@ void cmdline_usage(void)
 	       "  --writable     RAM files accept writes into guest memory\n"
 	       "  -o OPT[,OPT]   direct_io: every read goes to guest memory (no shared mmap)\n"
 	       "                 allow_other: let other users in (mode bits still apply)\n"
+	       "                 no_passthrough: serve RAM files through kvmfs even where\n"
+	       "                 the kernel could pass them through to guest memory\n"
 	       "  -sweep-ms N    dirty-log sweep period in ms (default %d)\n"
 	       "  -vmcoreinfo FILE\n"
 	       "                 the VMCOREINFO note of vmcore, instead of the guest\n"
@@ -201,9 +203,13 @@ static int parse_mount_opts(const char *arg, struct options *o, char *err, size_
 			o->direct_io = true;
 		else if (!strcmp(tok, "allow_other"))
 			o->allow_other = true;
+		else if (!strcmp(tok, "no_passthrough"))
+			o->no_passthrough = true;
 		else
-			return errmsg(err, errlen, CMDLINE_ERROR,
-			              "-o: unknown option '%s' (direct_io, allow_other)", tok);
+			return errmsg(
+			        err, errlen, CMDLINE_ERROR,
+			        "-o: unknown option '%s' (direct_io, allow_other, no_passthrough)",
+			        tok);
 	}
 	return CMDLINE_OK;
 }

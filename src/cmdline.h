@@ -33,6 +33,7 @@ struct options {
 	const char *vmcoreinfo; /* -vmcoreinfo: the vmcore's VMCOREINFO note, from a file */
 	bool writable;
 	bool direct_io;
+	bool no_passthrough; /* -o no_passthrough: RAM files never bypass kvmfs */
 	bool allow_other;
 	bool flat_out;
 	enum accel accel;

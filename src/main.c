@@ -347,6 +347,7 @@ int main(int argc, char **argv)
 		fc = (struct fs_config){.mountpoint = o.mountpoint,
 		                        .writable = o.writable,
 		                        .direct_io = o.direct_io,
+		                        .no_passthrough = o.no_passthrough,
 		                        .allow_other = o.allow_other,
 		                        .vmcoreinfo = vmcoreinfo,
 		                        .vmcoreinfo_len = vmcoreinfo_len};

@@ -15,9 +15,10 @@ struct fs;
 
 struct fs_config {
 	const char *mountpoint;
-	bool writable;    /* RAM files accept write() and shared writable mmap */
-	bool direct_io;   /* every read goes to guest memory; no shared mmap */
-	bool allow_other; /* other users may enter the mount (mode bits still apply) */
+	bool writable;       /* RAM files accept write() and shared writable mmap */
+	bool direct_io;      /* every read goes to guest memory; no shared mmap */
+	bool no_passthrough; /* RAM files never pass through to their memfds */
+	bool allow_other;    /* other users may enter the mount (mode bits still apply) */
 	/* -vmcoreinfo FILE: the text of vmcore's VMCOREINFO note (NULL: the guest's or derived). */
 	const char *vmcoreinfo;
 	size_t vmcoreinfo_len;

@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "fs/fs.h"
+#include "fs/passthrough.h"
 #include "kvm/dirty_sweep.h"
 
 struct dirty;
@@ -80,7 +81,7 @@ struct fs_file {
 	const struct fs_kind *kind;
 	mode_t mode;
 	/* The text kind: the text of one snapshot. */
-	void (*render)(struct vm *vm, struct strbuf *sb);
+	void (*render)(struct fs *fs, struct strbuf *sb);
 	unsigned needs; /* enum fs_needs (tree.c): when the file exists */
 };
 
@@ -139,6 +140,8 @@ struct fs {
 	fuse_ino_t cache_gpa_ino;
 
 	struct fuse_session *se;
+	/* FUSE passthrough, negotiated per session (passthrough.c); RAM files use it. */
+	struct fs_passthrough pt;
 	bool mounted;
 	int fuse_last_fd; /* a copy of the session's /dev/fuse fd, see fs_hold_fuse_last() */
 	/*
@@ -264,6 +267,11 @@ void fs_text_release(struct fuse_file_info *fi);
 /* ---- ramblocks.c: the rules of opening a file of guest memory (phys shares them) ---- */
 /* No O_TRUNC, cache kept (or direct_io). */
 int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
+/*
+ * How ramblocks/<idstr> of rb is served: "passthrough", "cached" or
+ * "direct" (-o direct_io); decides it if no open has yet.
+ */
+const char *fs_ram_io(struct fs *fs, struct ram_block *rb);
 
 /* ---- reply.c: replies of guest memory and the checks of writes into it ---- */
 /* The session's FS_ZEROS bytes of zeros (fs->zeros), and their end. */

@@ -2,11 +2,23 @@
  * ramblocks.c - MNT/ramblocks/<idstr>: the bytes of each RAM block, and the
  * rules of opening a file of guest memory (phys shares them).
  *
- * RAM files are served from the page cache (keep_cache on open) and kept
- * true to the guest by the dirty-log sweep (cache.c), which tells us
- * which runs of a block the guest wrote; we invalidate exactly those.  With
- * -o direct_io every read goes to guest memory instead (and shared mmap is
- * refused by the kernel with ENODEV).
+ * Where the kernel offers FUSE passthrough and kvmfs may register a backing
+ * file (passthrough.c), a block's file is its memfd: the kernel sends its
+ * reads, writes and mappings there and kvmfs never sees them, so the file
+ * is exact at every moment and a shared mapping is the guest's own page.
+ * Only without --writable: a write that kvmfs never sees could leave other
+ * views' caches stale.  And the file must be the memfd byte for byte: a memfd block whose
+ * memfd is as long as the block (not anonymous memory, which has no fd;
+ * not a dump's file, which holds the bytes elsewhere; not a resizeable
+ * block whose memfd is longer than its used length).  The choice is made
+ * once per block, at the first open or listing, and holds for every open:
+ * the kernel refuses an inode open both ways at once (EIO).
+ *
+ * Otherwise RAM files are served from the page cache (keep_cache on open)
+ * and kept true to the guest by the dirty-log sweep (cache.c), which tells
+ * us which runs of a block the guest wrote; we invalidate exactly those.
+ * With -o direct_io every read goes to guest memory instead (and shared
+ * mmap is refused by the kernel with ENODEV).
  *
  * Writing (write() or a shared writable mapping) needs --writable; it then
  * reaches ROM blocks too: only the guest is kept from writing a ROM (KVM's
@@ -22,10 +34,13 @@
  * The replies themselves are reply.c's.
  *
  * Each file's node has priv = its struct ram_block (fs_add_block), which
- * is also how cache.c finds the file of a block the guest wrote.
+ * is also how cache.c finds the file of a block the guest wrote, and arg =
+ * its entry in the kind's state (struct fs_ramblocks).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "memory/phys.h"
@@ -50,6 +65,96 @@ static struct ram_block *fs_ram_block(const struct fs_node *n)
 	return n->priv;
 }
 
+/* The kind's state: how each block's file is served, decided once. */
+struct fs_ramblocks {
+	pthread_mutex_t lock; /* guards every file's backing */
+	bool said;            /* the one stderr line about a fallback is out */
+	size_t nr;
+	struct fs_ram_file {
+		struct ram_block *rb;
+		/* 0: not decided yet; > 0: the passthrough backing id; < 0: -errno, served cached.
+		 */
+		int backing;
+	} files[];
+};
+
+/* Why rb's file cannot be its memfd; NULL when it can. */
+static const char *fs_ram_unpassable(const struct fs *fs, const struct ram_block *rb)
+{
+	/*
+	 * A write through a passthrough file goes to the memfd without a word
+	 * to kvmfs: phys's page cache would keep stale bytes, and the rules of
+	 * writes (ENOSPC at the end, short writes) would not hold.
+	 */
+	if (fs->cfg.writable)
+		return "with --writable, writes must pass through kvmfs to keep every view true";
+	if (fs->cfg.no_passthrough)
+		return "-o no_passthrough";
+	if (rb->fd < 0)
+		return "anonymous memory (-mem-backing anon) has no file to pass through";
+	if (rb->flags & RAM_FILE)
+		return "a dump's bytes lie in its file at other offsets";
+	if (rb->used_length != rb->max_length)
+		return "a resizeable block's memfd is longer than its used length";
+	return NULL;
+}
+
+/*
+ * Decide, once, how f's file is served; returns f->backing.  A fallback
+ * is said once on stderr, with its reason: the first file that cannot be
+ * passed through speaks for the rest (they share the host and the backing).
+ */
+static int fs_ram_decide(struct fs *fs, struct fs_ramblocks *st, struct fs_ram_file *f)
+{
+	const char *why = NULL;
+	int ret;
+
+	pthread_mutex_lock(&st->lock);
+	if (!f->backing) {
+		why = fs_ram_unpassable(fs, f->rb);
+		if (why) {
+			f->backing = -EINVAL;
+		} else {
+			ret = fs_pt_register(&fs->pt, f->rb->fd);
+			f->backing = ret ? ret : -EIO;
+			why = fs_pt_why(&fs->pt);
+		}
+		if (f->backing < 0 && !st->said && why) {
+			st->said = true;
+			fprintf(stderr,
+			        "kvmfs: FUSE passthrough off for %s: %s; RAM files are served %s\n",
+			        f->rb->idstr, why,
+			        fs->cfg.direct_io ? "from guest memory at each read (direct_io)"
+			                          : "through the page cache");
+		}
+	}
+	ret = f->backing;
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+static struct fs_ram_file *fs_ram_file(struct fs *fs, struct ram_block *rb,
+                                       struct fs_ramblocks **st)
+{
+	size_t i;
+
+	*st = fs_kind_priv(fs, &fs_ramblocks_kind);
+	for (i = 0; i < (*st)->nr; i++)
+		if ((*st)->files[i].rb == rb)
+			return &(*st)->files[i];
+	return NULL;
+}
+
+const char *fs_ram_io(struct fs *fs, struct ram_block *rb)
+{
+	struct fs_ramblocks *st;
+	struct fs_ram_file *f = fs_ram_file(fs, rb, &st);
+
+	if (f && fs_ram_decide(fs, st, f) > 0)
+		return "passthrough";
+	return fs->cfg.direct_io ? "direct" : "cached";
+}
+
 static int fs_ram_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 {
 	*size = fs_ram_length(fs, fs_ram_block(n));
@@ -70,6 +175,21 @@ int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 }
 
 /* ---- ramblocks/<idstr> ---- */
+
+static int fs_ramblocks_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	struct fs_ramblocks *st = fs_kind_priv(fs, &fs_ramblocks_kind);
+	int id;
+
+	if (fi->flags & O_TRUNC)
+		return -EPERM;
+	id = fs_ram_decide(fs, st, &st->files[n->arg]);
+	if (id > 0) {
+		fs_pt_open(&fs->pt, fi, id);
+		return 0;
+	}
+	return fs_ram_open(fs, n, fi);
+}
 
 struct fs_ram_reply {
 	struct fs_reply r;
@@ -161,7 +281,7 @@ static int fs_ram_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info 
 }
 
 static const struct fs_kind_ops fs_ram_ops = {
-        .open = fs_ram_open,
+        .open = fs_ramblocks_open,
         .read = fs_ram_read,
         .write = fs_ram_write,
         .size = fs_ram_size,
@@ -172,11 +292,42 @@ static const struct fs_kind_ops fs_ram_ops = {
         .block_bytes = true,
 };
 
+static int fs_ram_init(struct fs *fs, void **priv)
+{
+	struct ram_list *rl = &fs->vm->machine.ram;
+	struct fs_ramblocks *st;
+	struct ram_block *rb;
+	size_t nr = 0;
+
+	pthread_mutex_lock(&rl->lock);
+	for (rb = rl->head; rb; rb = rb->next)
+		nr++;
+	st = calloc(1, sizeof(*st) + nr * sizeof(st->files[0]));
+	if (st) {
+		for (rb = rl->head; rb; rb = rb->next)
+			st->files[st->nr++].rb = rb;
+		pthread_mutex_init(&st->lock, NULL);
+	}
+	pthread_mutex_unlock(&rl->lock);
+	*priv = st;
+	return st ? 0 : -ENOMEM;
+}
+
+static void fs_ram_exit(void *priv)
+{
+	struct fs_ramblocks *st = priv;
+
+	/* The backing files went with the session's /dev/fuse fd. */
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
 static int fs_ram_build(struct fs *fs, fuse_ino_t top)
 {
 	struct ram_list *rl = &fs->vm->machine.ram;
 	struct ram_block *rb;
 	fuse_ino_t ino;
+	size_t i = 0;
 	int ret = 0;
 
 	/*
@@ -189,10 +340,13 @@ static int fs_ram_build(struct fs *fs, fuse_ino_t top)
 
 		ret = fs_add_dirs(fs, top, rb->idstr, &ino, &last);
 	}
-	for (rb = rl->head; !ret && rb; rb = rb->next) {
+	/* The list's order is the state's (fs_ram_init): the same blocks, unchanged since. */
+	for (rb = rl->head; !ret && rb; rb = rb->next, i++) {
 		ret = fs_add_block(fs, top, rb, "", &fs_ram_ops, &ino);
-		if (!ret)
+		if (!ret) {
+			fs_node_get(fs, ino)->arg = i;
 			ret = fs_cache_track(fs_node_get(fs, ino), rb->max_length);
+		}
 	}
 	pthread_mutex_unlock(&rl->lock);
 	return ret;
@@ -201,5 +355,7 @@ static int fs_ram_build(struct fs *fs, fuse_ino_t top)
 const struct fs_kind fs_ramblocks_kind = {
         .name = "ramblocks",
         .ops = &fs_dir_ops,
+        .init = fs_ram_init,
         .build = fs_ram_build,
+        .exit = fs_ram_exit,
 };

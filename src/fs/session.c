@@ -111,6 +111,8 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* The sizes of RAM files never change: only explicit invalidation. */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	/* RAM files pass through to their memfds where the kernel lets them. */
+	fs_pt_conn_init(&fs->pt, conn);
 
 	pthread_rwlock_wrlock(&fs->live_lock);
 	fs->live = true;
@@ -663,6 +665,8 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 		goto err_session;
 	}
 	fs->mounted = true;
+	/* Not fatal: without it RAM files are served as before (ramblocks.c). */
+	fs_pt_init(&fs->pt, fs->se);
 	fs_hold_fuse_last(fs);
 	fs_set_readahead(fs->mountpoint);
 	fuse_opt_free_args(&args);
@@ -778,6 +782,7 @@ void fs_unmount(struct fs *fs)
 	/* The sweep that fed the kinds has ended (dirty_exit runs first). */
 	fs_tree_exit(fs);
 	fs_zeros_free(fs->zeros);
+	fs_pt_exit(&fs->pt);
 	free(fs->mountpoint);
 	pthread_rwlock_destroy(&fs->live_lock);
 	free(fs);

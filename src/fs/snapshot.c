@@ -53,7 +53,7 @@ static void fs_snap_put(struct fs_snap *s)
 
 static int fs_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
 {
-	n->file->render(fs->vm, sb);
+	n->file->render(fs, sb);
 	return sb->err;
 }
 

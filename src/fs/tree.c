@@ -36,55 +36,60 @@
 
 /* ---- the render adapters of the text files ---- */
 
-static void fs_render_ram_json(struct vm *vm, struct strbuf *sb)
+static const char *fs_render_ram_io(void *fs, struct ram_block *rb)
 {
-	ram_list_render_json(&vm->machine.ram, sb);
+	return fs_ram_io(fs, rb);
 }
 
-static void fs_render_ram_txt(struct vm *vm, struct strbuf *sb)
+static void fs_render_ram_json(struct fs *fs, struct strbuf *sb)
 {
-	ram_list_render(&vm->machine.ram, sb);
+	ram_list_render_json(&fs->vm->machine.ram, fs_render_ram_io, fs, sb);
 }
 
-static void fs_render_regions(struct vm *vm, struct strbuf *sb)
+static void fs_render_ram_txt(struct fs *fs, struct strbuf *sb)
 {
-	as_render_tree(&vm->machine.as, sb);
+	ram_list_render(&fs->vm->machine.ram, sb);
 }
 
-static void fs_render_regions_json(struct vm *vm, struct strbuf *sb)
+static void fs_render_regions(struct fs *fs, struct strbuf *sb)
 {
-	as_render_tree_json(&vm->machine.as, sb);
+	as_render_tree(&fs->vm->machine.as, sb);
 }
 
-static void fs_render_flatview(struct vm *vm, struct strbuf *sb)
+static void fs_render_regions_json(struct fs *fs, struct strbuf *sb)
+{
+	as_render_tree_json(&fs->vm->machine.as, sb);
+}
+
+static void fs_render_flatview(struct fs *fs, struct strbuf *sb)
 {
 	/* QEMU marks the ranges its accelerator maps; only a real VM maps any. */
-	as_render_flatview(&vm->machine.as, vm->kvm.vm_fd >= 0 ? "KVM" : NULL, sb);
+	as_render_flatview(&fs->vm->machine.as, fs->vm->kvm.vm_fd >= 0 ? "KVM" : NULL, sb);
 }
 
-static void fs_render_flatview_json(struct vm *vm, struct strbuf *sb)
+static void fs_render_flatview_json(struct fs *fs, struct strbuf *sb)
 {
-	as_render_flatview_json(&vm->machine.as, sb);
+	as_render_flatview_json(&fs->vm->machine.as, sb);
 }
 
-static void fs_render_memslots(struct vm *vm, struct strbuf *sb)
+static void fs_render_memslots(struct fs *fs, struct strbuf *sb)
 {
-	kvm_slots_render(&vm->kvm, sb);
+	kvm_slots_render(&fs->vm->kvm, sb);
 }
 
-static void fs_render_memslots_json(struct vm *vm, struct strbuf *sb)
+static void fs_render_memslots_json(struct fs *fs, struct strbuf *sb)
 {
-	kvm_slots_render_json(&vm->kvm, sb);
+	kvm_slots_render_json(&fs->vm->kvm, sb);
 }
 
-static void fs_render_phys_json(struct vm *vm, struct strbuf *sb)
+static void fs_render_phys_json(struct fs *fs, struct strbuf *sb)
 {
-	phys_render_json(&vm->machine.as, sb);
+	phys_render_json(&fs->vm->machine.as, sb);
 }
 
-static void fs_render_layout(struct vm *vm, struct strbuf *sb)
+static void fs_render_layout(struct fs *fs, struct strbuf *sb)
 {
-	layout_render(&vm->machine.as, &vm->machine.ram, &vm->kvm, sb);
+	layout_render(&fs->vm->machine.as, &fs->vm->machine.ram, &fs->vm->kvm, sb);
 }
 
 /*

@@ -635,7 +635,7 @@ void ram_list_render(struct ram_list *rl, struct strbuf *sb)
 	pthread_mutex_unlock(&rl->lock);
 }
 
-void ram_list_render_json(struct ram_list *rl, struct strbuf *sb)
+void ram_list_render_json(struct ram_list *rl, ram_io_fn io, void *opaque, struct strbuf *sb)
 {
 	struct ram_block *rb;
 	const char *sep = "";
@@ -648,7 +648,7 @@ void ram_list_render_json(struct ram_list *rl, struct strbuf *sb)
 		sb_printf(sb,
 		          ", \"offset\": %llu, \"used_length\": %llu, \"max_length\": %llu, "
 		          "\"page_size\": %llu, \"host\": %llu, \"shared\": %s, \"readonly\": %s, "
-		          "\"resizeable\": %s, \"fd_backed\": %s}",
+		          "\"resizeable\": %s, \"fd_backed\": %s",
 		          (unsigned long long)rb->offset, (unsigned long long)rb->used_length,
 		          (unsigned long long)rb->max_length, (unsigned long long)rb->page_size,
 		          (unsigned long long)(uintptr_t)rb->host,
@@ -656,6 +656,11 @@ void ram_list_render_json(struct ram_list *rl, struct strbuf *sb)
 		          rb->flags & RAM_READONLY ? "true" : "false",
 		          rb->flags & RAM_RESIZEABLE ? "true" : "false",
 		          rb->fd >= 0 ? "true" : "false");
+		if (io) {
+			sb_printf(sb, ", \"io\": ");
+			sb_json_str(sb, io(opaque, rb));
+		}
+		sb_printf(sb, "}");
 		sep = ",";
 	}
 	pthread_mutex_unlock(&rl->lock);

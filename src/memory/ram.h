@@ -135,9 +135,14 @@ int ram_block_seek(struct ram_block *rb, uint64_t off, int whence, uint64_t *out
 /* Best-fit search for `size` bytes of ram_addr space; the list lock held. */
 int ram_find_offset(const struct ram_list *rl, uint64_t size, uint64_t *offset);
 
-/* The `info ramblock` table, and its JSON twin.  Takes the list lock. */
+/*
+ * The `info ramblock` table, and its JSON twin.  Takes the list lock.  io,
+ * when not NULL, names how the block's bytes are served to readers (the
+ * JSON's "io"); it is called with the list lock held.
+ */
 struct strbuf;
+typedef const char *(*ram_io_fn)(void *opaque, struct ram_block *rb);
 void ram_list_render(struct ram_list *rl, struct strbuf *sb);
-void ram_list_render_json(struct ram_list *rl, struct strbuf *sb);
+void ram_list_render_json(struct ram_list *rl, ram_io_fn io, void *opaque, struct strbuf *sb);
 
 #endif

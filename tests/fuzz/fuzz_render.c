@@ -320,7 +320,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sb_free(&sb);
 	for (i = 0; i < nr_blocks; i++)
 		names.want[names.nr++] = blocks[i]->idstr;
-	ram_list_render_json(&rl, &sb);
+	ram_list_render_json(&rl, NULL, NULL, &sb);
 	check_json(&sb, &names);
 	sb_free(&sb);
 

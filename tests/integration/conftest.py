@@ -90,6 +90,34 @@ def pytest_runtest_protocol(item, nextitem):
         _current_item.pop()
 
 
+def kernel_has_fuse_passthrough():
+    """CONFIG_FUSE_PASSTHROUGH, from the kernel's own config or symbols
+    (fuse_backing_open exists only with it, Linux 6.9+)."""
+    try:
+        import gzip
+        with gzip.open("/proc/config.gz", "rt") as f:
+            return any(l.strip() == "CONFIG_FUSE_PASSTHROUGH=y" for l in f)
+    except OSError:
+        pass
+    try:
+        with open("/proc/kallsyms") as f:
+            return any(l.rstrip().endswith(" fuse_backing_open") for l in f)
+    except OSError:
+        return False
+
+
+def passthrough_expected():
+    """Whether a kvmfs started by this process may pass RAM files through to
+    their memfds, judged apart from kvmfs: a kernel with FUSE passthrough,
+    and CAP_SYS_ADMIN in the initial user namespace (registering a backing
+    file needs it)."""
+    with open("/proc/self/status") as f:
+        caps = int(next(l for l in f if l.startswith("CapEff:")).split()[1], 16)
+    with open("/proc/self/uid_map") as f:
+        initial_ns = f.read().split() == ["0", "0", "4294967295"]
+    return kernel_has_fuse_passthrough() and bool(caps >> 21 & 1) and initial_ns
+
+
 _guest_verdict = []  # once per session: None when the built-in guest runs, else why not
 GUEST_CHECK_TIMEOUT = 120.0  # generous: a loaded 2-core host, ring 0 emulated
 
