@@ -15,6 +15,7 @@ commands as that user with setpriv; they need root and skip otherwise.
 Run: python3 -m pytest -q tests/integration/test_access.py
 """
 import contextlib
+import json
 import os
 import shutil
 import stat
@@ -196,3 +197,51 @@ def test_missing_device_is_named(user, open_dir):
     assert r.returncode == 1, r
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and "/dev/kvm" in lines[0], r.stderr
+
+
+def test_unprivileged_kvmfs_serves_ram_files_through_the_page_cache(user, open_dir):
+    """Without CAP_SYS_ADMIN no backing file can be registered: RAM files
+    are served the old way, ramblocks.json says "cached", one stderr line
+    says why, and the bytes are guest memory's all the same."""
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("no /dev/fuse")
+    name, uid, gid = user
+    mnt = os.path.join(open_dir, "mnt")
+    os.mkdir(mnt)
+    os.chown(mnt, uid, gid)
+    undo = _grant("/dev/fuse", user) if not os.access("/dev/fuse", os.W_OK) or \
+        stat.S_IMODE(os.stat("/dev/fuse").st_mode) & 0o006 != 0o006 else (lambda: None)
+    p = None
+    try:
+        p = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                              "--", str(KVMFS), *PC, "-S", mnt],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        assert wait_for(lambda: is_mounted(mnt) or p.poll() is not None, 20.0)
+        assert p.poll() is None, p.stderr.read()
+        r = as_user(user, ["cat", os.path.join(mnt, "ramblocks.json")])
+        assert r.returncode == 0, r
+        bl = {b["idstr"]: b for b in json.loads(r.stdout)}
+        assert {b["io"] for b in bl.values()} == {"cached"}, bl
+        # Guest memory written behind the filesystem's back (root may), before any read.
+        data = os.urandom(3 * 4096 + 5)
+        off = 0x123456
+        with open(f"/proc/{p.pid}/mem", "r+b", buffering=0) as f:
+            f.seek(bl["pc.ram"]["host"] + off)
+            f.write(data)
+        r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
+                            "dd", f"if={os.path.join(mnt, 'ramblocks', 'pc.ram')}",
+                            "iflag=skip_bytes,count_bytes", f"skip={off}",
+                            f"count={len(data)}", "status=none"], capture_output=True)
+        assert r.returncode == 0 and r.stdout == data, r.stderr
+        p.terminate()
+        assert p.wait(timeout=20) == 0
+        said = [l for l in p.stderr.read().splitlines() if "passthrough off" in l]
+        assert len(said) == 1 and "CAP_SYS_ADMIN" in said[0], said
+        assert not is_mounted(mnt)
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        lazy_unmount(mnt)
+        undo()
