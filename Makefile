@@ -64,6 +64,11 @@ $(BUILD)/kvmfs: $(BUILD)/src/main.o $(LIB_OBJS) $(FS_OBJS) $(BUILD)/src/boot/fir
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) $(BUILD)/src/boot/firmware_blob.o | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) -pthread -lcmocka
+# tests/unit/test_fs_*.c test the FUSE layer's own code: they alone link it, and libfuse.
+$(BUILD)/tests/test_fs_%: tests/unit/test_fs_%.c $(LIB_OBJS) $(FS_OBJS) \
+		$(BUILD)/src/boot/firmware_blob.o | deps-check
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(FUSE_CFLAGS) -Itests/unit -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 # KERNEL=vmlinux|bzImage boots Linux instead of the built-in guest.
 KERNEL_APPEND ?= console=ttyS0 earlyprintk=serial nokaslr
