@@ -202,8 +202,12 @@ int dirty_log_put(struct dirty *d, struct ram_block *rb)
 		if ((rb && s->d.block != rb) || (s->d.flags & KVM_MEM_READONLY) ||
 		    kvm_dirty_log_wanted(kvm, s->d.block))
 			continue;
-		for (j = 0; j < i && kvm->table.slots[j].d.block != s->d.block; j++)
-			;
+		/* Told already for an earlier writable slot of the block (a ROM alias is not one)?
+		 */
+		for (j = 0; j < i; j++)
+			if (kvm->table.slots[j].d.block == s->d.block &&
+			    !(kvm->table.slots[j].d.flags & KVM_MEM_READONLY))
+				break;
 		if (j == i)
 			dirty_report_unlogged(d, s->d.block);
 	}
