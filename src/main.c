@@ -382,9 +382,11 @@ int main(int argc, char **argv)
 	vm_stop(&vm);
 	/* From here on, what was set up is undone in reverse order. */
 out_dirty:
-	dirty_exit(&dirty);
+	dirty_stop(&dirty);
 	if (fs)
 		fs_unmount(fs);
+	/* Not before: the files still open at unmount let go of their dirty logging. */
+	dirty_exit(&dirty);
 	vm_exit(&vm);
 out_kernel:
 	loader_close(&kernel);

@@ -19,6 +19,14 @@
  * after it, where the write is visible - or it comes after the harvest and
  * sets the page's dirty bit again for the next sweep.
  *
+ * Only while the block logs: the sweep hears of the guest's writes to a
+ * block only while its dirty logging is on, which every file that may be
+ * cached holds while it is open (fs_dirty_log_hold: cached RAM files, and
+ * phys for every block).  The kernel keeps a file's cache after its last
+ * close (keep_cache), so when a block stops logging every page of it
+ * that any view may cache is dropped (fs_cache_unlogged): a later open,
+ * which turns logging on again before its first read, reads memory anew.
+ *
  * Shared core, not a kind: ramblocks.c and phys.c track their pages here
  * and call fs_invalidate_bytes after their writes; the dirty sweep calls
  * it through the listener the session attaches (fs_cache_attach).  It
@@ -27,10 +35,13 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kvm/dirty_sweep.h"
 #include "memory/phys.h"
+#include "memory/ram.h"
 #include "util/compiler.h"
 #include "vm.h"
 
@@ -192,8 +203,39 @@ static void fs_inval_dirty(struct dirty_listener *l, struct ram_block *rb, uint6
 	fs_invalidate_bytes(fs, rb, offset, len, NULL);
 }
 
+/*
+ * rb stopped logging: from now on the guest's writes to it go unseen, so
+ * nothing of it may stay cached.  Nobody holds it, so no file that caches
+ * it is open, and the next open turns logging on before its first read.
+ */
+static void fs_cache_unlogged(struct dirty_listener *l, struct ram_block *rb)
+{
+	struct fs *fs = container_of(l, struct fs, cache_listener);
+
+	fs_invalidate_bytes(fs, rb, 0, rb->used_length, NULL);
+}
+
 void fs_cache_attach(struct fs *fs, struct dirty *dirty)
 {
 	fs->cache_listener.dirty = fs_inval_dirty;
+	fs->cache_listener.unlogged = fs_cache_unlogged;
 	dirty_add_listener(dirty, &fs->cache_listener);
+}
+
+int fs_dirty_log_hold(struct fs *fs, struct ram_block *rb)
+{
+	return fs->dirty ? dirty_log_get(fs->dirty, rb) : 0;
+}
+
+void fs_dirty_log_drop(struct fs *fs, struct ram_block *rb)
+{
+	int ret;
+
+	if (!fs->dirty)
+		return;
+	/* A release cannot fail; what KVM refused is said, and the slot logs on. */
+	ret = dirty_log_put(fs->dirty, rb);
+	if (ret)
+		fprintf(stderr, "kvmfs: dirty logging of %s stays on: %s\n", rb ? rb->idstr : "RAM",
+		        strerror(-ret));
 }

@@ -1,11 +1,24 @@
 /*
  * ctl.c - MNT/ctl: read the run state (a snapshot rendered at open, as
  * QEMU's `info status` names it, plus the diagnostic after a failure);
- * write one command per write(): "stop" or "cont", a trailing newline
- * allowed.  Anything else is EINVAL; a command the VM refuses returns its
- * error (cont of a dead guest: EPERM).
+ * write one command per write(), a trailing newline allowed:
+ *
+ *   stop, cont        stop the vCPUs / let them run again
+ *   dirty-log on      hold dirty logging of every RAM block, so that
+ *                     dirty/ counts every write from now on, with no
+ *                     dirty/ file held open (a tool that asks for it)
+ *   dirty-log off     let go of that hold; logging stays on for what
+ *                     else holds it (open dirty/ files, cached RAM files)
+ *
+ * "dirty-log on" twice is one hold, "off" without "on" does nothing.
+ * Anything else is EINVAL; a command the VM refuses returns its error
+ * (cont of a dead guest: EPERM; KVM refusing to log: its errno).  Without
+ * KVM (-accel none, a dump) the dirty-log commands are accepted and do
+ * nothing: there is no log.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/compiler.h"
@@ -51,12 +64,56 @@ static int fs_ctl_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 	return ret;
 }
 
+/* The kind's state: the hold "dirty-log on" took. */
+struct fs_ctl {
+	pthread_mutex_t lock; /* guards dirty_log, and orders the holds it takes and drops */
+	bool dirty_log;
+};
+
+static int fs_ctl_stop(struct fs *fs)
+{
+	return vm_stop(fs->vm);
+}
+
+static int fs_ctl_cont(struct fs *fs)
+{
+	return vm_cont(fs->vm);
+}
+
+static int fs_ctl_dirty_log(struct fs *fs, bool on)
+{
+	struct fs_ctl *c = fs_kind_priv(fs, &fs_ctl_kind);
+	int ret = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (on && !c->dirty_log)
+		ret = fs_dirty_log_hold(fs, NULL);
+	else if (!on && c->dirty_log)
+		fs_dirty_log_drop(fs, NULL);
+	if (!ret)
+		c->dirty_log = on;
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+static int fs_ctl_dirty_log_on(struct fs *fs)
+{
+	return fs_ctl_dirty_log(fs, true);
+}
+
+static int fs_ctl_dirty_log_off(struct fs *fs)
+{
+	return fs_ctl_dirty_log(fs, false);
+}
+
 static const struct {
 	const char *word;
-	int (*run)(struct vm *vm);
+	int (*run)(struct fs *fs);
 } fs_ctl_cmds[] = {
-        {"stop", vm_stop},
-        {"cont", vm_cont},
+        {"stop", fs_ctl_stop},
+        {"cont", fs_ctl_cont},
+        {"dirty-log on", fs_ctl_dirty_log_on},
+        {"dirty-log off", fs_ctl_dirty_log_off},
 };
 
 static void fs_ctl_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
@@ -77,7 +134,7 @@ static void fs_ctl_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const
 	for (i = 0; i < ARRAY_SIZE(fs_ctl_cmds); i++) {
 		if (strlen(fs_ctl_cmds[i].word) != len || memcmp(fs_ctl_cmds[i].word, buf, len))
 			continue;
-		ret = fs_ctl_cmds[i].run(fs->vm);
+		ret = fs_ctl_cmds[i].run(fs);
 		if (ret < 0)
 			fuse_reply_err(req, -ret);
 		else
@@ -99,7 +156,33 @@ static const struct fs_kind_ops fs_ctl_ops = {
         .truncate_ok = true,
 };
 
+static int fs_ctl_init(struct fs *fs, void **priv)
+{
+	struct fs_ctl *c = calloc(1, sizeof(*c));
+
+	(void)fs;
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	*priv = c;
+	return 0;
+}
+
+/*
+ * A hold still taken goes with the VM: the sweep has ended, and other
+ * kinds' listeners may be gone, so it is not let go here.
+ */
+static void fs_ctl_exit(void *priv)
+{
+	struct fs_ctl *c = priv;
+
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
 const struct fs_kind fs_ctl_kind = {
         .name = "ctl",
         .ops = &fs_ctl_ops,
+        .init = fs_ctl_init,
+        .exit = fs_ctl_exit,
 };

@@ -1,21 +1,33 @@
 /*
  * dirty.c - MNT/dirty/: what the guest wrote, per RAM block.
  *
- *   MNT/dirty/<idstr>          the 4 KiB pages written since the previous
- *                              read of this file: one line per run,
- *                              "<first>-<last> <pages>", offsets in the block
- *                              in hex.  st_size 0, like a /proc file.
- *   MNT/dirty/<idstr>.bitmap   the same since the previous read of this
- *                              file, raw: little-endian u64 words, bit i =
- *                              page i of the block (KVM's dirty-log format)
+ *   MNT/dirty/<idstr>          the 4 KiB pages the guest wrote since the
+ *                              previous open of this file, counted while
+ *                              the block's dirty logging was on: one line
+ *                              per run, "<first>-<last> <pages>", offsets in
+ *                              the block in hex.  st_size 0, like a /proc
+ *                              file.
+ *   MNT/dirty/<idstr>.bitmap   the same, raw: little-endian u64 words, bit
+ *                              i = page i of the block (KVM's dirty-log
+ *                              format)
+ *
+ * Logging costs the guest a fault per page it writes, so it is on only
+ * while something holds the block: an open file of dirty/ (from open to
+ * release), a cached file of the same bytes, or `dirty-log on` written to
+ * ctl (ctl.c).  To count continuously, hold one open - `exec 3<
+ * MNT/dirty/pc.ram` - or write `dirty-log on`, and open the file again
+ * to read what was written since.  A write made while nothing held the
+ * block is not seen.
  *
  * Per block rather than per memslot: slot ids change whenever the layout
  * does, a block's name does not, and it is how ramblocks/ names the same
  * bytes.  Names follow ramblocks/ ('/' makes directories, same encoding).
- * "Read" means opened for reading: each open takes the bits collected
- * since the last one (after a sweep, so a stopped guest reads exact) and
- * starts collecting anew.  Only the guest's writes count: writes through
- * the FS are not in KVM's dirty log.  ROM blocks have no entry.
+ * "Read" means opened for reading: each open turns logging on (if it was
+ * not), takes the bits collected since the last open (after a sweep, so a
+ * stopped guest reads exact) and starts collecting anew; the last release
+ * sweeps once more before logging goes off, so the next open sees what was
+ * written up to then.  Only the guest's writes count: writes through the
+ * FS are not in KVM's dirty log.  ROM blocks have no entry.
  *
  * The kind's state is the per-block bitmaps (kvm/dirty_blocks.h), a
  * listener of the dirty sweep of its own; a file's node has priv = its
@@ -48,15 +60,31 @@ static int fs_dirty_open(struct fs *fs, struct fs_node *n, struct fuse_file_info
 	uint64_t *bm;
 	int ret;
 
-	ret = dirty_blocks_take(fs_kind_priv(fs, &fs_dirty_kind), b, fs_dirty_reader(n), &bm);
+	/* Held from before the take: nothing the guest writes from here on goes uncounted. */
+	ret = fs_dirty_log_hold(fs, b->rb);
 	if (ret)
 		return ret;
+	ret = dirty_blocks_take(fs_kind_priv(fs, &fs_dirty_kind), b, fs_dirty_reader(n), &bm);
+	if (ret)
+		goto err;
 	if (fs_dirty_reader(n) == DIRTY_BLOCKS_BITMAP)
 		sb_add(&sb, (const char *)bm, dirty_blocks_words(b) * sizeof(*bm));
 	else
 		dirty_blocks_render_ranges(bm, b->pages, &sb);
 	free(bm);
-	return fs_text_hand_out(&sb, fi);
+	ret = fs_text_hand_out(&sb, fi);
+	if (ret)
+		goto err;
+	return 0;
+err:
+	fs_dirty_log_drop(fs, b->rb);
+	return ret;
+}
+
+static void fs_dirty_release(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	fs_text_release(fs, n, fi);
+	fs_dirty_log_drop(fs, fs_dirty_block(n)->rb);
 }
 
 static int fs_dirty_size(struct fs *fs, struct fs_node *n, uint64_t *size)
@@ -72,7 +100,7 @@ static int fs_dirty_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 static const struct fs_kind_ops fs_dirty_ops = {
         .open = fs_dirty_open,
         .read = fs_text_read,
-        .release = fs_text_release,
+        .release = fs_dirty_release,
         .size = fs_dirty_size,
         .dynamic = true,
 };
@@ -130,7 +158,7 @@ static void fs_dirty_attach(void *priv, struct dirty *dirty)
 	dirty_blocks_attach(priv, dirty);
 }
 
-/* The sweep that fed it has ended (dirty_exit runs before fs_unmount). */
+/* The sweep that fed it has stopped (dirty_stop runs before fs_unmount). */
 static void fs_dirty_exit(void *priv)
 {
 	dirty_blocks_exit(priv);

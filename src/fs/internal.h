@@ -138,6 +138,8 @@ struct fs {
 	 */
 	struct dirty_listener cache_listener;
 	fuse_ino_t cache_gpa_ino;
+	/* The sweep, whose dirty logging open files hold (fs_dirty_log_hold); NULL: none. */
+	struct dirty *dirty;
 
 	struct fuse_session *se;
 	/* FUSE passthrough, negotiated per session (passthrough.c); RAM files use it. */
@@ -170,7 +172,8 @@ struct fs_kind_ops {
 	/* NULL: EACCES, the file was not opened for writing. */
 	void (*write)(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
 	              size_t size, off_t off, struct fuse_file_info *fi);
-	void (*release)(struct fuse_file_info *fi);
+	/* The file is closed (or the session ends with it open): free what fi->fh owns. */
+	void (*release)(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
 	/* st_size; -errno when it cannot be computed. */
 	int (*size)(struct fs *fs, struct fs_node *n, uint64_t *size);
 	/* Host bytes behind the file, for st_blocks; NULL: as many as st_size. */
@@ -220,8 +223,21 @@ int fs_add_block(struct fs *fs, fuse_ino_t top, struct ram_block *rb, const char
                  const struct fs_kind_ops *ops, fuse_ino_t *ino);
 
 /* ---- cache.c ---- */
-/* Start receiving the dirty sweep's news of guest writes. */
+/*
+ * Start receiving the dirty sweep's news of guest writes, and of blocks
+ * whose logging stopped (their cached pages are dropped then).
+ */
 void fs_cache_attach(struct fs *fs, struct dirty *dirty);
+/*
+ * Dirty logging of rb (NULL: every RAM block) for an open file that needs
+ * to hear of the guest's writes: its cache must be kept true (a cached RAM
+ * file, phys), or it counts them (dirty/).  Hold it in open, before any
+ * read is answered, and drop it in release; -errno when KVM refuses.
+ */
+int fs_dirty_log_hold(struct fs *fs, struct ram_block *rb);
+void fs_dirty_log_drop(struct fs *fs, struct ram_block *rb);
+/* fi->fh of an open cached file of guest memory that holds dirty logging. */
+#define FS_FH_LOG_HELD 1
 /*
  * Drop the kernel's cached copies of [off, off+len) of rb in every file that
  * shows it (ramblocks/<idstr>, and phys at each GPA mapping it), except
@@ -262,7 +278,7 @@ void fs_text_read_locked(fuse_req_t req, size_t size, off_t off, struct fuse_fil
                          pthread_mutex_t *lock);
 void fs_text_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
                   struct fuse_file_info *fi);
-void fs_text_release(struct fuse_file_info *fi);
+void fs_text_release(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
 
 /* ---- ramblocks.c: the rules of opening a file of guest memory (phys shares them) ---- */
 /* No O_TRUNC, cache kept (or direct_io). */

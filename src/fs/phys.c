@@ -105,8 +105,30 @@ static int fs_phys_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info
 	return phys_seek(fs_as(fs), off, whence, out);
 }
 
+/* The same cache and write rules as RAM files. */
+static int fs_phys_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	int ret = fs_ram_open(fs, n, fi);
+
+	if (ret || fi->direct_io)
+		return ret;
+	/* Cached, at every GPA: the guest's writes to any block must reach us. */
+	ret = fs_dirty_log_hold(fs, NULL);
+	if (!ret)
+		fi->fh = FS_FH_LOG_HELD;
+	return ret;
+}
+
+static void fs_phys_release(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	(void)n;
+	if (fi->fh == FS_FH_LOG_HELD)
+		fs_dirty_log_drop(fs, NULL);
+}
+
 static const struct fs_kind_ops fs_phys_ops = {
-        .open = fs_ram_open, /* the same cache and write rules as RAM files */
+        .open = fs_phys_open,
+        .release = fs_phys_release,
         .read = fs_phys_read,
         .write = fs_phys_write,
         .size = fs_phys_size,

@@ -17,6 +17,8 @@
  * Otherwise RAM files are served from the page cache (keep_cache on open)
  * and kept true to the guest by the dirty-log sweep (cache.c), which tells
  * us which runs of a block the guest wrote; we invalidate exactly those.
+ * Such a file holds its block's dirty logging from open to release; a
+ * passthrough or direct_io file needs none.
  * With -o direct_io every read goes to guest memory instead (and shared
  * mmap is refused by the kernel with ENODEV).
  *
@@ -179,7 +181,7 @@ int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 static int fs_ramblocks_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 {
 	struct fs_ramblocks *st = fs_kind_priv(fs, &fs_ramblocks_kind);
-	int id;
+	int id, ret;
 
 	if (fi->flags & O_TRUNC)
 		return -EPERM;
@@ -188,7 +190,20 @@ static int fs_ramblocks_open(struct fs *fs, struct fs_node *n, struct fuse_file_
 		fs_pt_open(&fs->pt, fi, id);
 		return 0;
 	}
-	return fs_ram_open(fs, n, fi);
+	ret = fs_ram_open(fs, n, fi);
+	if (ret || fi->direct_io)
+		return ret;
+	/* Cached: the sweep must tell us of the guest's writes before the first read. */
+	ret = fs_dirty_log_hold(fs, fs_ram_block(n));
+	if (!ret)
+		fi->fh = FS_FH_LOG_HELD;
+	return ret;
+}
+
+static void fs_ramblocks_release(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	if (fi->fh == FS_FH_LOG_HELD)
+		fs_dirty_log_drop(fs, fs_ram_block(n));
 }
 
 struct fs_ram_reply {
@@ -283,6 +298,7 @@ static int fs_ram_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info 
 static const struct fs_kind_ops fs_ram_ops = {
         .open = fs_ramblocks_open,
         .read = fs_ram_read,
+        .release = fs_ramblocks_release,
         .write = fs_ram_write,
         .size = fs_ram_size,
         .resident = fs_ram_resident,

@@ -190,38 +190,39 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 }
 
 /*
- * Open handles that own something (a text snapshot, a vmcore header), so
- * that fs_unmount can free those whose RELEASE never came: a session that
- * ends while files are still open gets none.
+ * Open handles that own something (a text snapshot, a vmcore header, a
+ * hold of dirty logging), so that fs_unmount can let go of those whose
+ * RELEASE never came: a session that ends while files are still open gets
+ * none.  A handle is its node and fh: two opens of one file whose fh are
+ * equal own the same kind of thing, so either entry serves.
  */
 struct fs_handle {
 	uint64_t fh;
-	const struct fs_kind_ops *ops;
+	struct fs_node *n;
 	struct fs_handle *next;
 };
 
-static void fs_handle_add(struct fs *fs, const struct fs_kind_ops *ops, uint64_t fh)
+static void fs_handle_add(struct fs *fs, struct fs_node *n, uint64_t fh)
 {
 	struct fs_handle *h = malloc(sizeof(*h));
 
 	if (!h)
 		return; /* only costs a leak at exit */
 	h->fh = fh;
-	h->ops = ops;
+	h->n = n;
 	pthread_mutex_lock(&fs->handles_lock);
 	h->next = fs->handles;
 	fs->handles = h;
 	pthread_mutex_unlock(&fs->handles_lock);
 }
 
-static void fs_handle_release(struct fs *fs, const struct fs_kind_ops *ops,
-                              struct fuse_file_info *fi)
+static void fs_handle_release(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 {
 	struct fs_handle **pp, *h = NULL;
 
 	pthread_mutex_lock(&fs->handles_lock);
 	for (pp = &fs->handles; *pp; pp = &(*pp)->next) {
-		if ((*pp)->fh == fi->fh) {
+		if ((*pp)->fh == fi->fh && (*pp)->n == n) {
 			h = *pp;
 			*pp = h->next;
 			break;
@@ -229,7 +230,7 @@ static void fs_handle_release(struct fs *fs, const struct fs_kind_ops *ops,
 	}
 	pthread_mutex_unlock(&fs->handles_lock);
 	free(h);
-	ops->release(fi);
+	n->ops->release(fs, n, fi);
 }
 
 static void fs_handles_release_all(struct fs *fs)
@@ -239,7 +240,7 @@ static void fs_handles_release_all(struct fs *fs)
 		struct fuse_file_info fi = {.fh = h->fh};
 
 		fs->handles = h->next;
-		h->ops->release(&fi);
+		h->n->ops->release(fs, h->n, &fi);
 		free(h);
 	}
 }
@@ -272,9 +273,9 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	if (ops->release)
-		fs_handle_add(fs, ops, fi->fh);
+		fs_handle_add(fs, n, fi->fh);
 	if (fuse_reply_open(req, fi) == -ENOENT && ops->release)
-		fs_handle_release(fs, ops, fi); /* the opener was interrupted and is gone */
+		fs_handle_release(fs, n, fi); /* the opener was interrupted and is gone */
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -309,7 +310,7 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct fs_node *n = fs_node_get(fs, ino);
 
 	if (n && n->ops->release)
-		fs_handle_release(fs, n->ops, fi);
+		fs_handle_release(fs, n, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -613,6 +614,7 @@ int fs_mount(struct vm *vm, struct dirty *dirty, const struct fs_config *cfg, st
 	pthread_mutex_init(&fs->handles_lock, NULL);
 	fs->fuse_last_fd = -1;
 	fs->vm = vm;
+	fs->dirty = dirty;
 	fs->cfg = *cfg;
 	fs->uid = getuid();
 	fs->gid = getgid();
@@ -776,10 +778,11 @@ void fs_unmount(struct fs *fs)
 	fuse_session_destroy(fs->se);
 	if (fs->fuse_last_fd >= 0)
 		close(fs->fuse_last_fd);
+	/* Their holds of dirty logging too: the sweep has stopped but not ended (main.c). */
 	fs_handles_release_all(fs);
 	pthread_mutex_destroy(&fs->handles_lock);
 	fs_nodes_free(fs);
-	/* The sweep that fed the kinds has ended (dirty_exit runs first). */
+	/* The sweep that fed the kinds has stopped (dirty_stop runs first). */
 	fs_tree_exit(fs);
 	fs_zeros_free(fs->zeros);
 	fs_pt_exit(&fs->pt);

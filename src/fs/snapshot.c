@@ -155,10 +155,12 @@ void fs_text_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size,
 	fs_text_read_locked(req, size, off, fi, NULL);
 }
 
-void fs_text_release(struct fuse_file_info *fi)
+void fs_text_release(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 {
 	struct fs_text *t = (struct fs_text *)(uintptr_t)fi->fh;
 
+	(void)fs;
+	(void)n;
 	fs_snap_put(t->snap);
 	free(t);
 }

@@ -236,8 +236,10 @@ static void fs_vmcore_read(struct fs *fs, struct fs_node *n, fuse_req_t req, siz
 	fs_vmcore_file_put(f);
 }
 
-static void fs_vmcore_release(struct fuse_file_info *fi)
+static void fs_vmcore_release(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 {
+	(void)fs;
+	(void)n;
 	fs_vmcore_file_put(fs_vmcore_file(fi));
 }
 

@@ -6,7 +6,9 @@
  * listener, so neither consumer can clear the other's bits.  Each reader
  * (the text file and the .bitmap file of a block) has its own bitmap, which
  * collects until that reader takes it: "what the guest wrote since the
- * previous read of this file".  Bits are 4 KiB pages of the block, KVM's
+ * previous read of this file" - as far as the sweep saw it, which is while
+ * the block's slots logged (dirty_log_get/put; the FS holds a block from
+ * each open of its files to the release).  Bits are 4 KiB pages of the block, KVM's
  * dirty-log granularity.  The sweep reports runs as dirty_sweep.c coalesces them
  * (clean gaps shorter than its COALESCE_PAGES inside a run count as written).
  */

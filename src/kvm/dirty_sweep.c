@@ -99,21 +99,21 @@ static void dirty_walk(struct dirty *d, const struct kvm_slot *s, const uint64_t
 	}
 }
 
-void dirty_sweep(struct dirty *d)
+/*
+ * Sweep the slots of rb that log (rb NULL: every slot that logs), with
+ * d->lock and the view's read lock held: the slot table must not change
+ * under us.
+ */
+static void dirty_sweep_locked(struct dirty *d, const struct ram_block *rb)
 {
 	struct kvm *kvm = d->kvm;
 	size_t i;
 
-	if (kvm->vm_fd < 0 || !kvm->dirty_log)
-		return;
-	pthread_mutex_lock(&d->lock);
-	/* The slot table must not change under us: hold the view's read lock. */
-	pthread_rwlock_rdlock(&kvm->as->lock);
 	for (i = 0; i < kvm->table.nr; i++) {
 		const struct kvm_slot *s = &kvm->table.slots[i];
 		uint64_t pages = s->d.size / PAGE, words = (pages + 63) / 64;
 
-		if (!(s->d.flags & KVM_MEM_LOG_DIRTY_PAGES))
+		if (!(s->d.flags & KVM_MEM_LOG_DIRTY_PAGES) || (rb && s->d.block != rb))
 			continue;
 		if (words > d->bitmap_words) {
 			uint64_t *bm = realloc(d->bitmap, words * sizeof(*bm));
@@ -127,9 +127,94 @@ void dirty_sweep(struct dirty *d)
 		if (kvm_slot_dirty_log(kvm, s, d->bitmap) == 0)
 			dirty_walk(d, s, d->bitmap, pages);
 	}
-	pthread_rwlock_unlock(&kvm->as->lock);
-	d->sweeps++;
+}
+
+void dirty_sweep(struct dirty *d)
+{
+	struct kvm *kvm = d->kvm;
+
+	if (kvm->vm_fd < 0 || !kvm->dirty_log)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (!d->quit) {
+		pthread_rwlock_rdlock(&kvm->as->lock);
+		dirty_sweep_locked(d, NULL);
+		pthread_rwlock_unlock(&kvm->as->lock);
+		d->sweeps++;
+	}
 	pthread_mutex_unlock(&d->lock);
+}
+
+int dirty_log_get(struct dirty *d, struct ram_block *rb)
+{
+	int ret = 0;
+
+	if (d->kvm->vm_fd < 0 || !d->kvm->dirty_log)
+		return 0;
+	/* Under d->lock: a sweep never sees a slot half way between on and off. */
+	pthread_mutex_lock(&d->lock);
+	if (!d->quit)
+		ret = kvm_dirty_log_users(d->kvm, rb, true);
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+/* Tell the listeners that rb's slots stopped logging. */
+static void dirty_report_unlogged(struct dirty *d, struct ram_block *rb)
+{
+	struct dirty_listener *l;
+
+	for (l = d->listeners; l; l = l->next)
+		if (l->unlogged)
+			l->unlogged(l, rb);
+}
+
+int dirty_log_put(struct dirty *d, struct ram_block *rb)
+{
+	struct kvm *kvm = d->kvm;
+	size_t i, j;
+	int ret = 0;
+
+	if (kvm->vm_fd < 0 || !kvm->dirty_log)
+		return 0;
+	pthread_mutex_lock(&d->lock);
+	if (d->quit)
+		goto out;
+	/*
+	 * The last harvest before the flag may go: KVM frees a slot's log
+	 * with it.  d->lock keeps other sweeps out until the flag is gone, so
+	 * only what the guest writes in between is unseen - and that is what
+	 * unlogged() is for.
+	 */
+	pthread_rwlock_rdlock(&kvm->as->lock);
+	dirty_sweep_locked(d, rb);
+	pthread_rwlock_unlock(&kvm->as->lock);
+	ret = kvm_dirty_log_users(kvm, rb, false);
+	/*
+	 * Every block of the put that no longer logs, once: a block that
+	 * never logged has nothing cached either, so telling it too costs
+	 * only a look.  Called like dirty(), under the view's read lock.
+	 */
+	pthread_rwlock_rdlock(&kvm->as->lock);
+	for (i = 0; i < kvm->table.nr; i++) {
+		const struct kvm_slot *s = &kvm->table.slots[i];
+
+		if ((rb && s->d.block != rb) || (s->d.flags & KVM_MEM_READONLY) ||
+		    kvm_dirty_log_wanted(kvm, s->d.block))
+			continue;
+		/* Told already for an earlier writable slot of the block (a ROM alias is not one)?
+		 */
+		for (j = 0; j < i; j++)
+			if (kvm->table.slots[j].d.block == s->d.block &&
+			    !(kvm->table.slots[j].d.flags & KVM_MEM_READONLY))
+				break;
+		if (j == i)
+			dirty_report_unlogged(d, s->d.block);
+	}
+	pthread_rwlock_unlock(&kvm->as->lock);
+out:
+	pthread_mutex_unlock(&d->lock);
+	return ret;
 }
 
 static void *dirty_thread(void *arg)
@@ -177,16 +262,21 @@ int dirty_start(struct dirty *d)
 	return ret;
 }
 
-void dirty_exit(struct dirty *d)
+void dirty_stop(struct dirty *d)
 {
+	pthread_mutex_lock(&d->lock);
+	d->quit = true;
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
 	if (d->running) {
-		pthread_mutex_lock(&d->lock);
-		d->quit = true;
-		pthread_cond_signal(&d->cond);
-		pthread_mutex_unlock(&d->lock);
 		pthread_join(d->thread, NULL);
 		d->running = false;
 	}
+}
+
+void dirty_exit(struct dirty *d)
+{
+	dirty_stop(d);
 	free(d->bitmap);
 	d->bitmap = NULL;
 	pthread_cond_destroy(&d->cond);

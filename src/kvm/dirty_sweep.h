@@ -9,6 +9,11 @@
  * state (vm_stop()) triggers a final sweep, after which every cache is
  * exact.  It takes the KVM VM it sweeps and the run state it listens to,
  * not the VM above both.
+ *
+ * Only slots that log are swept, and a RAM block's slots log only while
+ * the block has users (dirty_log_get/put): a reader that needs to hear of
+ * the guest's writes holds the block from before its first read until it
+ * is done.  Logging costs the guest a write-protect fault per page.
  */
 #ifndef KVMFS_KVM_DIRTY_SWEEP_H
 #define KVMFS_KVM_DIRTY_SWEEP_H
@@ -27,6 +32,12 @@ struct dirty_listener {
 	void (*dirty)(struct dirty_listener *l, struct ram_block *rb, uint64_t offset,
 	              uint64_t len);
 	/*
+	 * rb's slots stopped logging (dirty_log_put): the guest's writes go
+	 * unseen from now on, so whatever relies on hearing of them (a cached
+	 * copy) must go.  NULL: nothing does.  Called as dirty() is.
+	 */
+	void (*unlogged)(struct dirty_listener *l, struct ram_block *rb);
+	/*
 	 * exact: runs hold only dirty pages (for counting them); otherwise
 	 * runs may bridge a few clean pages (cheaper cache invalidation).
 	 */
@@ -40,8 +51,8 @@ struct dirty {
 	unsigned period_ms;
 	pthread_t thread;
 	bool running;
-	bool quit;
-	pthread_mutex_t lock; /* guards quit and serializes sweeps */
+	bool quit;            /* dirty_stop(): no more sweeps, logging stays as it is */
+	pthread_mutex_t lock; /* guards quit; serializes sweeps and logging's on and off */
 	pthread_cond_t cond;
 	uint64_t *bitmap; /* scratch for one slot's log */
 	uint64_t bitmap_words;
@@ -55,8 +66,27 @@ void dirty_init(struct dirty *d, struct kvm *kvm, struct runstate *rs, unsigned 
 void dirty_add_listener(struct dirty *d, struct dirty_listener *l);
 /* Starts the sweep thread (no-op without dirty logging) and hooks vm_stop. */
 int dirty_start(struct dirty *d);
-/* Sweep every slot once, now. */
+/* Sweep every slot that logs once, now. */
 void dirty_sweep(struct dirty *d);
+/*
+ * One user more of rb's dirty logging (rb NULL: of every RAM block); the
+ * first turns its slots' logging on.  -errno when KVM refuses (then
+ * nothing is held).  Without dirty logging (-accel none) it does nothing.
+ */
+int dirty_log_get(struct dirty *d, struct ram_block *rb);
+/*
+ * One user fewer.  Its block is swept first, so listeners hear of every
+ * write made while it logged; a block whose logging this turns off is
+ * then told to every listener's unlogged().  Always counts; -errno: KVM
+ * refused to turn a slot's logging off (it logs on, which costs only time).
+ */
+int dirty_log_put(struct dirty *d, struct ram_block *rb);
+/*
+ * End the sweeps: the thread, and every sweep, get and put after it (they
+ * return at once).  What still holds logging may let go afterwards, until
+ * dirty_exit().
+ */
+void dirty_stop(struct dirty *d);
 void dirty_exit(struct dirty *d);
 
 #endif

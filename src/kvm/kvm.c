@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -34,8 +35,8 @@ static const struct kvm_cap_req kvm_required[] = {
         {KVM_CAP_NR_MEMSLOTS, "KVM_CAP_NR_MEMSLOTS"},
 };
 
-int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, bool dirty_log,
-                     struct kvm_slot_desc **out, size_t *nr)
+int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, kvm_slot_logged_fn *logged,
+                     void *opaque, struct kvm_slot_desc **out, size_t *nr)
 {
 	struct kvm_slot_desc *d = NULL;
 	size_t n = 0, cap = 0, i;
@@ -44,8 +45,12 @@ int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, bool dirty_lo
 		const struct flat_range *fr = &fv->ranges[i];
 		uint64_t done = 0;
 
+		bool log;
+
 		if (!flat_range_is_ram(fr) || !fr->mr->block)
 			continue;
+		/* A read-only slot cannot be written, so there is nothing to log. */
+		log = !fr->readonly && logged && logged(opaque, fr->mr->block);
 		while (done < fr->size) {
 			uint64_t len = fr->size - done < max_size ? fr->size - done : max_size;
 
@@ -66,10 +71,8 @@ int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, bool dirty_lo
 			        .host = fr->mr->block->host + fr->offset + done,
 			        .block = fr->mr->block,
 			        .offset = fr->offset + done,
-			        /* A read-only slot cannot be written, so there is nothing to log.
-			         */
 			        .flags = fr->readonly ? KVM_MEM_READONLY
-			                              : (dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0),
+			                              : (log ? KVM_MEM_LOG_DIRTY_PAGES : 0),
 			};
 			done += len;
 		}
@@ -124,6 +127,25 @@ static int slot_gpa_cmp(const void *a, const void *b)
 	return (x->d.gpa > y->d.gpa) - (x->d.gpa < y->d.gpa);
 }
 
+bool kvm_dirty_log_wanted(const struct kvm *kvm, const struct ram_block *rb)
+{
+	size_t i;
+
+	if (!kvm->dirty_log)
+		return false;
+	if (kvm->log_all)
+		return true;
+	for (i = 0; i < kvm->nr_log_users; i++)
+		if (kvm->log_users[i].rb == rb)
+			return kvm->log_users[i].n > 0;
+	return false;
+}
+
+static bool kvm_block_logged(void *opaque, const struct ram_block *rb)
+{
+	return kvm_dirty_log_wanted(opaque, rb);
+}
+
 /* The address space's listener: runs under its write lock. */
 static int kvm_commit(struct as_listener *l, const struct flatview *old_fv,
                       const struct flatview *new_fv)
@@ -137,7 +159,8 @@ static int kvm_commit(struct as_listener *l, const struct flatview *old_fv,
 	int ret;
 
 	(void)old_fv;
-	ret = kvm_slots_derive(new_fv, KVM_SLOT_MAX_SIZE, kvm->dirty_log, &nd, &nn);
+	/* Each block keeps the logging its users asked for. */
+	ret = kvm_slots_derive(new_fv, KVM_SLOT_MAX_SIZE, kvm_block_logged, kvm, &nd, &nn);
 	if (ret)
 		return ret;
 	keep = calloc(t->nr + 1, sizeof(*keep));
@@ -192,6 +215,87 @@ out:
 	free(keep);
 	free(have);
 	free(nd);
+	return ret;
+}
+
+/* rb's count of users, made on first use; NULL: out of memory.  Write lock held. */
+static unsigned *kvm_log_count(struct kvm *kvm, const struct ram_block *rb)
+{
+	struct kvm_log_users *p;
+	size_t i;
+
+	for (i = 0; i < kvm->nr_log_users; i++)
+		if (kvm->log_users[i].rb == rb)
+			return &kvm->log_users[i].n;
+	p = realloc(kvm->log_users, (kvm->nr_log_users + 1) * sizeof(*p));
+	if (!p)
+		return NULL;
+	kvm->log_users = p;
+	p[kvm->nr_log_users] = (struct kvm_log_users){.rb = rb, .n = 0};
+	return &p[kvm->nr_log_users++].n;
+}
+
+/*
+ * Bring every RAM slot's logging to what its block's users want, with the
+ * write lock held.  The table always says what KVM has: a slot changes in
+ * it only once KVM took the change.
+ */
+static int kvm_slots_relog(struct kvm *kvm)
+{
+	struct kvm_slot_table *t = &kvm->table;
+	size_t i;
+	int ret = 0, r;
+
+	for (i = 0; i < t->nr; i++) {
+		struct kvm_slot *s = &t->slots[i];
+		struct kvm_slot_desc d = s->d;
+
+		if (d.flags & KVM_MEM_READONLY)
+			continue;
+		d.flags &= ~(uint32_t)KVM_MEM_LOG_DIRTY_PAGES;
+		if (kvm_dirty_log_wanted(kvm, d.block))
+			d.flags |= KVM_MEM_LOG_DIRTY_PAGES;
+		if (d.flags == s->d.flags)
+			continue;
+		/* Same slot, addresses and size: KVM changes only the flag (KVM_MR_FLAGS_ONLY). */
+		r = kvm_slot_set(kvm, s->id, &d, false);
+		if (r) {
+			/* The others still get theirs: one failure must not stick every slot. */
+			ret = ret ? ret : r;
+			continue;
+		}
+		s->d.flags = d.flags;
+	}
+	return ret;
+}
+
+int kvm_dirty_log_users(struct kvm *kvm, struct ram_block *rb, bool get)
+{
+	unsigned *n;
+	int ret = 0;
+
+	if (!kvm->dirty_log)
+		return 0;
+	pthread_rwlock_wrlock(&kvm->as->lock);
+	n = rb ? kvm_log_count(kvm, rb) : &kvm->log_all;
+	if (!n) {
+		ret = -ENOMEM;
+	} else if (get) {
+		(*n)++;
+		ret = kvm_slots_relog(kvm);
+		if (ret) {
+			/* Nobody holds what failed: as it was, as far as KVM lets us. */
+			(*n)--;
+			kvm_slots_relog(kvm);
+		}
+	} else if (*n) {
+		(*n)--;
+		/* Counted even if KVM refuses: the slot logs on, which costs only time. */
+		ret = kvm_slots_relog(kvm);
+	} else {
+		ret = -EINVAL; /* a put without its get */
+	}
+	pthread_rwlock_unlock(&kvm->as->lock);
 	return ret;
 }
 
@@ -335,6 +439,10 @@ void kvm_exit(struct kvm *kvm)
 	free(kvm->table.slots);
 	free(kvm->table.used_ids);
 	memset(&kvm->table, 0, sizeof(kvm->table));
+	free(kvm->log_users);
+	kvm->log_users = NULL;
+	kvm->nr_log_users = 0;
+	kvm->log_all = 0;
 }
 
 /* What kvm_create_irqchip cannot do without. */

@@ -6,6 +6,11 @@
  * at KVM's largest slot size.  A new flat view is applied as a diff: slots
  * that did not change stay, changed ones are deleted, new ones added with
  * ids from a free list.
+ *
+ * Dirty logging (KVM_MEM_LOG_DIRTY_PAGES) costs the guest a write-protect
+ * fault per page it writes, so a RAM block's slots log only while the block
+ * has users (kvm_dirty_log_users; dirty_sweep.h's dirty_log_get/put count
+ * them for the FS) and a new flat view keeps each block as it is.
  */
 #ifndef KVMFS_KVM_KVM_H
 #define KVMFS_KVM_KVM_H
@@ -46,9 +51,14 @@ struct kvm_slot_table {
 	uint8_t *used_ids; /* max_slots entries: 1 if the id is taken */
 };
 
-/* Pure: the slots a flat view needs.  dirty_log adds KVM_MEM_LOG_DIRTY_PAGES to RAM. */
-int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, bool dirty_log,
-                     struct kvm_slot_desc **out, size_t *nr);
+/* Whether the RAM slots of rb log dirty pages. */
+typedef bool kvm_slot_logged_fn(void *opaque, const struct ram_block *rb);
+/*
+ * Pure: the slots a flat view needs.  A RAM slot whose block logged()
+ * says yes gets KVM_MEM_LOG_DIRTY_PAGES; logged NULL: none does.
+ */
+int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, kvm_slot_logged_fn *logged,
+                     void *opaque, struct kvm_slot_desc **out, size_t *nr);
 /*
  * Pure: which old slots stay (keep[i]) and which new descs are already
  * present (have[j]); everything else is removed resp. added.
@@ -56,16 +66,31 @@ int kvm_slots_derive(const struct flatview *fv, uint64_t max_size, bool dirty_lo
 void kvm_slots_diff(const struct kvm_slot *old, size_t nr_old, const struct kvm_slot_desc *new,
                     size_t nr_new, bool *keep, bool *have);
 
+/* A RAM block's users of dirty logging (kvm_dirty_log_users). */
+struct kvm_log_users {
+	const struct ram_block *rb;
+	unsigned n;
+};
+
 struct kvm {
 	int fd;    /* /dev/kvm */
 	int vm_fd; /* -1: no VM (-accel none) */
 	int vcpu_mmap_size;
 	bool manual_dirty_protect; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
-	bool dirty_log;            /* RAM slots log dirty pages */
+	bool dirty_log;            /* RAM slots may log dirty pages (while they have users) */
 	bool irqchip;              /* in-kernel PIC, IOAPIC, LAPICs and PIT exist */
 	struct address_space *as;
 	struct as_listener listener;
 	struct kvm_slot_table table; /* guarded by as->lock */
+	/*
+	 * The users of dirty logging, guarded by as->lock (changed under the
+	 * write lock, with the slots they turn on or off): per RAM block, and
+	 * of every block at once (log_all).  A block's RAM slots log while
+	 * either count is above 0.
+	 */
+	struct kvm_log_users *log_users;
+	size_t nr_log_users;
+	unsigned log_all;
 };
 
 /*
@@ -97,6 +122,20 @@ int kvm_irq_line(struct kvm *kvm, unsigned irq, bool level);
  * one bit per 4 KiB page.  bitmap holds size/4096 bits.
  */
 int kvm_slot_dirty_log(struct kvm *kvm, const struct kvm_slot *slot, uint64_t *bitmap);
+
+/*
+ * One user more (get) or fewer of rb's dirty logging; rb NULL: of every
+ * RAM block at once.  Takes the address space's write lock, so no sweep
+ * walks the table meanwhile; each slot whose logging this turns on or off
+ * is re-registered (same id, addresses and size; KVM_MEM_LOG_DIRTY_PAGES
+ * added or dropped), and a slot turned off loses what it logged since the
+ * last fetch: dirty_log_put (dirty_sweep.h) fetches it first.  A get that
+ * fails is undone; a put always counts.  A VM without dirty logging
+ * (-accel none, a dump) only returns 0.
+ */
+int kvm_dirty_log_users(struct kvm *kvm, struct ram_block *rb, bool get);
+/* With as->lock held: whether rb's RAM slots are to log now (they do, unless an ioctl failed). */
+bool kvm_dirty_log_wanted(const struct kvm *kvm, const struct ram_block *rb);
 
 void kvm_slots_render(struct kvm *kvm, struct strbuf *sb);
 void kvm_slots_render_json(struct kvm *kvm, struct strbuf *sb);

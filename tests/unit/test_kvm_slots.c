@@ -1,7 +1,8 @@
 /*
  * test_kvm_slots.c - memslots from flat views: one per RAM/ROM range, ROM
- * read-only, I/O skipped, split at KVM's slot size limit; and the diff that
- * applies a new view.  Pure functions: no /dev/kvm needed.
+ * read-only, I/O skipped, split at KVM's slot size limit; dirty logging
+ * per block as the predicate says; and the diff that applies a new view.
+ * Pure functions: no /dev/kvm needed.
  */
 #include <linux/kvm.h>
 #include <setjmp.h>
@@ -24,6 +25,19 @@ static struct memory_region ra = {.name = "a", .kind = MR_RAM, .block = &ba};
 static struct memory_region rb = {.name = "b", .kind = MR_ROM, .block = &bb};
 static struct memory_region io = {.name = "io", .kind = MR_IO};
 
+/* Every block logs / the one block opaque points at logs. */
+static bool log_all(void *opaque, const struct ram_block *b)
+{
+	(void)opaque;
+	(void)b;
+	return true;
+}
+
+static bool log_one(void *opaque, const struct ram_block *b)
+{
+	return b == opaque;
+}
+
 static void test_derive(void **state)
 {
 	struct flat_range r[] = {
@@ -37,7 +51,7 @@ static void test_derive(void **state)
 	size_t n;
 
 	(void)state;
-	assert_int_equal(kvm_slots_derive(&fv, 0x200000, true, &d, &n), 0);
+	assert_int_equal(kvm_slots_derive(&fv, 0x200000, log_all, NULL, &d, &n), 0);
 	/* 1 + 1 (ROM) + 3 pieces of at most 2 MiB; the I/O range gets none. */
 	assert_int_equal(n, 5);
 	assert_int_equal(d[0].gpa, 0);
@@ -52,9 +66,59 @@ static void test_derive(void **state)
 	assert_ptr_equal(d[3].host, host_a + 0x300000);
 	assert_int_equal(d[4].size, 0x100000);
 	free(d);
-	assert_int_equal(kvm_slots_derive(&fv, 0x200000, false, &d, &n), 0);
+	/* Logging nowhere (no predicate): no RAM slot logs, ROM stays read-only. */
+	assert_int_equal(kvm_slots_derive(&fv, 0x200000, NULL, NULL, &d, &n), 0);
 	assert_int_equal(d[0].flags, 0);
+	assert_int_equal(d[1].flags, KVM_MEM_READONLY);
 	free(d);
+}
+
+/*
+ * Logging is per block: of two RAM blocks, only the one the predicate
+ * names logs, in every slot of it (split, and an alias at another GPA);
+ * the predicate for a ROM block is never honoured, nothing to log there.
+ */
+static void test_derive_logs_per_block(void **state)
+{
+	static uint8_t host_c[0x200000];
+	static struct ram_block bc = {.idstr = "c", .host = host_c};
+	static struct memory_region rc = {.name = "c", .kind = MR_RAM, .block = &bc};
+	struct flat_range r[] = {
+	        {.start = 0, .size = 0x300000, .mr = &ra, .offset = 0},
+	        {.start = 0x400000, .size = 0x200000, .mr = &rc, .offset = 0},
+	        {.start = 0x800000, .size = 0x20000, .mr = &rb, .offset = 0, .readonly = true},
+	        {.start = 0x1000000, .size = 0x100000, .mr = &ra, .offset = 0x300000},
+	};
+	static const struct {
+		struct ram_block *logged;
+		uint32_t flags[5];
+	} cases[] = {
+	        /* a: its two pieces and its alias log; c does not. */
+	        {&ba,
+	         {KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_LOG_DIRTY_PAGES, 0, KVM_MEM_READONLY,
+	          KVM_MEM_LOG_DIRTY_PAGES}},
+	        /* c only. */
+	        {&bc, {0, 0, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, 0}},
+	        /* The ROM named: nothing logs, the ROM stays read-only. */
+	        {&bb, {0, 0, 0, KVM_MEM_READONLY, 0}},
+	        /* Nobody. */
+	        {NULL, {0, 0, 0, KVM_MEM_READONLY, 0}},
+	};
+	struct flatview fv = {r, 4, 4};
+	struct kvm_slot_desc *d;
+	size_t n, c, i;
+
+	(void)state;
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		assert_int_equal(kvm_slots_derive(&fv, 0x200000, log_one, cases[c].logged, &d, &n),
+		                 0);
+		/* a split in two at 2 MiB, c, the ROM, a's alias. */
+		assert_int_equal(n, 5);
+		for (i = 0; i < n; i++)
+			assert_int_equal(d[i].flags, cases[c].flags[i]);
+		assert_ptr_equal(d[4].block, &ba);
+		free(d);
+	}
 }
 
 static void test_diff(void **state)
@@ -111,7 +175,7 @@ static void test_split_at_kvms_limit(void **state)
 	size_t n, i;
 
 	(void)state;
-	assert_int_equal(kvm_slots_derive(&fv, KVM_SLOT_MAX_SIZE, true, &d, &n), 0);
+	assert_int_equal(kvm_slots_derive(&fv, KVM_SLOT_MAX_SIZE, log_all, NULL, &d, &n), 0);
 	assert_int_equal(n, 3);
 	for (i = 0; i < n; i++) {
 		assert_true(d[i].size / 4096 <= kvm_max_pages);
@@ -132,6 +196,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_derive),
+	        cmocka_unit_test(test_derive_logs_per_block),
 	        cmocka_unit_test(test_diff),
 	        cmocka_unit_test(test_split_at_kvms_limit),
 	};
