@@ -35,11 +35,52 @@ mapping of the memfd behind pc.ram (/proc/PID/fd/N).  kvmfs's figures come
 from fio (filled guest) or memread's own pread loop on the file (idle guest,
 the same loop as the baselines).
 
+Which path serves pc.ram (issue 21): as root on a kernel with FUSE
+passthrough, ramblocks.json says "io": "passthrough" and reads go straight
+to the block's memfd; with -o no_passthrough or --writable it says "cached"
+(kvmfs answers every read and the file has a page cache).  So the idle
+guests above are read through passthrough where the host allows it, and
+the filled 4 GiB guest (--writable, to fill it) through the cached path;
+bench.json's "io" records what each said.
+
+The passthrough section (2 GiB guests, to keep the run short; memread's
+pread loop for every column, so that only the path differs):
+  2G holes    an idle guest: pc.ram by passthrough cold (page cache dropped
+              first) and warm, pread of the memfd itself (/proc/PID/fd/N,
+              the limit of a file interface), `phys` cold and warm (it
+              spans blocks, so kvmfs serves it), and /proc/PID/mem last,
+              since it allocates what it reads; then pc.ram of a kvmfs with
+              -o no_passthrough, the cached path, cold and warm.  Each
+              read records what it allocated: Shmem and Cached from
+              /proc/meminfo (system-wide, so other jobs add some MiB of
+              noise either way) and kvmfs's VmRSS ("... +" figures).
+  2G filled   two guests filled with random data through the memfd (read
+              twice unrecorded, see PASSTHROUGH.md on LRU activation), one
+              by passthrough and one with -o no_passthrough: sequential
+              1 MiB reads cold and warm next to the memfd and
+              /proc/PID/mem, and random 4 KiB reads (ops/s, p50, p99 per
+              op) of the memfd, pc.ram, /proc/PID/mem and the cached path.
+Each pc.ram figure has ratios to the memfd and to /proc/PID/mem, and
+passthrough's to the cached path (the gain); latency ratios are this
+figure's p50 (p99) over the memfd's.  The section first checks that
+ramblocks.json says "passthrough" (bench.json "passthrough": what it said,
+and kvmfs's own words about it); otherwise the passthrough columns are
+recorded as not measured, with the reason.
+
+Guest write throughput (needs /dev/kvm): the built-in guest's mailbox
+command "write 0xGPA N" (include/kvmfs/guest.h) stores over 256 MiB of its
+RAM and leaves the TSC cycles it took next to the ack; MiB/s uses the host's
+TSC rate (memread tsc).  Measured with nothing holding dirty logging
+(memslots' log flag recorded) and after `dirty-log on` on ctl (then
+`dirty-log off`, and one unrecorded run); the ratio on / no reader is what
+logging costs the guest.  Where ctl refuses `dirty-log on`, that column is
+recorded as not measured, saying so.
+
 Start-up: `-m 1G/64G/256G -S` to mounted, and RSS, with `-accel none` and,
 with /dev/kvm, with KVM (whose memslot metadata grows with the guest).
 
-Without /dev/kvm kvmfs runs with `-accel none`: the live figures are recorded
-as not measured, saying why.  Writes build/bench.json and prints a table.
+Without /dev/kvm kvmfs runs with `-accel none`: the live and guest write
+figures are recorded as not measured, saying why.  Writes build/bench.json and prints a table.
 Only the kvmfs processes this script started are ever signalled.
 """
 import argparse
@@ -850,6 +891,7 @@ def measure_guest_write(res, reps, not_measured, meta):
             os.close(fd)
     finally:
         k.stop()
+
 
 # ---- targets and output ----
 
