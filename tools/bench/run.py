@@ -728,21 +728,26 @@ def pt_holes_round(res, pt_ok):
         k.stop()
 
 
-def pt_filled_round(res, kp, kc, pt_ok):
+def pt_filled_round(res, kp, kc, pt_ok, rep):
     """One repetition on filled 2 GiB guests: kp serves pc.ram by
-    passthrough, kc by the cached path (-o no_passthrough)."""
+    passthrough, kc by the cached path (-o no_passthrough).  Odd
+    repetitions read pc.ram before the memfd, even ones after, so that
+    neither side of the ratio always goes first."""
     F = "2G filled:"
     memfd, host = kp.memfd("pc.ram"), kp.blocks["pc.ram"]["host"]
     fp, fc = str(kp.path("ramblocks", "pc.ram")), str(kc.path("ramblocks", "pc.ram"))
     rand = ("-b", 4096, "-r", "-t", RAND_SECONDS, "-l")
 
-    # The memfd right before pc.ram, /proc/PID/mem right after: the pairs
-    # whose ratios are the targets are taken seconds apart.
-    res.add(f"{F} memfd pread", memread("file", memfd, PT_RAM)["MBps"], "MB/s")
+    # The memfd next to pc.ram, /proc/PID/mem right after: the pairs whose
+    # ratios are the targets are taken seconds apart.
+    if rep % 2 == 0:
+        res.add(f"{F} memfd pread", memread("file", memfd, PT_RAM)["MBps"], "MB/s")
     if pt_ok:
         drop_cache(fp)
         res.add(f"{F} pc.ram passthrough cold", memread("file", fp, PT_RAM)["MBps"], "MB/s")
         res.add(f"{F} pc.ram passthrough warm", memread("file", fp, PT_RAM)["MBps"], "MB/s")
+    if rep % 2:
+        res.add(f"{F} memfd pread", memread("file", memfd, PT_RAM)["MBps"], "MB/s")
     res.add(f"{F} /proc/pid/mem", memread("procmem", kp.pid, host, PT_RAM)["MBps"], "MB/s")
     drop_cache(fc)
     res.add(f"{F} pc.ram cached cold", memread("file", fc, PT_RAM)["MBps"], "MB/s")
@@ -772,6 +777,9 @@ def pt_ratios(res):
                 res.ratio(name, f"{H} /proc/pid/mem")
         res.ratio(f"{H} pc.ram passthrough cold", f"{H} pc.ram cached cold")
         res.ratio(f"{H} pc.ram passthrough warm", f"{H} pc.ram cached warm")
+    for H in ("2G holes:", "2G filled:"):
+        # The ceiling of the pc.ram / /proc/PID/mem targets on this machine.
+        res.ratio(f"{H} memfd pread", f"{H} /proc/pid/mem")
     for t in ("cold", "warm"):
         res.ratio(f"2G holes: phys {t}", "2G holes: /proc/pid/mem")
         res.ratio(f"2G holes: phys {t}", "2G holes: pc.ram passthrough cold")
@@ -812,7 +820,7 @@ def measure_passthrough(res, reps, not_measured, meta):
         fill_memfd(kc)
         for rep in range(reps):
             log(f"passthrough: filled guests, repetition {rep + 1}/{reps}")
-            pt_filled_round(res, kp, kc, pt_ok)
+            pt_filled_round(res, kp, kc, pt_ok, rep)
     finally:
         kp.stop()
         if kc:
@@ -911,10 +919,11 @@ def targets(res, not_measured, s, meta):
                 "met": None if ok is None else bool(ok), "note": note}
 
     out = []
+    io = f"pc.ram served {meta.get('io: filled 4 GiB guest (--writable)')} (--writable)"
     r = ratio_med(res, f"kvmfs cold seq 1M{s}")
-    out.append(t("filled: cold seq 1M vs /proc/pid/mem", ">= 1.0x", r, r and r >= 1.0))
+    out.append(t("filled: cold seq 1M vs /proc/pid/mem", ">= 1.0x", r, r and r >= 1.0, io))
     r = ratio_med(res, f"kvmfs warm seq 1M{s}")
-    out.append(t("filled: warm seq 1M vs /proc/pid/mem", ">= 2.5x", r, r and r >= 2.5))
+    out.append(t("filled: warm seq 1M vs /proc/pid/mem", ">= 2.5x", r, r and r >= 2.5, io))
     r = ratio_med(res, "idle: kvmfs cold seq 1M")
     out.append(t("idle: whole-file read vs /proc/pid/mem", ">= 10x", r, r and r >= 10,
                  "the same idle guest, kvmfs first"))
@@ -972,7 +981,9 @@ def pt_targets(res, not_measured, meta):
             v = r(f"{F} pc.ram passthrough {tmp}", f"{F} memfd pread")
             out.append(t(f"filled: pc.ram {tmp} vs memfd pread", ">= 0.9x", v, v and v >= 0.9))
             v = r(f"{F} pc.ram passthrough {tmp}", f"{F} /proc/pid/mem")
-            out.append(t(f"filled: pc.ram {tmp} vs /proc/pid/mem", ">= 1.5x", v, v and v >= 1.5))
+            ceil = r(f"{F} memfd pread", f"{F} /proc/pid/mem")
+            out.append(t(f"filled: pc.ram {tmp} vs /proc/pid/mem", ">= 1.5x", v, v and v >= 1.5,
+                         f"the memfd itself: {ceil:.2f}x" if ceil else ""))
         v = r(f"{H} pc.ram passthrough cold", f"{H} /proc/pid/mem")
         out.append(t("holes: pc.ram cold vs /proc/pid/mem", ">= 5x", v, v and v >= 5))
         grown = {w: max(res.values[f"{H} pc.ram passthrough cold: {w} +"])
