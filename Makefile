@@ -216,7 +216,9 @@ check: deps-check
 	$(MAKE) fuzz
 
 # make bench: every figure of tools/bench/run.py, side by side, into build/bench.json
-# (idle and filled 4 GiB guests, a live 1 GiB one; 8-12 minutes here, and up to
+# (idle and filled 4 GiB guests, the passthrough section's 2 GiB ones, a live 1 GiB
+# one; 5.4 minutes with --reps 3 here, of which the passthrough section is about 1
+# (77 s with 5 repetitions), so some 9-13 with the default 5; and up to
 # 8 GiB of memory while the baselines allocate).  fio comes from tools/deps.sh bench.
 BENCH_TOOLS := $(BUILD)/tools/memread $(BUILD)/tools/fresh
 .PHONY: bench

@@ -674,6 +674,9 @@ check_mailbox:
 	call run_dirty
 	movq %rsp, %rsi
 	movq MB_SEQ(%rsp), %r11
+	call run_write
+	movq %rsp, %rsi
+	movq MB_SEQ(%rsp), %r11
 	call run_fault
 
 	/* The ack goes last: once the host sees it, the command is done. */
@@ -691,42 +694,8 @@ run_dirty:
 	leaq str_dirty(%rip), %rdi
 	call skip_word
 	jnz 9f
-	call skip_spaces
-	jz 9f                   /* "dirty" must be followed by a space */
-	cmpb $'0', (%rsi)
-	jne 9f
-	movzbl 1(%rsi), %eax
-	orl $0x20, %eax         /* 'X' -> 'x' */
-	cmpl $'x', %eax
-	jne 9f
-	addq $2, %rsi
-	/* hex GPA -> r8 */
-	xorl %r8d, %r8d
-	xorl %ecx, %ecx         /* digits seen */
-3:	movzbl (%rsi), %eax
-	leal -'0'(%rax), %edx
-	cmpl $9, %edx
-	jbe 4f
-	orl $0x20, %eax
-	leal -'a'(%rax), %edx
-	cmpl $5, %edx
-	ja 5f
-	addl $10, %edx
-4:	shlq $4, %r8
-	orq %rdx, %r8
-	incl %ecx
-	incq %rsi
-	jmp 3b
-5:	testl %ecx, %ecx
-	jz 9f
-	call skip_spaces
-	jz 9f
-	call parse_dec          /* N -> r9 */
-	jz 9f
-	movq %rax, %r9
-	call skip_spaces
-	cmpb $0, (%rsi)
-	jne 9f
+	call parse_gpa_count
+	jnz 9f
 
 	/*
 	 * Stamp the pages.  The walk stops at the end of RAM above 4G (or of
@@ -810,6 +779,141 @@ fault_pf_insn:
 9:	ret
 
 /*
+ * parse_gpa_count: the text at rsi must be " 0xGPA N" - blanks, the hex
+ * GPA, blanks, decimal N, optional blanks, the end.  Then r8 = GPA, r9 = N
+ * and ZF is set; otherwise ZF is clear.  Clobbers rax, rcx, rdx, rsi.
+ */
+parse_gpa_count:
+	call skip_spaces
+	jz 9f                   /* the command word must be followed by a space */
+	cmpb $'0', (%rsi)
+	jne 9f
+	movzbl 1(%rsi), %eax
+	orl $0x20, %eax         /* 'X' -> 'x' */
+	cmpl $'x', %eax
+	jne 9f
+	addq $2, %rsi
+	/* hex GPA -> r8 */
+	xorl %r8d, %r8d
+	xorl %ecx, %ecx         /* digits seen */
+3:	movzbl (%rsi), %eax
+	leal -'0'(%rax), %edx
+	cmpl $9, %edx
+	jbe 4f
+	orl $0x20, %eax
+	leal -'a'(%rax), %edx
+	cmpl $5, %edx
+	ja 5f
+	addl $10, %edx
+4:	shlq $4, %r8
+	orq %rdx, %r8
+	incl %ecx
+	incq %rsi
+	jmp 3b
+5:	testl %ecx, %ecx
+	jz 9f
+	call skip_spaces
+	jz 9f
+	call parse_dec          /* N -> r9 */
+	jz 9f
+	movq %rax, %r9
+	call skip_spaces
+	cmpb $0, (%rsi)         /* ZF set: the whole text parsed */
+	ret
+9:	movl $1, %eax
+	testl %eax, %eax        /* ZF clear */
+	ret
+
+/*
+ * run_write: if the text at rsi is "write 0xGPA N", store to the N MiB
+ * from GPA as guest.h says (each u64 its own GPA | seq << 48, seq in r11),
+ * skipping pages that are not RAM, those below 1 MiB and the first page
+ * of every MiB (its record), and leave the TSC cycles and the bytes
+ * stored at GUEST_WRITE_CYCLES_GPA / GUEST_WRITE_BYTES_GPA for the host.
+ * Anything that does not parse is left alone.
+ */
+run_write:
+	leaq str_write(%rip), %rdi
+	call skip_word
+	jnz 9f
+	call parse_gpa_count
+	jnz 9f
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	andq $~0xfff, %r8
+	movq %r9, %rax
+	shrq $44, %rax
+	jz 1f
+	movq $-1, %r9           /* more MiB than pages can count: the walk bounds it */
+	jmp 2f
+1:	shlq $8, %r9            /* MiB -> pages */
+2:	movq %r11, %r12
+	shlq $GUEST_WRITE_SEQ_SHIFT, %r12
+	xorl %r13d, %r13d       /* bytes stored */
+	movq BOOT(GUEST_BOOT_LOW_RAM), %r10     /* end of low RAM */
+	movq BOOT(GUEST_BOOT_HIGH_RAM), %rdi
+	movabsq $GUEST_HIGH_RAM_GPA, %rcx
+	addq %rcx, %rdi                         /* end of high RAM */
+	movq %r10, %rbx                         /* end of the walk */
+	cmpq %rcx, %rdi
+	je 3f
+	movq %rdi, %rbx
+	/* rdtsc once all before it has executed (lfence), and at the end
+	 * once every store is globally visible (mfence; lfence). */
+3:	lfence
+	rdtsc
+	shlq $32, %rdx
+	orq %rax, %rdx
+	pushq %rdx              /* the start TSC */
+10:	testq %r9, %r9
+	jz 17f
+	cmpq %rbx, %r8
+	jae 17f
+	cmpq $GUEST_DIRTY_MIN_GPA, %r8
+	jb 16f
+	testl $0xfffff, %r8d
+	jz 16f                  /* the page of a record */
+	cmpq %r10, %r8
+	jb 13f                  /* low RAM */
+	cmpq %rcx, %r8
+	jb 16f                  /* the hole below 4G */
+	cmpq %rdi, %r8
+	jae 16f
+13:	movq %r8, %rax
+	orq %r12, %rax
+	movq %r8, %rsi
+	movl $4096 / 32, %edx
+14:	movq %rax, (%rsi)
+	addq $8, %rax
+	movq %rax, 8(%rsi)
+	addq $8, %rax
+	movq %rax, 16(%rsi)
+	addq $8, %rax
+	movq %rax, 24(%rsi)
+	addq $8, %rax
+	addq $32, %rsi
+	decl %edx
+	jnz 14b
+	addq $4096, %r13
+16:	addq $4096, %r8
+	decq %r9
+	jmp 10b
+17:	mfence
+	lfence
+	rdtsc
+	shlq $32, %rdx
+	orq %rax, %rdx
+	popq %rax
+	subq %rax, %rdx
+	movq %rdx, GUEST_WRITE_CYCLES_GPA
+	movq %r13, GUEST_WRITE_BYTES_GPA
+	popq %r13
+	popq %r12
+	popq %rbx
+9:	ret
+
+/*
  * skip_word: if the text at rsi begins with the NUL-terminated word at
  * rdi, advance rsi past it and set ZF; otherwise clear ZF, rsi unchanged.
  */
@@ -889,6 +993,7 @@ str_pass:	.asciz "pass "
 str_mailbox:	.asciz "mailbox "
 str_colon:	.asciz ": "
 str_dirty:	.asciz "dirty"
+str_write:	.asciz "write"
 str_fault:	.asciz "fault"
 
 /* Vector, then where ring 3 raises it; -1 ends the table. */

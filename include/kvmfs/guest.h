@@ -9,7 +9,8 @@
  *   0x00000000  record of MiB 0 (24 bytes, see below)
  *   0x00001000  status page    "KVMFSSTA" u64 pass, u64 heartbeat, u64 RAM size
  *   0x00002000  mailbox        "KVMFSCMD" u64 seq, char text[201] (host writes)
- *   0x00002100  mailbox ack    u64 seq of the last command the guest handled
+ *   0x00002100  mailbox ack    u64 seq of the last command the guest handled,
+ *               then the last "write" command's results (u64 cycles, u64 bytes)
  *   0x00003000  boot data      GDT, IDT, TSS and the RAM layout found in CMOS
  *   0x00004000  per-CPU data   one 256-byte slot per vCPU (pass, heartbeat)
  *   0x00005000  I/O bitmap     8 KiB of zero bits and a 0xff byte: every port
@@ -60,6 +61,8 @@
 #define GUEST_MAILBOX_TEXT 16 /* NUL-terminated, at most 200 bytes */
 #define GUEST_MAILBOX_TEXT_MAX 200
 #define GUEST_MAILBOX_ACK_GPA 0x2100 /* u64, written by the guest */
+#define GUEST_WRITE_CYCLES_GPA 0x2108 /* u64: TSC cycles of the last "write" */
+#define GUEST_WRITE_BYTES_GPA 0x2110  /* u64: bytes the last "write" stored */
 
 #define GUEST_BOOT_GPA 0x3000
 /* Offsets in the boot data page. */
@@ -128,6 +131,17 @@
  *                     4 KiB pages from GPA (RAM only), then acknowledge.
  *                     GPA is hex, N decimal; pages below 1 MiB (the
  *                     firmware's own data and the legacy hole) are skipped.
+ *   "write 0xGPA N"   store to the N MiB from GPA (rounded down to a page):
+ *                     every u64 of every page that is RAM, at or above
+ *                     1 MiB and not the first page of a MiB (which holds
+ *                     that MiB's record) gets its own GPA | seq << 48
+ *                     (GUEST_WRITE_SEQ_SHIFT).  The walk stops at the end
+ *                     of RAM.  Then the TSC cycles the stores took (rdtsc
+ *                     around the loop, fenced) go to GUEST_WRITE_CYCLES_GPA
+ *                     and the bytes stored to GUEST_WRITE_BYTES_GPA, and
+ *                     the command is acknowledged: the guest's memory-write
+ *                     throughput, for `make bench` (dirty logging off vs
+ *                     on).  GPA is hex, N decimal.
  *   "fault N"         acknowledge, then raise exception N in ring 3, on
  *                     purpose: 0 (#DE, div by zero), 3 (#BP, int3), 6 (#UD,
  *                     ud2), 13 (#GP(0), cli without IOPL) or 14 (#PF(4), a
@@ -136,7 +150,8 @@
  */
 #define GUEST_DIRTY_MAGIC "KVMFSDRT"
 #define GUEST_DIRTY_SEQ 8 /* u64 after the magic: the command's seq */
-#define GUEST_DIRTY_MIN_GPA 0x100000
+#define GUEST_DIRTY_MIN_GPA 0x100000 /* "dirty" and "write" skip below */
+#define GUEST_WRITE_SEQ_SHIFT 48
 #define GUEST_FAULT_VA 0x7f0000000000
 
 #define GUEST_SERIAL_PORT 0x3f8

@@ -347,6 +347,77 @@ def test_firmware(firmware, qemu, machine, mem, low, high):
     q.wait_pass(p3 + 2, 30)
 
 
+def expected_write(first, pages, seq):
+    """What "write" leaves in `pages` pages from GPA first: each u64 its own
+    GPA with the command's seq in the top bits (guest.h)."""
+    top = seq << G["GUEST_WRITE_SEQ_SHIFT"]
+    return b"".join(struct.pack("<512Q", *(top | a for a in range(p, p + 4096, 8)))
+                    for p in range(first, first + pages * 4096, 4096))
+
+
+def test_write_command(firmware, qemu, tmp_path):
+    """ "write 0xGPA N" stores its pattern over the N MiB, skipping the page
+    of every MiB's record and what is not RAM, and reports the TSC cycles
+    and bytes next to the ack (make bench's guest write throughput).  The
+    whole area is read back with pmemsave."""
+    q = qemu(firmware / "firmware.bin", mem="64M")
+    q.wait_pass(2, 30)
+    ack, cycles_gpa, bytes_gpa = (G["GUEST_MAILBOX_ACK_GPA"], G["GUEST_WRITE_CYCLES_GPA"],
+                                  G["GUEST_WRITE_BYTES_GPA"])
+    assert (cycles_gpa, bytes_gpa) == (ack + 8, ack + 16)
+
+    seq, start, mib = 7, 16 * MiB, 3
+    q.mailbox(seq, f"write {start:#x} {mib}")
+    q.wait_ack(seq)
+    assert f"mailbox {seq}: write {start:#x} {mib}\n" in q.serial()
+    q.qmp.cmd("stop")
+    try:
+        cycles, stored = q.read_u64s(cycles_gpa, 2)
+        assert cycles > 0
+        assert stored == mib * (MiB - 4096)  # each MiB's record page is left alone
+        dump = tmp_path / "write.bin"
+        q.qmp.cmd("pmemsave", val=start, size=mib * MiB, filename=str(dump))
+        got = dump.read_bytes()
+        for m in range(mib):
+            base = start + m * MiB
+            # The record page still holds the record (the guest rewrote it).
+            rec = got[m * MiB:m * MiB + 16]
+            assert rec == G["GUEST_RECORD_MAGIC"] + struct.pack("<Q", base), hex(base)
+            assert got[m * MiB + 4096:(m + 1) * MiB] == expected_write(base + 4096, 255, seq), \
+                hex(base)
+        # Nothing past the area was written.
+        after = q.read_u64s(start + mib * MiB + 4096, 1)[0]
+        assert after >> G["GUEST_WRITE_SEQ_SHIFT"] != seq
+    finally:
+        q.qmp.cmd("cont")
+
+    # Running past the end of RAM: only the 255 pages up to 64 MiB; an
+    # unaligned GPA is rounded down to its page; the pages below 1 MiB are
+    # skipped and the guest lives on.
+    seq = 8
+    q.mailbox(seq, "write 0x3F00800 4")
+    q.wait_ack(seq)
+    q.qmp.cmd("stop")
+    try:
+        cycles, stored = q.read_u64s(cycles_gpa, 2)
+        assert cycles > 0 and stored == 255 * 4096
+        assert q.read_bytes(64 * MiB - 4096, 4096) == expected_write(64 * MiB - 4096, 1, seq)
+    finally:
+        q.qmp.cmd("cont")
+    seq = 9
+    q.mailbox(seq, "write 0x0 1")
+    q.wait_ack(seq)
+    assert q.read_u64s(bytes_gpa, 1)[0] == 0
+    # Malformed: only echoed, the results stay as they were.
+    q.mailbox(seq + 1, "write 16 1")
+    q.wait_ack(seq + 1)
+    q.mailbox(seq + 2, "writes 0x1000000 1")
+    q.wait_ack(seq + 2)
+    assert q.read_u64s(bytes_gpa, 1)[0] == 0
+    _, p, _, _ = status(q)
+    q.wait_pass(p + 2, 30)
+
+
 def test_firmware_smp_share(firmware, qemu):
     """CMOS says 2 CPUs; under QEMU the second never starts (it would need
     a SIPI, which kvmfs does not use), so only share 0 - the first half of

@@ -226,6 +226,53 @@ def test_guest_exception_is_one_diagnostic(kvmfs, vec, label, name):
     assert status(k)[2] == beat
 
 
+WRITE_CYCLES_GPA = MAILBOX_ACK_GPA + 8  # guest.h: GUEST_WRITE_CYCLES_GPA, then _BYTES_GPA
+WRITE_SEQ_SHIFT = 48                    # GUEST_WRITE_SEQ_SHIFT
+
+
+@pytest.mark.guest
+def test_write_command_reports_cycles(kvmfs):
+    """The mailbox command "write 0xGPA N" (make bench's guest write
+    throughput) stores its pattern - each u64 its own GPA | seq << 48 - over
+    the N MiB but for each MiB's record page, and leaves the TSC cycles and
+    the bytes it stored next to the ack; the bytes read back through
+    pc.ram equal kvmfs's own memory.  test_firmware_tcg.py checks the
+    same command under QEMU."""
+    require_guest("the guest must run the command")
+    k = kvmfs("-M", "pc", "-m", "256M", "--writable")
+    k.wait_guest(lambda: status(k)[1] >= 1, "a first pass")
+    seq, start, mib = 11, 64 * MIB, 8
+    send_command(k, seq, f"write {start:#x} {mib}")
+    ram = k.path("ramblocks", "pc.ram")
+
+    def acked():
+        with open(ram, "rb") as f:
+            f.seek(MAILBOX_ACK_GPA)
+            return struct.unpack("<Q", f.read(8))[0] == seq
+
+    k.wait_guest(acked, f"the ack of command {seq}")
+    with open(k.path("ctl"), "w") as c:
+        c.write("stop")
+    with open(ram, "rb") as f:
+        f.seek(WRITE_CYCLES_GPA)
+        cycles, stored = struct.unpack("<QQ", f.read(16))
+        assert cycles > 0
+        assert stored == mib * (MIB - 4096)
+        f.seek(start)
+        area = f.read(mib * MIB)
+    top = seq << WRITE_SEQ_SHIFT
+    for m in range(mib):
+        base = start + m * MIB
+        assert area[m * MIB:m * MIB + 16] == RECORD_MAGIC + struct.pack("<Q", base)
+        vals = struct.unpack_from(f"<{(MIB - 4096) // 8}Q", area, m * MIB + 4096)
+        assert vals == tuple(top | a for a in range(base + 4096, base + MIB, 8)), hex(base)
+    host = next(b["host"] for b in json.loads(open(k.path("ramblocks.json")).read())
+                if b["idstr"] == "pc.ram")
+    assert proc_mem(k.pid, host + start, mib * MIB) == area
+    with open(k.path("ctl"), "w") as c:
+        c.write("cont")
+
+
 RING0_RESULTS = 0x500
 
 

@@ -11,6 +11,10 @@
  *                                        the same loop as the baselines)
  *   memread cached PATH                  how much of PATH is in the page cache
  *                                        (mincore of a mapping; reads nothing)
+ *   memread tsc                          the host's TSC rate in Hz (rdtsc against
+ *                                        CLOCK_MONOTONIC over 200 ms): what turns
+ *                                        the built-in guest's "write" cycles into
+ *                                        seconds (KVM guests tick at the host's rate)
  *
  *   -b BS   bytes per operation (default 1 MiB)
  *   -r      random BS-aligned offsets instead of one sequential pass
@@ -256,11 +260,42 @@ static int cached(const char *path)
 	return 0;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+static int tsc_rate(void)
+{
+	struct timespec pause = {0, 200 * 1000 * 1000};
+	uint64_t c0, c1;
+	double t0, t1;
+
+	t0 = now();
+	c0 = rdtsc();
+	nanosleep(&pause, NULL);
+	c1 = rdtsc();
+	t1 = now();
+	printf("{\"mode\": \"tsc\", \"tsc_hz\": %.0f}\n", (double)(c1 - c0) / (t1 - t0));
+	return 0;
+}
+#else
+static int tsc_rate(void)
+{
+	fprintf(stderr, "memread: tsc: not an x86 host\n");
+	return 1;
+}
+#endif
+
 static void usage(void)
 {
-	fprintf(stderr,
-	        "usage: memread procmem|vmreadv PID ADDR LEN [-b BS] [-r] [-j N] [-t SEC] "
-	        "[-l]\n       memread map|file PATH LEN [...]\n       memread cached PATH\n");
+	fprintf(stderr, "usage: memread procmem|vmreadv PID ADDR LEN [-b BS] [-r] [-j N] [-t SEC] "
+	                "[-l]\n       memread map|file PATH LEN [...]\n       memread cached PATH\n"
+	                "       memread tsc\n");
 	exit(2);
 }
 
@@ -329,6 +364,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "cached"))
 		return cached(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "tsc"))
+		return tsc_rate();
 	parse(&r, argc, argv);
 	jobs = calloc(r.jobs, sizeof(*jobs));
 	if (!jobs)

@@ -35,11 +35,52 @@ mapping of the memfd behind pc.ram (/proc/PID/fd/N).  kvmfs's figures come
 from fio (filled guest) or memread's own pread loop on the file (idle guest,
 the same loop as the baselines).
 
+Which path serves pc.ram (issue 21): as root on a kernel with FUSE
+passthrough, ramblocks.json says "io": "passthrough" and reads go straight
+to the block's memfd; with -o no_passthrough or --writable it says "cached"
+(kvmfs answers every read and the file has a page cache).  So the idle
+guests above are read through passthrough where the host allows it, and
+the filled 4 GiB guest (--writable, to fill it) through the cached path;
+bench.json's "io" records what each said.
+
+The passthrough section (2 GiB guests, to keep the run short; memread's
+pread loop for every column, so that only the path differs):
+  2G holes    an idle guest: pc.ram by passthrough cold (page cache dropped
+              first) and warm, pread of the memfd itself (/proc/PID/fd/N,
+              the limit of a file interface), `phys` cold and warm (it
+              spans blocks, so kvmfs serves it), and /proc/PID/mem last,
+              since it allocates what it reads; then pc.ram of a kvmfs with
+              -o no_passthrough, the cached path, cold and warm.  Each
+              read records what it allocated: Shmem and Cached from
+              /proc/meminfo (system-wide, so other jobs add some MiB of
+              noise either way) and kvmfs's VmRSS ("... +" figures).
+  2G filled   two guests filled with random data through the memfd (read
+              twice unrecorded, see PASSTHROUGH.md on LRU activation), one
+              by passthrough and one with -o no_passthrough: sequential
+              1 MiB reads cold and warm next to the memfd and
+              /proc/PID/mem, and random 4 KiB reads (ops/s, p50, p99 per
+              op) of the memfd, pc.ram, /proc/PID/mem and the cached path.
+Each pc.ram figure has ratios to the memfd and to /proc/PID/mem, and
+passthrough's to the cached path (the gain); latency ratios are this
+figure's p50 (p99) over the memfd's.  The section first checks that
+ramblocks.json says "passthrough" (bench.json "passthrough": what it said,
+and kvmfs's own words about it); otherwise the passthrough columns are
+recorded as not measured, with the reason.
+
+Guest write throughput (needs /dev/kvm): the built-in guest's mailbox
+command "write 0xGPA N" (include/kvmfs/guest.h) stores over 256 MiB of its
+RAM and leaves the TSC cycles it took next to the ack; MiB/s uses the host's
+TSC rate (memread tsc).  Measured with nothing holding dirty logging
+(memslots' log flag recorded) and after `dirty-log on` on ctl (then
+`dirty-log off`, and one unrecorded run); the ratio on / no reader is what
+logging costs the guest.  Where ctl refuses `dirty-log on`, that column is
+recorded as not measured, saying so.
+
 Start-up: `-m 1G/64G/256G -S` to mounted, and RSS, with `-accel none` and,
 with /dev/kvm, with KVM (whose memslot metadata grows with the guest).
 
-Without /dev/kvm kvmfs runs with `-accel none`: the live figures are recorded
-as not measured, saying why.  Writes build/bench.json and prints a table.
+Without /dev/kvm kvmfs runs with `-accel none`: the live and guest write
+figures are recorded as not measured, saying why.  Writes build/bench.json and prints a table.
 Only the kvmfs processes this script started are ever signalled.
 """
 import argparse
@@ -302,12 +343,14 @@ def heartbeat(k):
 # ---- collecting figures ----
 
 class Results:
-    """name -> list of per-repetition values; ratios are formed per repetition."""
+    """name -> list of per-repetition values; ratios are formed per repetition.
+    A figure may have several baselines: its first ratio is "ratio", all of
+    them are "ratios"."""
 
     def __init__(self):
         self.values = {}
         self.units = {}
-        self.ratios = {}    # name -> (baseline name, higher_is_better)
+        self.ratios = {}    # name -> [(baseline name, higher_is_better), ...]
         self.order = []
 
     def add(self, name, value, unit):
@@ -318,21 +361,29 @@ class Results:
         self.values[name].append(value)
 
     def ratio(self, name, baseline, higher_is_better=True):
-        self.ratios[name] = (baseline, higher_is_better)
+        pairs = self.ratios.setdefault(name, [])
+        if (baseline, higher_is_better) not in pairs:
+            pairs.append((baseline, higher_is_better))
 
     @staticmethod
     def stats(vals):
         return {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
                 "n": len(vals), "values": vals}
 
+    def ratio_stats(self, name, base, hib=True):
+        if name not in self.values or base not in self.values:
+            return None
+        pairs = zip(self.values[name], self.values[base])
+        rs = [(a / b if hib else b / a) for a, b in pairs if a and b]
+        return {"to": base, **self.stats(rs)} if rs else None
+
     def figure(self, name):
         f = {"unit": self.units[name], **self.stats(self.values[name])}
-        if name in self.ratios:
-            base, hib = self.ratios[name]
-            pairs = zip(self.values[name], self.values[base])
-            rs = [(a / b if hib else b / a) for a, b in pairs if a and b]
-            if rs:
-                f["ratio"] = {"to": base, **self.stats(rs)}
+        rs = [r for r in (self.ratio_stats(name, b, h) for b, h in self.ratios.get(name, ()))
+              if r]
+        if rs:
+            f["ratio"] = rs[0]
+            f["ratios"] = rs
         return f
 
 
@@ -364,6 +415,7 @@ def idle_round(res):
     """One repetition on idle guests: kvmfs first, then the baselines, each of
     which allocates what it reads and so needs a guest of its own."""
     k = idle_guest("idle")
+    io = k.blocks["pc.ram"].get("io")
     try:
         f = str(k.path("ramblocks", "pc.ram"))
         pid, host = k.pid, k.blocks["pc.ram"]["host"]
@@ -402,6 +454,7 @@ def idle_round(res):
             add_costs(res, f"idle: {name}", mem, cache)
         finally:
             k.stop()
+    return io
 
 
 def idle_ratios(res):
@@ -563,6 +616,291 @@ def measure_live(res, reps):
         k.stop()
 
 
+# ---- passthrough (issue 21): pc.ram against the memfd behind it ----
+
+PT_RAM = 2 * GIB          # the passthrough section's guests (time: 2 GiB, not 4)
+WRITE_GPA = 256 * MIB     # the guest's "write" command: 256 MiB from 256 MiB
+WRITE_MIB = 256
+GUEST_MAILBOX_GPA = 0x2000
+GUEST_MAILBOX_ACK_GPA = 0x2100
+GUEST_WRITE_CYCLES_GPA = 0x2108   # then GUEST_WRITE_BYTES_GPA: guest.h
+
+
+def meminfo_kib(*fields):
+    total = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.split(":")[0] in fields:
+                total += int(line.split()[1])
+    return total
+
+
+def alloc(k, run):
+    """run(), and what it allocated, in MiB: the host's Shmem and Cached
+    (/proc/meminfo, system-wide: other jobs add noise of some MiB) and
+    kvmfs's VmRSS."""
+    s0, c0, r0 = meminfo_kib("Shmem"), meminfo_kib("Cached"), k.rss_kib()
+    r = run()
+    return r, {"Shmem": (meminfo_kib("Shmem") - s0) / 1024,
+               "Cached": (meminfo_kib("Cached") - c0) / 1024,
+               "kvmfs RSS": (k.rss_kib() - r0) / 1024}
+
+
+def add_alloc(res, name, grown):
+    for what, mib in grown.items():
+        res.add(f"{name}: {what} +", mib, "MiB")
+
+
+def io_of(k, idstr="pc.ram"):
+    """How ramblocks.json says the block is served, and kvmfs's own words
+    about passthrough on stderr (it says once why it is off)."""
+    said = [l.strip() for l in k.err_path.read_text(errors="replace").splitlines()
+            if "passthrough" in l]
+    return k.blocks[idstr].get("io"), said
+
+
+def fill_memfd(k, idstr="pc.ram"):
+    """Fill the block with random data through its memfd (kvmfs's RAM
+    files stay read-only: --writable would serve them cached), leaving the
+    first MiB alone as fill() does; then read it twice unrecorded: the first
+    reads of a freshly written shmem page pay for its LRU activation
+    (../shared/PASSTHROUGH.md, section 2), which must land on no figure."""
+    memfd = k.memfd(idstr)
+    size = k.blocks[idstr]["used_length"]
+    pattern = bytearray(os.urandom(MIB))
+    t0 = time.monotonic()
+    fd = os.open(memfd, os.O_WRONLY)
+    try:
+        for off in range(MIB, size, MIB):
+            pattern[:8] = struct.pack("<Q", off)
+            if os.pwrite(fd, pattern, off) != MIB:
+                raise RuntimeError("short write while filling")
+    finally:
+        os.close(fd)
+    dt = time.monotonic() - t0
+    for _ in range(2):
+        memread("file", memfd, size)
+    return dt
+
+
+def pt_holes_round(res, pt_ok):
+    """Idle 2 GiB guests (all holes): pc.ram served by passthrough (when
+    pt_ok), pread of its memfd, phys, and /proc/PID/mem last (it allocates
+    what it reads); then a kvmfs with -o no_passthrough for the cached path.
+    Every read is memread's one 1 MiB pread loop; each records Shmem,
+    Cached and kvmfs RSS growth."""
+    H = "2G holes:"
+    k = Kvmfs(["-M", "pc", "-m", "2G", "-S"], "pt-holes")
+    try:
+        f, memfd = str(k.path("ramblocks", "pc.ram")), k.memfd("pc.ram")
+        if pt_ok:
+            drop_cache(f)
+            r, grown = alloc(k, lambda: memread("file", f, PT_RAM))
+            res.add(f"{H} pc.ram passthrough cold", r["MBps"], "MB/s")
+            add_alloc(res, f"{H} pc.ram passthrough cold", grown)
+            res.add(f"{H} pc.ram passthrough warm", memread("file", f, PT_RAM)["MBps"], "MB/s")
+        r, grown = alloc(k, lambda: memread("file", memfd, PT_RAM))
+        res.add(f"{H} memfd pread", r["MBps"], "MB/s")
+        add_alloc(res, f"{H} memfd pread", grown)
+        phys = str(k.path("phys"))
+        drop_cache(phys)
+        r, grown = alloc(k, lambda: memread("file", phys, PT_RAM))
+        res.add(f"{H} phys cold", r["MBps"], "MB/s")
+        add_alloc(res, f"{H} phys cold", grown)
+        res.add(f"{H} phys warm", memread("file", phys, PT_RAM)["MBps"], "MB/s")
+        drop_cache(phys)
+        r, grown = alloc(k, lambda: memread("procmem", k.pid, k.blocks["pc.ram"]["host"],
+                                             PT_RAM))
+        res.add(f"{H} /proc/pid/mem", r["MBps"], "MB/s")
+        add_alloc(res, f"{H} /proc/pid/mem", grown)
+    finally:
+        k.stop()
+    k = Kvmfs(["-M", "pc", "-m", "2G", "-S", "-o", "no_passthrough"], "cached-holes")
+    try:
+        f = str(k.path("ramblocks", "pc.ram"))
+        drop_cache(f)
+        r, grown = alloc(k, lambda: memread("file", f, PT_RAM))
+        res.add(f"{H} pc.ram cached cold", r["MBps"], "MB/s")
+        add_alloc(res, f"{H} pc.ram cached cold", grown)
+        res.add(f"{H} pc.ram cached warm", memread("file", f, PT_RAM)["MBps"], "MB/s")
+        drop_cache(f)
+    finally:
+        k.stop()
+
+
+def pt_filled_round(res, kp, kc, pt_ok, rep):
+    """One repetition on filled 2 GiB guests: kp serves pc.ram by
+    passthrough, kc by the cached path (-o no_passthrough).  Odd
+    repetitions read pc.ram before the memfd, even ones after, so that
+    neither side of the ratio always goes first."""
+    F = "2G filled:"
+    memfd, host = kp.memfd("pc.ram"), kp.blocks["pc.ram"]["host"]
+    fp, fc = str(kp.path("ramblocks", "pc.ram")), str(kc.path("ramblocks", "pc.ram"))
+    rand = ("-b", 4096, "-r", "-t", RAND_SECONDS, "-l")
+
+    # The memfd next to pc.ram, /proc/PID/mem right after: the pairs whose
+    # ratios are the targets are taken seconds apart.
+    if rep % 2 == 0:
+        res.add(f"{F} memfd pread", memread("file", memfd, PT_RAM)["MBps"], "MB/s")
+    if pt_ok:
+        drop_cache(fp)
+        res.add(f"{F} pc.ram passthrough cold", memread("file", fp, PT_RAM)["MBps"], "MB/s")
+        res.add(f"{F} pc.ram passthrough warm", memread("file", fp, PT_RAM)["MBps"], "MB/s")
+    if rep % 2:
+        res.add(f"{F} memfd pread", memread("file", memfd, PT_RAM)["MBps"], "MB/s")
+    res.add(f"{F} /proc/pid/mem", memread("procmem", kp.pid, host, PT_RAM)["MBps"], "MB/s")
+    drop_cache(fc)
+    res.add(f"{F} pc.ram cached cold", memread("file", fc, PT_RAM)["MBps"], "MB/s")
+    res.add(f"{F} pc.ram cached warm", memread("file", fc, PT_RAM)["MBps"], "MB/s")
+
+    def rand4k(name, *args):
+        r = memread(*args, *rand)
+        res.add(f"{F} {name} rand 4K", r["iops"], "ops/s")
+        res.add(f"{F} {name} rand 4K p50", r["lat_p50_us"], "us")
+        res.add(f"{F} {name} rand 4K p99", r["lat_p99_us"], "us")
+
+    rand4k("memfd", "file", memfd, PT_RAM)
+    if pt_ok:
+        rand4k("pc.ram passthrough", "file", fp, PT_RAM)
+    rand4k("/proc/pid/mem", "procmem", kp.pid, host, PT_RAM)
+    rand4k("pc.ram cached warm", "file", fc, PT_RAM)   # all of it cached just above
+    drop_cache(fc)
+    rand4k("pc.ram cached cold", "file", fc, PT_RAM)
+
+
+def pt_ratios(res):
+    for H in ("2G holes:", "2G filled:"):
+        for path in ("passthrough", "cached"):
+            for t in ("cold", "warm"):
+                name = f"{H} pc.ram {path} {t}"
+                res.ratio(name, f"{H} memfd pread")
+                res.ratio(name, f"{H} /proc/pid/mem")
+        res.ratio(f"{H} pc.ram passthrough cold", f"{H} pc.ram cached cold")
+        res.ratio(f"{H} pc.ram passthrough warm", f"{H} pc.ram cached warm")
+    for H in ("2G holes:", "2G filled:"):
+        # The ceiling of the pc.ram / /proc/PID/mem targets on this machine.
+        res.ratio(f"{H} memfd pread", f"{H} /proc/pid/mem")
+    for t in ("cold", "warm"):
+        res.ratio(f"2G holes: phys {t}", "2G holes: /proc/pid/mem")
+        res.ratio(f"2G holes: phys {t}", "2G holes: pc.ram passthrough cold")
+    F = "2G filled:"
+    for name in ("pc.ram passthrough", "/proc/pid/mem", "pc.ram cached warm",
+                 "pc.ram cached cold"):
+        res.ratio(f"{F} {name} rand 4K", f"{F} memfd rand 4K")
+        # Latency: this figure over the memfd's (lower is better; <= 1.2 wanted).
+        res.ratio(f"{F} {name} rand 4K p50", f"{F} memfd rand 4K p50")
+        res.ratio(f"{F} {name} rand 4K p99", f"{F} memfd rand 4K p99")
+
+
+def measure_passthrough(res, reps, not_measured, meta):
+    """Issue 21's figures side by side: see the docstring."""
+    k = Kvmfs(["-M", "pc", "-m", "2G", "-S"], "pt-check")
+    try:
+        io, said = io_of(k)
+    finally:
+        k.stop()
+    pt_ok = io == "passthrough"
+    meta["passthrough"] = {"pc.ram io": io, "kvmfs said": said, "euid": os.geteuid()}
+    if not pt_ok:
+        why = (f"not measured: ramblocks.json says pc.ram is served \"{io}\", not "
+               f"\"passthrough\" (euid {os.geteuid()}; kvmfs: {' / '.join(said) or 'nothing'})")
+        for n in ("2G holes: pc.ram passthrough", "2G filled: pc.ram passthrough"):
+            not_measured[n] = why
+    for rep in range(reps):
+        log(f"passthrough: idle 2 GiB guests, repetition {rep + 1}/{reps}")
+        pt_holes_round(res, pt_ok)
+    log("passthrough: two filled 2 GiB guests (passthrough, -o no_passthrough)")
+    kp = Kvmfs(["-M", "pc", "-m", "2G", "-S"], "pt-filled")
+    kc = None
+    try:
+        kc = Kvmfs(["-M", "pc", "-m", "2G", "-S", "-o", "no_passthrough"], "cached-filled")
+        meta["passthrough"]["filled io"] = {"passthrough guest": io_of(kp)[0],
+                                            "no_passthrough guest": io_of(kc)[0]}
+        res.add("fill 2 GiB through the memfd", fill_memfd(kp), "s")
+        fill_memfd(kc)
+        for rep in range(reps):
+            log(f"passthrough: filled guests, repetition {rep + 1}/{reps}")
+            pt_filled_round(res, kp, kc, pt_ok, rep)
+    finally:
+        kp.stop()
+        if kc:
+            kc.stop()
+    pt_ratios(res)
+
+
+WRITE_NAMES = ("guest write, no reader", "guest write, dirty-log on")
+
+
+def measure_guest_write(res, reps, not_measured, meta):
+    """The built-in guest's "write 0xGPA N" (guest.h): N MiB of stores,
+    timed by the guest's TSC, with nothing holding dirty logging and with
+    `dirty-log on` written to ctl.  The mailbox is written through the
+    memfd, so pc.ram stays read-only (and served by passthrough)."""
+    k = Kvmfs(["-M", "pc", "-m", "1G"], "write")
+    try:
+        tsc_hz = memread("tsc")["tsc_hz"]
+        meta["guest_write"] = {"tsc_hz": tsc_hz, "area": [WRITE_GPA, WRITE_MIB * MIB]}
+        fd = os.open(k.memfd("pc.ram"), os.O_RDWR)
+        seq = [0]
+
+        def u64(gpa):
+            return struct.unpack("<Q", os.pread(fd, 8, gpa))[0]
+
+        def command():
+            seq[0] += 1
+            text = f"write {WRITE_GPA:#x} {WRITE_MIB}".encode() + b"\0"
+            os.pwrite(fd, text, GUEST_MAILBOX_GPA + 16)
+            os.pwrite(fd, struct.pack("<Q", seq[0]), GUEST_MAILBOX_GPA + 8)
+            os.pwrite(fd, b"KVMFSCMD", GUEST_MAILBOX_GPA)
+            deadline = time.monotonic() + 60
+            while u64(GUEST_MAILBOX_ACK_GPA) != seq[0]:
+                if time.monotonic() > deadline or k.proc.poll() is not None:
+                    raise RuntimeError(f"the guest never acknowledged write command {seq[0]}")
+                time.sleep(0.005)
+            cycles, stored = struct.unpack("<QQ", os.pread(fd, 16, GUEST_WRITE_CYCLES_GPA))
+            return stored / MIB / (cycles / tsc_hz)
+
+        def logging():
+            slots = json.loads(k.read_text("memslots.json"))
+            return any(s["dirty_log"] for s in slots
+                       if s["guest_phys_addr"] <= WRITE_GPA < s["guest_phys_addr"]
+                       + s["memory_size"])
+
+        try:
+            deadline = time.monotonic() + 60
+            while os.pread(fd, 8, GUEST_STATUS_GPA) != b"KVMFSSTA":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the guest never wrote its status page")
+                time.sleep(0.05)
+            command()  # unrecorded: the area's pages get allocated and mapped
+            meta["guest_write"]["log flag, no reader"] = []
+            meta["guest_write"]["log flag, dirty-log on"] = []
+            for _ in range(reps):
+                meta["guest_write"]["log flag, no reader"].append(logging())
+                res.add("guest write, no reader", command(), "MiB/s")
+                try:
+                    k.ctl("dirty-log on")
+                except OSError as e:
+                    not_measured["guest write, dirty-log on"] = (
+                        f"not measured: kvmfs refused `dirty-log on` on ctl ({e.strerror}); "
+                        "this kvmfs has no such ctl command")
+                    break
+                meta["guest_write"]["log flag, dirty-log on"].append(logging())
+                res.add("guest write, dirty-log on", command(), "MiB/s")
+                try:
+                    k.ctl("dirty-log off")
+                except OSError as e:
+                    meta["guest_write"]["note"] = (f"`dirty-log off` refused ({e.strerror}): "
+                                                   "one repetition only")
+                    break
+                command()  # unrecorded: huge mappings come back after logging
+            res.ratio("guest write, dirty-log on", "guest write, no reader")
+        finally:
+            os.close(fd)
+    finally:
+        k.stop()
+
+
 # ---- targets and output ----
 
 def med(res, name):
@@ -574,17 +912,18 @@ def ratio_med(res, name):
     return f.get("ratio", {}).get("median")
 
 
-def targets(res, not_measured, s):
+def targets(res, not_measured, s, meta):
     """The issue's targets, as ratios of figures taken in this same run."""
     def t(what, want, got, ok, note=""):
         return {"target": what, "want": want, "got": got,
                 "met": None if ok is None else bool(ok), "note": note}
 
     out = []
+    io = f"pc.ram served {meta.get('io: filled 4 GiB guest (--writable)')} (--writable)"
     r = ratio_med(res, f"kvmfs cold seq 1M{s}")
-    out.append(t("filled: cold seq 1M vs /proc/pid/mem", ">= 1.0x", r, r and r >= 1.0))
+    out.append(t("filled: cold seq 1M vs /proc/pid/mem", ">= 1.0x", r, r and r >= 1.0, io))
     r = ratio_med(res, f"kvmfs warm seq 1M{s}")
-    out.append(t("filled: warm seq 1M vs /proc/pid/mem", ">= 2.5x", r, r and r >= 2.5))
+    out.append(t("filled: warm seq 1M vs /proc/pid/mem", ">= 2.5x", r, r and r >= 2.5, io))
     r = ratio_med(res, "idle: kvmfs cold seq 1M")
     out.append(t("idle: whole-file read vs /proc/pid/mem", ">= 10x", r, r and r >= 10,
                  "the same idle guest, kvmfs first"))
@@ -614,6 +953,7 @@ def targets(res, not_measured, s):
     else:
         out.append(t("guest heartbeat under 2 readers", ">= 0.95x", None, None,
                      not_measured["guest heartbeat rate"]))
+    out += pt_targets(res, not_measured, meta)
     for accel in ("none", "kvm"):
         if f"startup -m 64G -S, {accel}" not in res.values:
             continue
@@ -621,6 +961,58 @@ def targets(res, not_measured, s):
         out.append(t(f"start-up -m 64G -S, {accel}", "< 100 ms", v, v < 100))
         v = med(res, f"RSS -m 64G -S, {accel}")
         out.append(t(f"RSS -m 64G -S, {accel}", "< 64 MiB", v, v < 64))
+    return out
+
+
+def pt_targets(res, not_measured, meta):
+    """Issue 21 item 7, from the passthrough section's figures."""
+    def t(what, want, got, ok, note=""):
+        return {"target": what, "want": want, "got": got,
+                "met": None if ok is None else bool(ok), "note": note}
+
+    def r(name, base):
+        f = res.ratio_stats(name, base)
+        return f and f["median"]
+
+    out = []
+    F, H = "2G filled:", "2G holes:"
+    if f"{F} pc.ram passthrough cold" in res.values:
+        for tmp in ("cold", "warm"):
+            v = r(f"{F} pc.ram passthrough {tmp}", f"{F} memfd pread")
+            out.append(t(f"filled: pc.ram {tmp} vs memfd pread", ">= 0.9x", v, v and v >= 0.9))
+            v = r(f"{F} pc.ram passthrough {tmp}", f"{F} /proc/pid/mem")
+            ceil = r(f"{F} memfd pread", f"{F} /proc/pid/mem")
+            out.append(t(f"filled: pc.ram {tmp} vs /proc/pid/mem", ">= 1.5x", v, v and v >= 1.5,
+                         f"the memfd itself: {ceil:.2f}x" if ceil else ""))
+        v = r(f"{H} pc.ram passthrough cold", f"{H} /proc/pid/mem")
+        out.append(t("holes: pc.ram cold vs /proc/pid/mem", ">= 5x", v, v and v >= 5))
+        grown = {w: max(res.values[f"{H} pc.ram passthrough cold: {w} +"])
+                 for w in ("Shmem", "Cached", "kvmfs RSS")}
+        worst = max(grown.values())
+        out.append(t("holes: pc.ram allocation, 2 GiB read", "< 64 MiB", worst, worst < 64,
+                     "largest of Shmem, Cached (system-wide) and kvmfs RSS growth over the "
+                     "runs: " + ", ".join(f"{w} {g:+.0f}" for w, g in grown.items())))
+        v = r(f"{F} pc.ram passthrough rand 4K p50", f"{F} memfd rand 4K p50")
+        out.append(t("filled: rand 4K p50 vs the memfd's", "<= 1.2x", v, v and v <= 1.2))
+    else:
+        why = not_measured.get("2G filled: pc.ram passthrough", "not measured")
+        for what in ("filled: pc.ram vs memfd pread", "holes: pc.ram cold vs /proc/pid/mem",
+                     "filled: rand 4K p50 vs the memfd's"):
+            out.append(t(what, "", None, None, why))
+    if "guest write, dirty-log on" in res.values:
+        v = r("guest write, dirty-log on", "guest write, no reader")
+        out.append(t("guest write: dirty-log on / no reader", "(cost)", v, None,
+                     "what dirty logging costs the guest's stores"))
+    if "guest write, no reader" in res.values:
+        off = not any(meta.get("guest_write", {}).get("log flag, no reader", []))
+        out.append(t("guest write, no reader vs logging off", ">= 0.95x",
+                     1.0 if off else None, off,
+                     "memslots show no log flag on the area with no reader, so the no-reader "
+                     "runs are logging-off runs" if off else
+                     "memslots show the log flag on with no reader: logging is not off"))
+    else:
+        out.append(t("guest write, no reader vs logging off", ">= 0.95x", None, None,
+                     not_measured.get("guest write, no reader", "not measured")))
     return out
 
 
@@ -657,16 +1049,18 @@ def fmt(v):
 
 
 def print_table(res, tgts, not_measured):
-    print(f"\n{'figure':48} {'unit':>8} {'median':>11} {'min':>11} {'max':>11}   ratio (median [min..max]) to")
+    w = max([48] + [len(n) for n in res.order])
+    print(f"\n{'figure':{w}} {'unit':>8} {'median':>11} {'min':>11} {'max':>11}   ratio (median [min..max]) to")
     for name in res.order:
         f = res.figure(name)
-        line = f"{name:48} {f['unit']:>8} {fmt(f['median']):>11} {fmt(f['min']):>11} {fmt(f['max']):>11}"
-        if "ratio" in f:
-            r = f["ratio"]
+        line = f"{name:{w}} {f['unit']:>8} {fmt(f['median']):>11} {fmt(f['min']):>11} {fmt(f['max']):>11}"
+        for i, r in enumerate(f.get("ratios", ())):
+            if i:
+                line += "\n" + " " * (w + 45)
             line += f"   {r['median']:.2f}x [{r['min']:.2f}..{r['max']:.2f}] {r['to']}"
         print(line)
     for name, why in not_measured.items():
-        print(f"{name:48} {why}")
+        print(f"{name:{w}} {why}")
     print(f"\n{'target':40} {'want':>10}  {'got':>16}  met")
     for t in tgts:
         met = {True: "yes", False: "NO", None: "-"}[t["met"]]
@@ -687,7 +1081,7 @@ def main():
         sys.exit("bench: no /dev/fuse: kvmfs cannot mount here")
 
     t_start = time.monotonic()
-    res, not_measured = Results(), {}
+    res, not_measured, meta = Results(), {}, {}
     mach = machine()
     log(f"{mach['nproc']} CPUs, kernel {mach['kernel']}, libfuse {mach['libfuse']}, "
         f"{'KVM' if mach['kvm'] else 'no /dev/kvm: -accel none'}; {args.reps} repetitions")
@@ -697,12 +1091,15 @@ def main():
 
     for rep in range(args.reps):
         log(f"idle 4 GiB guests, repetition {rep + 1}/{args.reps}")
-        idle_round(res)
+        meta["io: idle 4 GiB guest"] = idle_round(res)
     idle_ratios(res)
+
+    measure_passthrough(res, args.reps, not_measured, meta)
 
     log("filled 4 GiB guest: writing pc.ram through the filesystem")
     k = Kvmfs(["-M", "pc", "-m", "4G", "--writable"], "filled")
     state = " (guest running)" if have_kvm() else ""
+    meta["io: filled 4 GiB guest (--writable)"] = k.blocks["pc.ram"].get("io")
     try:
         res.add("fill 4 GiB through the FS", fill(k), "s")
         for rep in range(args.reps):
@@ -725,11 +1122,13 @@ def main():
     if have_kvm():
         log("live guest: freshness and heartbeat")
         measure_live(res, args.reps)
+        log("guest write throughput: dirty logging off and on")
+        measure_guest_write(res, args.reps, not_measured, meta)
     else:
-        for name in LIVE_NAMES:
+        for name in LIVE_NAMES + WRITE_NAMES:
             not_measured[name] = "not measured: no /dev/kvm (kvmfs ran with -accel none)"
 
-    tgts = targets(res, not_measured, state)
+    tgts = targets(res, not_measured, state, meta)
     doc = {"machine": mach,
            "method": {"idle": "4 GiB -M pc -S, nothing ever written; each baseline on a "
                                "guest of its own (they allocate what they read)",
@@ -750,7 +1149,25 @@ def main():
                       "ratio": "per repetition kvmfs/baseline (or 1G/larger for start-up and "
                                "RSS), then median/min/max",
                       "kvmfs_tool": "fio 1 job psync (filled), memread file (idle)",
-                      "baseline_tool": "tools/bench/memread"},
+                      "baseline_tool": "tools/bench/memread",
+                      "2G holes": "passthrough section: 2 GiB -M pc -S, nothing written; pc.ram "
+                                  "by passthrough, its memfd (/proc/PID/fd/N), phys, then "
+                                  "/proc/PID/mem on the same guest; the cached path on a "
+                                  "kvmfs of its own with -o no_passthrough; all with memread's "
+                                  "1 MiB pread loop.  '+' figures: /proc/meminfo Shmem and "
+                                  "Cached (system-wide) and kvmfs VmRSS, after minus before",
+                      "2G filled": "passthrough section: two 2 GiB -M pc -S guests, one "
+                                   "default (passthrough), one -o no_passthrough (cached), "
+                                   "both filled with random data through the memfd and read "
+                                   "twice unrecorded; memread for every column; rand 4K is "
+                                   "1 job, 1.5 s, p50/p99 per op",
+                      "guest write": "1 GiB -M pc guest: mailbox command "
+                                     f"'write {WRITE_GPA:#x} {WRITE_MIB}' (firmware), "
+                                     "MiB/s = bytes stored / (TSC cycles / host TSC Hz), "
+                                     "no reader vs after `dirty-log on` on ctl"},
+           "io": {k_: v for k_, v in meta.items() if k_.startswith("io: ")},
+           "passthrough": meta.get("passthrough"),
+           "guest_write": meta.get("guest_write"),
            "figures": {name: res.figure(name) for name in res.order},
            "not_measured": not_measured,
            "targets": tgts,
