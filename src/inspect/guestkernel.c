@@ -25,11 +25,13 @@
 #include <string.h>
 
 #include "inspect/guestkernel.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 
 #define GK_GIB          (1ULL << 30)
-#define GK_SEEK_STEPS   4096 /* walks one search for a mapped page may take */
-#define GK_DIRECT_TRIES 64   /* candidate mappings for the direct map */
+#define GK_DATA_ALIGN   (2ULL << 20) /* .data's alignment on x86-64 (vmlinux.lds.S) */
+#define GK_SEEK_STEPS   4096         /* walks one search for a mapped page may take */
+#define GK_DIRECT_TRIES 64           /* candidate mappings for the direct map */
 #define GK_CHUNK        (64 * 1024)
 #define GK_BANNER       "Linux version "
 #define GK_NOTE_NAME    "VMCOREINFO"
@@ -215,21 +217,25 @@ static bool gk_is_init_pgt(const struct guestkernel_mem *mem, uint64_t pa, const
 }
 
 /*
- * swapper_pg_dir: the first page of the image's writable runs whose kernel
- * half equals that of the root CR3 holds and whose user half is empty, as
+ * swapper_pg_dir: the first page of the image's .data whose kernel half
+ * equals that of the root CR3 holds and whose user half is empty, as
  * init_top_pgt's is once boot is over (compared by its last entry, the text
  * mapping's, first).  CR3 lying in the image is no proof: the kernel hands
- * image pages it no longer needs (the unused part of .bss..decrypted, the
- * rest of the brk area's 2 MiB) to its page allocator without unmapping
- * them, and a process's root may be one of them.  .data, where init_top_pgt
- * is, comes before those, so the first match is the right one.  Early in
- * boot, when CR3 holds early_top_pgt (identity mappings in its user half),
- * nothing matches and the root itself is taken; failing both, the root in
- * the direct map.
+ * image pages it no longer needs to its page allocator, and without PTI it
+ * leaves them mapped (writable, not executable): the text/rodata and
+ * rodata/data gaps, init memory, the unused part of .bss..decrypted, the
+ * rest of the brk area's 2 MiB.  A process's root may be one of them, and
+ * so may a dead process's, whose user half exit cleared - the same shape as
+ * init_top_pgt's.  .data starts at the first 2 MiB boundary after rodata
+ * (vmlinux.lds.S aligns it so), so writable pages before that boundary are
+ * the gaps, and within .data init_top_pgt comes first (the freed areas
+ * follow it).  Early in boot, when CR3 holds early_top_pgt (identity
+ * mappings in its user half), nothing matches and the root itself is taken;
+ * failing both, the root in the direct map.
  */
 static void gk_swapper_pg_dir(struct guestkernel *k, const struct guestkernel_mem *mem)
 {
-	uint64_t pgd = k->cpu.cr3 & PW_ADDR_MASK, half[256];
+	uint64_t pgd = k->cpu.cr3 & PW_ADDR_MASK, half[256], data = 0;
 	unsigned i;
 
 	if (!gk_image_va(k, pgd, &k->swapper_pg_dir))
@@ -240,9 +246,14 @@ static void gk_swapper_pg_dir(struct guestkernel *k, const struct guestkernel_me
 		const struct guestkernel_run *run = &k->runs[i];
 		uint64_t off;
 
-		if (!run->writable)
-			continue; /* page tables are written: .data, never rodata */
+		if (!run->writable) {
+			/* Text or rodata: .data can only start at the next 2 MiB. */
+			data = ROUND_UP(run->va + run->size, GK_DATA_ALIGN);
+			continue;
+		}
 		for (off = 0; off + GUESTKERNEL_PAGE <= run->size; off += GUESTKERNEL_PAGE) {
+			if (run->va + off < data)
+				continue; /* a freed gap before .data */
 			if (gk_is_init_pgt(mem, run->pa + off, half)) {
 				k->swapper_pg_dir = run->va + off;
 				return;

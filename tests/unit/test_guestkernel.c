@@ -341,6 +341,40 @@ static void test_early_root(void **state)
 	assert_int_equal(k.swapper_pg_dir, l->text_va + PGT_OFF);
 }
 
+/*
+ * Without PTI the kernel leaves the pages it freed mapped, writable: the
+ * text/rodata gap before rodata's 2 MiB and the rodata/data gap after it.
+ * A dead process's root there (kernel half copied, user half cleared at
+ * exit) has init_top_pgt's shape, and comes first: .data's 2 MiB alignment
+ * tells it apart (a random-KASLR dump of Debian's kernel under QEMU had one
+ * in the text/rodata gap).
+ */
+static void test_dead_roots_in_the_gaps(void **state)
+{
+	const struct layout *l = &layouts[1];
+	const uint64_t gaps[] = {2 * MIB - 256 * KIB, 4 * MIB - 256 * KIB};
+	struct pagewalk_cpu cpu;
+	struct guestkernel k;
+	struct built b;
+	unsigned g, i;
+
+	(void)state;
+	build(l, &b);
+	for (g = 0; g < ARRAY_SIZE(gaps); g++) {
+		uint64_t dead = l->text_pa + gaps[g] + 64 * KIB;
+
+		/* The last 256 KiB of text and of rodata, freed: writable, not executable. */
+		map_range(b.init_pgt_pa, l->levels, l->text_va + gaps[g], l->text_pa + gaps[g],
+		          256 * KIB, P | RW | NX);
+		memset(ram + dead, 0, PAGE);
+		for (i = 256; i < 512; i++)
+			*entry(dead, i) = *entry(b.init_pgt_pa, i);
+	}
+	cpu = cpu_of(l, &b);
+	assert_int_equal(guestkernel_find(&cpu, &mem, NULL, &k), 0);
+	assert_int_equal(k.swapper_pg_dir, l->text_va + PGT_OFF);
+}
+
 static void test_no_kernel(void **state)
 {
 	const struct layout *l = &layouts[0];
@@ -396,6 +430,7 @@ int main(void)
 	        cmocka_unit_test(test_vmcoreinfo),
 	        cmocka_unit_test(test_derived_vmcoreinfo),
 	        cmocka_unit_test(test_early_root),
+	        cmocka_unit_test(test_dead_roots_in_the_gaps),
 	        cmocka_unit_test(test_no_kernel),
 	        cmocka_unit_test(test_map_range),
 	};
