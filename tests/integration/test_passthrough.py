@@ -151,26 +151,46 @@ def test_mapping_is_the_guests_own_page(kvmfs):
             m.close()
 
 
+def _memfd_kib(pid, name):
+    """KiB the memfd called name holds in process pid (its st_blocks)."""
+    fds = f"/proc/{pid}/fd"
+    for fd in os.listdir(fds):
+        if os.readlink(os.path.join(fds, fd)).startswith(f"/memfd:{name} "):
+            return os.stat(os.path.join(fds, fd)).st_blocks // 2
+    raise AssertionError(f"no memfd {name} in {pid}")
+
+
 def test_reading_an_idle_8g_guest_allocates_nothing(kvmfs):
+    """Guest memory (the memfd's own blocks) stays empty, and Shmem and
+    Cached grow by less than 64 MiB.  The last two are the whole machine's:
+    another process's file reads count too, so the page cache is dropped
+    first and a noisy attempt is tried again, up to three times - a read
+    that filled a page cache of its own would fill it again each time."""
     require_passthrough()
     k = kvmfs("-M", "pc", "-m", "8G", "-S")
     assert blocks(k)["pc.ram"]["io"] == "passthrough"
     path = k.path("ramblocks", "pc.ram")
     size = os.stat(path).st_size
     assert size == 8 * GIB
-    before = meminfo()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        off = 0
-        while off < size:
-            data = os.pread(fd, 8 * MIB, off)
-            assert len(data) == 8 * MIB and data.count(0) == len(data), hex(off)
-            off += len(data)
-    finally:
-        os.close(fd)
-    after = meminfo()
-    assert after["Shmem"] - before["Shmem"] < LIMIT_KIB, (before["Shmem"], after["Shmem"])
-    assert after["Cached"] - before["Cached"] < LIMIT_KIB, (before["Cached"], after["Cached"])
+    for attempt in range(3):
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1\n")
+        before = meminfo()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            off = 0
+            while off < size:
+                data = os.pread(fd, 8 * MIB, off)
+                assert len(data) == 8 * MIB and data.count(0) == len(data), hex(off)
+                off += len(data)
+        finally:
+            os.close(fd)
+        after = meminfo()
+        assert _memfd_kib(k.pid, "pc.ram") == 0
+        grown = {key: after[key] - before[key] for key in ("Shmem", "Cached")}
+        if all(v < LIMIT_KIB for v in grown.values()):
+            break
+    assert all(v < LIMIT_KIB for v in grown.values()), (attempt, grown)
 
 
 def test_nothing_writes_without_writable(kvmfs):
