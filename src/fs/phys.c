@@ -11,8 +11,9 @@
  * phys is read direct_io wherever the connection lets a direct_io file be
  * mapped shared (FUSE_DIRECT_IO_ALLOW_MMAP, passthrough.c): every read()
  * is answered from guest memory and nothing lands in the page cache, which
- * reads an idle guest's holes about twice as fast as filling a page cache
- * with zeros (and reading it whole costs no memory).  A shared mapping still
+ * reads an idle guest cold two to three times as fast as filling a page
+ * cache with zeros did, and costs no memory (a warm re-read, served from
+ * that cache before, is now ~0.8x as fast).  A shared mapping still
  * works: its pages come through READs into the page cache, which cache.c
  * keeps true as for the cached files.  Elsewhere (a kernel before 6.6) it is
  * served as the RAM files are (fs_ram_open): from the page cache, or
