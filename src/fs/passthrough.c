@@ -11,6 +11,10 @@
  * carries FS_PT_TAG into a passthrough onto the backing id the handle
  * holds.  Nothing else on the wire is touched.  The registration itself is
  * one ioctl on the session's fd, the same in both routes.
+ *
+ * FUSE_DIRECT_IO_ALLOW_MMAP rides on the same INIT reply: 3.17's
+ * FUSE_CAP_DIRECT_IO_ALLOW_MMAP, or on 3.14 one more bit the writev hook
+ * sets when the kernel's INIT offered it.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -18,6 +22,8 @@
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "util/compiler.h"
 
 #include "fs/internal.h"
 #include "fs/passthrough.h"
@@ -32,6 +38,7 @@
 #define PT_OP_INIT            26
 #define PT_INIT_EXT           (1u << 30) /* flags: flags2 is valid */
 #define PT_FLAGS2_PASSTHROUGH (1u << 5)  /* FUSE_PASSTHROUGH is bit 37 of flags|flags2<<32 */
+#define PT_FLAGS2_DIO_MMAP    (1u << 4)  /* FUSE_DIRECT_IO_ALLOW_MMAP, bit 36 */
 #define PT_FOPEN_KEEP_CACHE   (1u << 1)
 #define PT_FOPEN_PASSTHROUGH  (1u << 7)
 /* Nothing stacks on kvmfs's files: the kernel counts kvmfs itself as 1. */
@@ -96,6 +103,16 @@ static void pt_refuse(struct fs_passthrough *pt, int err)
 	}
 }
 
+/*
+ * Shared mappings of direct_io files, unless -o direct_io asked for every
+ * file to be read from guest memory and none to be mapped shared.  pt is
+ * the session's (fs_pt_conn_init is called only for it).
+ */
+static bool pt_want_direct_mmap(struct fs_passthrough *pt)
+{
+	return !container_of(pt, struct fs, pt)->cfg.direct_io;
+}
+
 bool fs_pt_wire_request(struct fs_passthrough *pt, const void *in, size_t len)
 {
 	struct pt_in_header h;
@@ -110,6 +127,7 @@ bool fs_pt_wire_request(struct fs_passthrough *pt, const void *in, size_t len)
 	pthread_mutex_lock(&pt->lock);
 	pt->init_unique = h.unique;
 	pt->offered = (init.flags & PT_INIT_EXT) && (init.flags2 & PT_FLAGS2_PASSTHROUGH);
+	pt->mmap_offered = (init.flags & PT_INIT_EXT) && (init.flags2 & PT_FLAGS2_DIO_MMAP);
 	if (!pt->offered)
 		pt_refuse(pt, -EOPNOTSUPP);
 	pthread_mutex_unlock(&pt->lock);
@@ -119,7 +137,7 @@ bool fs_pt_wire_request(struct fs_passthrough *pt, const void *in, size_t len)
 bool fs_pt_wire_reply(struct fs_passthrough *pt, struct iovec *iov, int count, void *buf)
 {
 	struct pt_out_header h;
-	bool init;
+	bool init, pass, mmap;
 
 	if (count != 2 || iov[0].iov_len != sizeof(h) || iov[1].iov_len > FS_PT_PATCH_MAX)
 		return false;
@@ -127,17 +145,25 @@ bool fs_pt_wire_reply(struct fs_passthrough *pt, struct iovec *iov, int count, v
 	if (h.error || !h.unique)
 		return false; /* errors and the kernel's notifications */
 	pthread_mutex_lock(&pt->lock);
-	init = pt->offered && h.unique == pt->init_unique;
+	init = h.unique == pt->init_unique && iov[1].iov_len >= sizeof(struct pt_init_out);
+	pass = init && pt->offered;
+	mmap = init && pt->mmap_offered && pt->mmap_wanted;
+	if (mmap)
+		pt->direct_mmap = true; /* the kernel takes an offered flag as it comes */
 	pthread_mutex_unlock(&pt->lock);
 
-	if (init && iov[1].iov_len >= sizeof(struct pt_init_out)) {
+	if (pass || mmap) {
 		struct pt_init_out o;
 
 		memcpy(buf, iov[1].iov_base, iov[1].iov_len);
 		memcpy(&o, buf, sizeof(o));
 		o.flags |= PT_INIT_EXT;
-		o.flags2 |= PT_FLAGS2_PASSTHROUGH;
-		o.max_stack_depth = PT_STACK_DEPTH;
+		if (pass) {
+			o.flags2 |= PT_FLAGS2_PASSTHROUGH;
+			o.max_stack_depth = PT_STACK_DEPTH;
+		}
+		if (mmap)
+			o.flags2 |= PT_FLAGS2_DIO_MMAP;
 		memcpy(buf, &o, sizeof(o));
 		iov[1].iov_base = buf;
 		return true;
@@ -216,18 +242,25 @@ void fs_pt_exit(struct fs_passthrough *pt)
 
 void fs_pt_conn_init(struct fs_passthrough *pt, struct fuse_conn_info *conn)
 {
-#if FS_PT_HAVE_API
 	pthread_mutex_lock(&pt->lock);
+	pt->mmap_wanted = pt_want_direct_mmap(pt);
+#if FS_PT_HAVE_API
 	pt->offered = conn->capable & FUSE_CAP_PASSTHROUGH;
 	if (pt->offered)
 		conn->want |= FUSE_CAP_PASSTHROUGH;
 	else
 		pt_refuse(pt, -EOPNOTSUPP);
-	pthread_mutex_unlock(&pt->lock);
+#ifdef FUSE_CAP_DIRECT_IO_ALLOW_MMAP
+	pt->mmap_offered = conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
+	if (pt->mmap_offered && pt->mmap_wanted) {
+		conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
+		pt->direct_mmap = true;
+	}
+#endif
 #else
-	(void)pt;
 	(void)conn; /* the hooks saw the INIT request and will patch its reply */
 #endif
+	pthread_mutex_unlock(&pt->lock);
 }
 
 int fs_pt_register(struct fs_passthrough *pt, int fd)
@@ -274,6 +307,16 @@ void fs_pt_open(struct fs_passthrough *pt, struct fuse_file_info *fi, int id)
 bool fs_pt_is_handle(uint64_t fh)
 {
 	return (fh >> 32) == FS_PT_TAG;
+}
+
+bool fs_pt_direct_mmap(struct fs_passthrough *pt)
+{
+	bool on;
+
+	pthread_mutex_lock(&pt->lock);
+	on = pt->direct_mmap;
+	pthread_mutex_unlock(&pt->lock);
+	return on;
 }
 
 const char *fs_pt_why(const struct fs_passthrough *pt)

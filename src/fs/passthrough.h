@@ -15,6 +15,13 @@
  *
  * Whatever refuses it - a kernel without it, no privilege - the caller
  * serves the file the ordinary way; fs_pt_why() says why, once.
+ *
+ * The same INIT reply also asks for FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6+;
+ * 3.17's FUSE_CAP_DIRECT_IO_ALLOW_MMAP, unknown to 3.14) where the kernel
+ * offers it: a direct_io file may then be mapped shared, its mapping filled
+ * through READs into the page cache as a cached file's.  phys uses it to
+ * read without a page cache (fs_pt_direct_mmap).  Not with -o direct_io,
+ * whose files stay unmappable as documented.
  */
 #ifndef KVMFS_FS_PASSTHROUGH_H
 #define KVMFS_FS_PASSTHROUGH_H
@@ -39,6 +46,9 @@ struct fs_passthrough {
 	int err;              /* -errno of the refusal (-EOPNOTSUPP: the kernel did not offer it) */
 	bool offered;         /* the kernel's INIT offered FUSE_PASSTHROUGH */
 	bool hooked;          /* 3.14: the custom-io hooks are installed */
+	bool mmap_offered;    /* the kernel's INIT offered FUSE_DIRECT_IO_ALLOW_MMAP */
+	bool mmap_wanted;     /* kvmfs asks for it (fs_pt_conn_init: not with -o direct_io) */
+	bool direct_mmap;     /* ...and the INIT reply took it: direct_io files map shared */
 	uint64_t init_unique; /* 3.14: the INIT request whose reply gets the flag */
 };
 
@@ -59,6 +69,13 @@ int fs_pt_register(struct fs_passthrough *pt, int fd);
 void fs_pt_open(struct fs_passthrough *pt, struct fuse_file_info *fi, int id);
 /* True when fi's handle was set by fs_pt_open (its release has nothing of kvmfs's to free). */
 bool fs_pt_is_handle(uint64_t fh);
+
+/*
+ * True once the connection has FUSE_DIRECT_IO_ALLOW_MMAP: a direct_io file
+ * can be mapped shared (without it mmap fails with ENODEV).  Settled at
+ * INIT, before any open.
+ */
+bool fs_pt_direct_mmap(struct fs_passthrough *pt);
 
 /* Why passthrough is off, for the one stderr line and ramblocks.json; NULL when it is not. */
 const char *fs_pt_why(const struct fs_passthrough *pt);

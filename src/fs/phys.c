@@ -4,9 +4,24 @@
  *   MNT/phys     offset = guest-physical address, size = end of the highest
  *                RAM/ROM range; holes (no RAM/ROM there, or memory nobody
  *                touched) read as zeros and are reported by SEEK_DATA /
- *                SEEK_HOLE and st_blocks.  Cached, written and permitted
- *                exactly like the RAM files; a write starting in a hole
- *                fails with ENXIO and one running into a hole is short.
+ *                SEEK_HOLE and st_blocks.  Written and permitted exactly
+ *                like the RAM files; a write starting in a hole fails with
+ *                ENXIO and one running into a hole is short.
+ *
+ * phys is read direct_io wherever the connection lets a direct_io file be
+ * mapped shared (FUSE_DIRECT_IO_ALLOW_MMAP, passthrough.c): every read()
+ * is answered from guest memory and nothing lands in the page cache, which
+ * reads an idle guest cold two to three times as fast as filling a page
+ * cache with zeros did, and costs no memory (a warm re-read, served from
+ * that cache before, is now ~0.8x as fast).  A shared mapping still
+ * works: its pages come through READs into the page cache, which cache.c
+ * keeps true as for the cached files.  Elsewhere (a kernel before 6.6) it is
+ * served as the RAM files are (fs_ram_open): from the page cache, or
+ * direct_io and unmappable with -o direct_io.
+ *
+ * While phys is open (but with -o direct_io, which has no cache at all) it
+ * holds KVM's dirty logging on every RAM block: the sweep is what keeps
+ * its cached pages true (kvm/dirty_sweep.c).
  *
  * Layout and holes are the model's (memory/phys.c); this file only hands
  * its answers to FUSE.  It keeps no state: cache.c knows its inode, since
@@ -27,6 +42,35 @@ static struct address_space *fs_as(struct fs *fs)
 }
 
 /* ---- phys ---- */
+
+/* Served direct_io: mappable unless -o direct_io (see the header). */
+static bool fs_phys_direct(struct fs *fs)
+{
+	return fs->cfg.direct_io || fs_pt_direct_mmap(&fs->pt);
+}
+
+static int fs_phys_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	int ret = fs_ram_open(fs, n, fi); /* the same write rules as RAM files */
+
+	if (ret)
+		return ret;
+	if (fs_phys_direct(fs)) {
+		fi->keep_cache = 0;
+		fi->direct_io = 1;
+	}
+	/* Only -o direct_io has no cache at all: it refuses shared mappings. */
+	if (fs->cfg.direct_io)
+		return 0;
+	/*
+	 * Cached, or direct with mappings allowed (whose pages are cached): at
+	 * every GPA, the guest's writes to any block must reach us.
+	 */
+	ret = fs_dirty_log_hold(fs, NULL);
+	if (!ret)
+		fi->fh = FS_FH_LOG_HELD;
+	return ret;
+}
 
 static void fs_phys_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
                          struct fuse_file_info *fi)
@@ -69,7 +113,6 @@ static void fs_phys_write(struct fs *fs, struct fs_node *n, fuse_req_t req, cons
 	struct fs_phys_write w;
 	long done;
 
-	(void)fi;
 	if (!fs_write_begin(fs, req, off, &size, phys_size(fs_as(fs))))
 		return;
 	fs_cache_note(n, (uint64_t)off, size);
@@ -78,8 +121,18 @@ static void fs_phys_write(struct fs *fs, struct fs_node *n, fuse_req_t req, cons
 		fuse_reply_err(req, (int)-done);
 		return;
 	}
-	/* Other views of the same bytes (ramblocks/<idstr>, aliases in phys), then the reply. */
+	/*
+	 * Other views of the same bytes (ramblocks/<idstr>, aliases in phys),
+	 * then the reply.  The written range of phys itself is left alone
+	 * where the kernel holds it: a cached write() copied it into the page
+	 * cache (pages it holds locked until we reply), and a mapping's
+	 * writeback sends the very pages (under writeback until we reply).
+	 * A direct_io write() holds no page, and a mapping may have faulted
+	 * the old bytes in meanwhile: those are dropped too.
+	 */
 	w = (struct fs_phys_write){fs, {fs_node_ino(fs, n), (uint64_t)off, (uint64_t)done}};
+	if (fs_phys_direct(fs) && !fi->writepage)
+		w.skip.ino = 0;
 	phys_gpa_to_block(fs_as(fs), (uint64_t)off, (uint64_t)done, fs_phys_written, &w);
 	fuse_reply_write(req, (size_t)done);
 }
@@ -106,19 +159,6 @@ static int fs_phys_lseek(struct fs *fs, struct fs_node *n, struct fuse_file_info
 }
 
 /* The same cache and write rules as RAM files. */
-static int fs_phys_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
-{
-	int ret = fs_ram_open(fs, n, fi);
-
-	if (ret || fi->direct_io)
-		return ret;
-	/* Cached, at every GPA: the guest's writes to any block must reach us. */
-	ret = fs_dirty_log_hold(fs, NULL);
-	if (!ret)
-		fi->fh = FS_FH_LOG_HELD;
-	return ret;
-}
-
 static void fs_phys_release(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 {
 	(void)n;

@@ -17,6 +17,17 @@
 #include "fs/internal.h"
 
 /*
+ * Holes go out as pieces of at most this many zeros, each pointing at the
+ * start of fs->zeros: the kernel copies a reply's bytes to the reader, and
+ * a source this small stays in the CPU's cache across the pieces of a
+ * 1 MiB reply, where one 1 MiB piece is read from memory each time (an
+ * idle guest's phys read direct_io: 0.8x the CPU time and 1.25x the speed
+ * of 1 MiB pieces; 4 KiB pieces, 64 to a reply, lose it again).
+ */
+#define FS_HOLE_PIECE (64u << 10)
+_Static_assert(FS_HOLE_PIECE <= FS_ZEROS, "pieces of holes come from fs->zeros");
+
+/*
  * Real pages, not the kernel's zero page: the kernel takes a reply's pages
  * with get_user_pages, whose fast path refuses the zero page (a special
  * mapping): the slow path cost a fifth of the time of a hole read
@@ -74,7 +85,7 @@ static bool fs_reply_merge(struct fs_reply *r, const void *bytes, size_t n)
 		else
 			memset(end, 0, n);
 	} else if (bytes ? end != (const char *)bytes
-	                 : last->iov_base != r->zeros || last->iov_len + n > FS_ZEROS) {
+	                 : last->iov_base != r->zeros || last->iov_len + n > FS_HOLE_PIECE) {
 		return false;
 	}
 	last->iov_len += n;
@@ -107,8 +118,8 @@ int fs_reply_piece(void *opaque, const void *bytes, size_t len)
 	if (len > r->size - r->len)
 		len = r->size - r->len;
 	while (len) {
-		/* Zeros come from one FS_ZEROS buffer: a longer hole takes several pieces. */
-		size_t n = bytes || len <= FS_ZEROS ? len : FS_ZEROS;
+		/* A hole longer than FS_HOLE_PIECE takes several pieces. */
+		size_t n = bytes || len <= FS_HOLE_PIECE ? len : FS_HOLE_PIECE;
 
 		if (!fs_reply_merge(r, bytes, n) && fs_reply_add(r, bytes, n))
 			return 1;
