@@ -686,6 +686,23 @@ check_mailbox:
 9:	ret
 
 /*
+ * ram_bounds: where guest RAM ends, for the walks of run_dirty and
+ * run_write: r10 = the end of low RAM, rcx = GUEST_HIGH_RAM_GPA, rdi = the
+ * end of RAM above 4G, rax = the end of the walk (of high RAM if there is
+ * any, else of low RAM).
+ */
+ram_bounds:
+	movq BOOT(GUEST_BOOT_LOW_RAM), %r10
+	movq BOOT(GUEST_BOOT_HIGH_RAM), %rdi
+	movabsq $GUEST_HIGH_RAM_GPA, %rcx
+	addq %rcx, %rdi
+	movq %r10, %rax
+	cmpq %rcx, %rdi
+	je 1f
+	movq %rdi, %rax
+1:	ret
+
+/*
  * run_dirty: if the text at rsi is "dirty 0xGPA N", stamp "KVMFSDRT" and
  * the seq (r11) at the start of each of the N pages from GPA that are RAM.
  * Anything that does not parse is left alone: it was only a message.
@@ -702,15 +719,9 @@ run_dirty:
 	 * low RAM if there is none), which bounds it whatever N says.
 	 */
 	andq $~0xfff, %r8
-	movq BOOT(GUEST_BOOT_LOW_RAM), %r10     /* end of low RAM */
-	movq BOOT(GUEST_BOOT_HIGH_RAM), %rdi
-	movabsq $GUEST_HIGH_RAM_GPA, %rcx
-	addq %rcx, %rdi                         /* end of high RAM */
-	movq %r10, %rdx                         /* end of the walk */
-	cmpq %rcx, %rdi
-	je 8f
-	movq %rdi, %rdx
-8:	movq dirty_magic(%rip), %rax
+	call ram_bounds
+	movq %rax, %rdx                         /* end of the walk */
+	movq dirty_magic(%rip), %rax
 10:	testq %r9, %r9
 	jz 9f
 	cmpq %rdx, %r8
@@ -851,14 +862,8 @@ run_write:
 2:	movq %r11, %r12
 	shlq $GUEST_WRITE_SEQ_SHIFT, %r12
 	xorl %r13d, %r13d       /* bytes stored */
-	movq BOOT(GUEST_BOOT_LOW_RAM), %r10     /* end of low RAM */
-	movq BOOT(GUEST_BOOT_HIGH_RAM), %rdi
-	movabsq $GUEST_HIGH_RAM_GPA, %rcx
-	addq %rcx, %rdi                         /* end of high RAM */
-	movq %r10, %rbx                         /* end of the walk */
-	cmpq %rcx, %rdi
-	je 3f
-	movq %rdi, %rbx
+	call ram_bounds
+	movq %rax, %rbx                         /* end of the walk */
 	/* rdtsc once all before it has executed (lfence), and at the end
 	 * once every store is globally visible (mfence; lfence). */
 3:	lfence
