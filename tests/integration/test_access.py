@@ -122,16 +122,11 @@ def _grant(dev, user):
     return lambda: os.chown(dev, st.st_uid, st.st_gid)
 
 
-def _run_as_user_until_ready(user, args, mnt, timeout=20.0):
-    name, uid, gid = user
-    p = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
-                          "--", str(KVMFS)] + list(args) + [mnt],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    return p
-
-
-def test_runs_as_a_user_with_dev_fuse(user, open_dir):
+@contextlib.contextmanager
+def _kvmfs_as_user(user, open_dir, args):
+    """kvmfs run by user (given /dev/fuse for the while) on a mountpoint of
+    theirs, mounted: yields (process, mountpoint); ends it, unmounts and
+    takes the grant back however the with-block ends."""
     if not os.path.exists("/dev/fuse"):
         pytest.skip("no /dev/fuse")
     name, uid, gid = user
@@ -142,9 +137,24 @@ def test_runs_as_a_user_with_dev_fuse(user, open_dir):
         stat.S_IMODE(os.stat("/dev/fuse").st_mode) & 0o006 != 0o006 else (lambda: None)
     p = None
     try:
-        p = _run_as_user_until_ready(user, PC, mnt)
+        p = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                              "--", str(KVMFS)] + list(args) + [mnt],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
         assert wait_for(lambda: is_mounted(mnt) or p.poll() is not None, 20.0)
         assert p.poll() is None, p.stderr.read()
+        yield p, mnt
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        lazy_unmount(mnt)
+        undo()
+
+
+def test_runs_as_a_user_with_dev_fuse(user, open_dir):
+    name, uid, gid = user
+    with _kvmfs_as_user(user, open_dir, PC) as (p, mnt):
         # Only that user may look (no allow_other): even root is kept out.
         r = as_user(user, ["stat", "-c", "%u %g %a", os.path.join(mnt, "ramblocks", "pc.ram")])
         assert r.stdout.split() == [str(uid), str(gid), "400"], r
@@ -153,12 +163,6 @@ def test_runs_as_a_user_with_dev_fuse(user, open_dir):
         p.terminate()
         assert p.wait(timeout=20) == 0
         assert not is_mounted(mnt)
-    finally:
-        if p and p.poll() is None:
-            p.kill()
-            p.wait()
-        lazy_unmount(mnt)
-        undo()
 
 
 @contextlib.contextmanager
@@ -203,22 +207,8 @@ def test_unprivileged_kvmfs_serves_ram_files_through_the_page_cache(user, open_d
     """Without CAP_SYS_ADMIN no backing file can be registered: RAM files
     are served the old way, ramblocks.json says "cached", one stderr line
     says why, and the bytes are guest memory's all the same."""
-    if not os.path.exists("/dev/fuse"):
-        pytest.skip("no /dev/fuse")
     name, uid, gid = user
-    mnt = os.path.join(open_dir, "mnt")
-    os.mkdir(mnt)
-    os.chown(mnt, uid, gid)
-    undo = _grant("/dev/fuse", user) if not os.access("/dev/fuse", os.W_OK) or \
-        stat.S_IMODE(os.stat("/dev/fuse").st_mode) & 0o006 != 0o006 else (lambda: None)
-    p = None
-    try:
-        p = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
-                              "--", str(KVMFS), *PC, "-S", mnt],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-        assert wait_for(lambda: is_mounted(mnt) or p.poll() is not None, 20.0)
-        assert p.poll() is None, p.stderr.read()
+    with _kvmfs_as_user(user, open_dir, (*PC, "-S")) as (p, mnt):
         r = as_user(user, ["cat", os.path.join(mnt, "ramblocks.json")])
         assert r.returncode == 0, r
         bl = {b["idstr"]: b for b in json.loads(r.stdout)}
@@ -239,9 +229,3 @@ def test_unprivileged_kvmfs_serves_ram_files_through_the_page_cache(user, open_d
         said = [l for l in p.stderr.read().splitlines() if "passthrough off" in l]
         assert len(said) == 1 and "CAP_SYS_ADMIN" in said[0], said
         assert not is_mounted(mnt)
-    finally:
-        if p and p.poll() is None:
-            p.kill()
-            p.wait()
-        lazy_unmount(mnt)
-        undo()
