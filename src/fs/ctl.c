@@ -27,6 +27,9 @@
 
 #include "fs/internal.h"
 
+/* Defined at the end; its state is found through it (fs_kind_priv). */
+extern const struct fs_kind fs_ctl_kind;
+
 #define FS_CTL_MAX 64 /* longest write `ctl` accepts */
 
 static void fs_ctl_render(struct vm *vm, struct strbuf *sb)

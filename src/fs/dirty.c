@@ -43,6 +43,9 @@
 
 #include "fs/internal.h"
 
+/* Defined at the end; its state is found through it (fs_kind_priv). */
+extern const struct fs_kind fs_dirty_kind;
+
 static struct dirty_block *fs_dirty_block(const struct fs_node *n)
 {
 	return n->priv;

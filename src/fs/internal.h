@@ -196,10 +196,6 @@ struct fs_kind_ops {
 /* Directories: listed and looked up by the session, nothing of their own (inode.c). */
 extern const struct fs_kind_ops fs_dir_ops;
 
-/* ---- the kinds tree.c's table names, each defined in its own file ---- */
-extern const struct fs_kind fs_ramblocks_kind, fs_text_kind, fs_console_kind, fs_ctl_kind,
-        fs_phys_kind, fs_vmcore_kind, fs_dirty_kind, fs_vcpus_kind;
-
 /* ---- tree.c: the fixed table, for the session ---- */
 /* Every kind's init; on failure *failed names the kind and nothing is left set up. */
 int fs_tree_init(struct fs *fs, const char **failed);

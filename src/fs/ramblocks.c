@@ -51,6 +51,9 @@
 
 #include "fs/internal.h"
 
+/* Defined at the end; its state is found through it (fs_kind_priv). */
+extern const struct fs_kind fs_ramblocks_kind;
+
 static uint64_t fs_ram_length(struct fs *fs, struct ram_block *rb)
 {
 	struct ram_list *rl = &fs->vm->machine.ram;

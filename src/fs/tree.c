@@ -17,8 +17,8 @@
  *   MNT/vcpus/<n>/         registers, translate, vmem                 (vcpus.c)
  *
  * The session (session.c) calls fs_tree_init/build/attach/exit and so never
- * names a kind; adding one is its own file plus a row here (and its
- * declaration beside the others in internal.h).  The renders only pick
+ * names a kind; adding one is its own file plus a row here (and its name
+ * in the declaration above the table).  The renders only pick
  * which of the model's renderers a file shows: fs computes no layout.
  */
 #include <errno.h>
@@ -100,6 +100,11 @@ enum fs_needs {
 	FS_NEEDS_LAYOUT = 1 << 0,
 	FS_NEEDS_LIVE = 1 << 1,
 };
+
+/* The kinds the table names, each defined in its own file: a new kind is its file and a row here.
+ */
+extern const struct fs_kind fs_ramblocks_kind, fs_text_kind, fs_console_kind, fs_ctl_kind,
+        fs_phys_kind, fs_vmcore_kind, fs_dirty_kind, fs_vcpus_kind;
 
 static const struct fs_file fs_files[] = {
         {.name = "ramblocks", .kind = &fs_ramblocks_kind, .mode = 0555, .needs = FS_NEEDS_LAYOUT},

@@ -41,6 +41,9 @@
 
 #include "fs/internal.h"
 
+/* Defined at the end; its state is found through it (fs_kind_priv). */
+extern const struct fs_kind fs_vcpus_kind;
+
 #define FS_NO_VA           UINT64_MAX /* translate: nothing written yet */
 #define FS_TRANSLATE_MAX   64         /* longest address text accepted */
 #define FS_VMEM_SEEK_STEPS 65536      /* walks one SEEK_DATA/SEEK_HOLE may take */

@@ -22,6 +22,9 @@
 
 #include "fs/internal.h"
 
+/* Defined at the end; its state is found through it (fs_kind_priv). */
+extern const struct fs_kind fs_vmcore_kind;
+
 static struct address_space *fs_as(struct fs *fs)
 {
 	return &fs->vm->machine.as;
