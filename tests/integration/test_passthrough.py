@@ -23,7 +23,9 @@ import struct
 
 import pytest
 
-from conftest import is_mounted, passthrough_expected, proc_mem, read, wait_for
+from conftest import (MAILBOX_ACK_GPA, MAILBOX_GPA, MAILBOX_MAGIC, STATUS_GPA, STATUS_MAGIC,
+                      STATUS_PASS, is_mounted, passthrough_expected, proc_mem, read,
+                      require_guest, wait_for)
 
 PAGE = 4096
 MIB = 1 << 20
@@ -232,3 +234,50 @@ def test_sigkill_with_files_open_leaves_no_mount(kvmfs, tmp_path):
                 f.close()
             except OSError as e:  # the connection died with kvmfs
                 assert e.errno == errno.ENOTCONN, e
+
+
+class _ProcMemAtGpa:
+    """An fd-like view of guest RAM through kvmfs's /proc/PID/mem, at pc.ram
+    offsets: how a test hands the guest a mailbox command while pc.ram is
+    read-only (no --writable, so it passes through)."""
+
+    def __init__(self, pid, host):
+        self.fd = os.open(f"/proc/{pid}/mem", os.O_RDWR)
+        self.host = host
+
+    def pwrite(self, data, off):
+        return os.pwrite(self.fd, data, self.host + off)
+
+
+@pytest.mark.guest
+def test_a_guest_store_is_in_the_mapping_at_once(kvmfs):
+    """The running guest stores (mailbox "write 0xGPA N"); a shared mapping
+    of pc.ram holds the stores as soon as the guest acks, with no stop and no
+    sweep: it is the guest's page (same PFN)."""
+    require_guest("the guest must store")
+    require_passthrough()
+    k = kvmfs("-M", "pc", "-m", "256M")
+    rb = blocks(k)["pc.ram"]
+    assert rb["io"] == "passthrough"
+    seq, start, shift = 31, 64 * MIB, 48  # GUEST_WRITE_SEQ_SHIFT
+    with open(k.path("ramblocks", "pc.ram"), "rb") as f:
+        m = mmap.mmap(f.fileno(), 128 * MIB, mmap.MAP_SHARED, mmap.PROT_READ)
+        mem = _ProcMemAtGpa(k.pid, rb["host"])
+        try:
+            k.wait_guest(lambda: m[STATUS_GPA:STATUS_GPA + 8] == STATUS_MAGIC and
+                         struct.unpack_from("<Q", m, STATUS_GPA + STATUS_PASS)[0] >= 1,
+                         "a first pass, seen through the mapping")
+            text = f"write {start:#x} 1".encode() + b"\0"
+            mem.pwrite(text, MAILBOX_GPA + 16)
+            mem.pwrite(struct.pack("<Q", seq), MAILBOX_GPA + 8)
+            mem.pwrite(MAILBOX_MAGIC, MAILBOX_GPA)
+            k.wait_guest(lambda: struct.unpack_from("<Q", m, MAILBOX_ACK_GPA)[0] == seq,
+                         f"the ack of command {seq}, seen through the mapping")
+            page = start + 4096  # the MiB's first page is its record's
+            want = struct.pack("<Q", seq << shift | page)
+            assert m[page:page + 8] == want
+            mine = _my_mapping_of(k.path("ramblocks", "pc.ram"), 128 * MIB) + page
+            assert pfn(os.getpid(), mine) == pfn(k.pid, rb["host"] + page)
+        finally:
+            os.close(mem.fd)
+            m.close()
