@@ -266,7 +266,7 @@ void fs_pt_conn_init(struct fs_passthrough *pt, struct fuse_conn_info *conn)
 int fs_pt_register(struct fs_passthrough *pt, int fd)
 {
 	struct pt_backing_map map = {.fd = fd};
-	int id, ret;
+	int id = 0, ret;
 
 	pthread_mutex_lock(&pt->lock);
 	ret = pt->state == FS_PT_OFF ? pt->err : !pt->offered ? -EOPNOTSUPP : 0;
