@@ -1,11 +1,12 @@
 # kvmfs - a KVM virtual machine whose memory is a filesystem.
 #
 #   make run     build and start the default VM, mounted at $(MNT)
-#   make check   build and run every test: unit (cmocka), integration (pytest), the same
-#                under ASan+UBSan, a valgrind session, the fuzzers for FUZZ_SECONDS each
+#   make check   build and run every test: the layer check, format-check, unit (cmocka),
+#                integration (pytest), the same under ASan+UBSan, a valgrind session,
+#                the fuzzers for FUZZ_SECONDS each
 #   make asan, make valgrind, make fuzz [FUZZ_SECONDS=30], make stress [DURATION=60]
 #   make bench, make bench-linux (Linux to /init, timed), make check-nested
-#   make format-check, make clean
+#   make layers, make format-check, make clean
 #   make install [PREFIX=/usr/local] [DESTDIR=staging dir], make uninstall (same variables)
 #
 # Missing Debian packages are installed by tools/deps.sh when run as root.
