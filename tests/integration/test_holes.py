@@ -284,11 +284,8 @@ def mailbox(k, seq, text):
     assert wait_for(lambda: command_acked(k.path("ramblocks", "pc.ram"), seq), 10.0), k.stderr()
 
 
-# memfd: pc.ram passes through to its memfd where the kernel lets it (then a
-# mapping of it is guest memory, whose untouched pages a touch populates: the
-# mapping half reads phys instead); memfd-cached: -o no_passthrough keeps it a
-# file served through kvmfs, mapping and all; anon: never passed through.
-@pytest.mark.parametrize("backing", ["memfd", "memfd-cached", "anon"])
+# --writable: pc.ram is served through kvmfs (cached) with either backing.
+@pytest.mark.parametrize("backing", ["memfd", "anon"])
 @pytest.mark.guest
 def test_guest_write_after_a_hole_read_becomes_visible(kvmfs, backing):
     """The guest populates and writes a page that was read as a hole: the

@@ -149,7 +149,10 @@ def vmcore_notes(k):
 
 
 def last_kernel_line(console):
-    lines = [l.rstrip("\r") for l in console.splitlines() if re.match(r"\[\s*\d+\.\d+\] ", l)]
+    """The last whole kernel line: one still being printed when the console
+    was read is not yet a line (seen under nested KVM: "[    2.549598] Hu")."""
+    whole = console[:console.rfind("\n") + 1]
+    lines = [l.rstrip("\r") for l in whole.splitlines() if re.match(r"\[\s*\d+\.\d+\] ", l)]
     return lines[-1]
 
 
