@@ -5,8 +5,9 @@
  *                              previous open of this file, counted while
  *                              the block's dirty logging was on: one line
  *                              per run, "<first>-<last> <pages>", offsets in
- *                              the block in hex.  st_size 0, like a /proc
- *                              file.
+ *                              the block in hex, <pages> in decimal.
+ *                              st_size is what an open would read now
+ *                              (stat takes nothing away).
  *   MNT/dirty/<idstr>.bitmap   the same, raw: little-endian u64 words, bit
  *                              i = page i of the block (KVM's dirty-log
  *                              format)
@@ -92,12 +93,29 @@ static void fs_dirty_release(struct fs *fs, struct fs_node *n, struct fuse_file_
 
 static int fs_dirty_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 {
-	(void)fs;
-	/* The text's length is known only once it is taken, which empties it. */
-	*size = fs_dirty_reader(n) == DIRTY_BLOCKS_BITMAP
-	                ? dirty_blocks_words(fs_dirty_block(n)) * 8
-	                : 0;
-	return 0;
+	struct dirty_block *b = fs_dirty_block(n);
+	struct strbuf sb = STRBUF_INIT;
+	uint64_t *bm;
+	int ret;
+
+	if (fs_dirty_reader(n) == DIRTY_BLOCKS_BITMAP) {
+		*size = dirty_blocks_words(b) * 8;
+		return 0;
+	}
+	/*
+	 * The text an open would take now, rendered from a copy: stat agrees
+	 * with what cat reads, as for the other text files, and consumes
+	 * nothing (the next periodic sweep may still add to it).
+	 */
+	ret = dirty_blocks_peek(fs_kind_priv(fs, &fs_dirty_kind), b, DIRTY_BLOCKS_TEXT, &bm);
+	if (ret)
+		return ret;
+	dirty_blocks_render_ranges(bm, b->pages, &sb);
+	free(bm);
+	ret = sb.err;
+	*size = sb.len;
+	sb_free(&sb);
+	return ret;
 }
 
 static const struct fs_kind_ops fs_dirty_ops = {

@@ -137,6 +137,21 @@ int dirty_blocks_take(struct dirty_blocks *dl, struct dirty_block *b, enum dirty
 	return 0;
 }
 
+int dirty_blocks_peek(struct dirty_blocks *dl, const struct dirty_block *b,
+                      enum dirty_blocks_reader who, uint64_t **bm)
+{
+	size_t words = dirty_blocks_words(b) ? dirty_blocks_words(b) : 1;
+	uint64_t *copy = malloc(words * 8);
+
+	if (!copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&dl->lock);
+	memcpy(copy, b->bits[who], words * 8);
+	pthread_mutex_unlock(&dl->lock);
+	*bm = copy;
+	return 0;
+}
+
 void dirty_blocks_render_ranges(const uint64_t *bm, uint64_t pages, struct strbuf *sb)
 {
 	uint64_t i = 0, start;

@@ -60,6 +60,13 @@ uint64_t dirty_blocks_words(const struct dirty_block *b);
  */
 int dirty_blocks_take(struct dirty_blocks *dl, struct dirty_block *b, enum dirty_blocks_reader who,
                       uint64_t **bm);
+/*
+ * A copy of the reader's bitmap as it stands (*bm, free() it), leaving it
+ * as it is and sweeping nothing: what stat reports, since looking must not
+ * consume what the next open takes.
+ */
+int dirty_blocks_peek(struct dirty_blocks *dl, const struct dirty_block *b,
+                      enum dirty_blocks_reader who, uint64_t **bm);
 /* One line per run of set bits: "<first byte>-<last byte> <pages>", block offsets in hex. */
 void dirty_blocks_render_ranges(const uint64_t *bm, uint64_t pages, struct strbuf *sb);
 

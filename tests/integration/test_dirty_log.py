@@ -183,3 +183,33 @@ def test_closing_the_last_holder_keeps_what_was_written(kvmfs):
         lo, rest = line.split("-")
         pages |= set(range(int(lo, 16), int(rest.split()[0], 16) + 1, PAGE))
     assert set(range(first, first + n * PAGE, PAGE)) <= pages
+
+
+@pytest.mark.guest
+def test_stat_of_dirty_text_is_what_an_open_reads(kvmfs):
+    """stat of dirty/<idstr> reports the length of the text an open would
+    take now, and stat takes nothing: two stats, then the read, agree.
+    The guest is stopped first, so nothing changes between them."""
+    require_guest("the guest writes the pages")
+    k = kvmfs("-M", "pc", "-m", "256M")
+    assert wait_for(lambda: pread(k.path("phys"), 8, STATUS_GPA) == STATUS_MAGIC, 10.0)
+    with open(k.path("dirty", "pc.ram"), "rb"):  # holds logging, takes the old bits
+        seq = (int(time.time() * 1000) & 0xFFFFFF) or 1
+        send_command(k, seq, "dirty 0x2080000 3")
+        assert wait_for(lambda: command_acked(k.path("ramblocks", "pc.ram"), seq), 5.0)
+        ctl(k, "stop")
+        path = k.path("dirty", "pc.ram")
+        first = os.stat(path).st_size
+        assert first > 0, "the guest wrote pages: the text is not empty"
+        assert os.stat(path).st_size == first, "stat consumed the text"
+        text = read(path)
+        assert len(text) == first
+        pages = set()
+        for line in text.decode().splitlines():
+            span, count = line.split()
+            lo, hi = (int(x, 16) for x in span.split("-"))
+            assert int(count) == (hi + 1 - lo) // PAGE, line
+            pages |= set(range(lo, hi + 1, PAGE))
+        assert set(range(0x2080000, 0x2083000, PAGE)) <= pages
+        # The open took them: a stopped guest has written nothing since.
+        assert os.stat(path).st_size == 0
