@@ -371,6 +371,7 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		case OPT_INITRD: o->initrd = optarg; break;
 		case OPT_APPEND: o->append = optarg; break;
 		case OPT_ACCEL:
+			o->accel_given = true;
 			if (!strcmp(optarg, "kvm"))
 				o->accel = ACCEL_KVM;
 			else if (!strcmp(optarg, "none"))

@@ -37,6 +37,7 @@ struct options {
 	bool allow_other;
 	bool flat_out;
 	enum accel accel;
+	bool accel_given; /* -accel appeared: no falling back to none */
 	enum ram_backing backing;
 	unsigned sweep_ms; /* dirty-log sweep period */
 	/* -object memory-backend-ram,id=ID,size=SIZE: extra, unmapped RAM blocks */

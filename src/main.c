@@ -280,6 +280,7 @@ int main(int argc, char **argv)
 	static char append[LOADER_CMDLINE_ROOM];
 	static struct vm vm;
 	struct host host;
+	bool no_kvm = false;
 	int ret, status = 0;
 
 	ret = cmdline_parse(argc, argv, &o, err, sizeof(err));
@@ -292,6 +293,16 @@ int main(int argc, char **argv)
 	if (ret != CMDLINE_OK) {
 		ret = -EINVAL;
 		goto out;
+	}
+	/*
+	 * As QEMU falls back from one accelerator to the next when none is
+	 * named: on a host without /dev/kvm the machine and its tree are still
+	 * worth having.  Only absence falls back; a /dev/kvm kvmfs may not open
+	 * is an error that says what to do.
+	 */
+	if (!o.accel_given && access("/dev/kvm", F_OK) && errno == ENOENT) {
+		o.accel = ACCEL_NONE;
+		no_kvm = true;
 	}
 	if (!o.dump && (ret = check_ram_fits(&o, err, sizeof(err))))
 		goto out;
@@ -368,9 +379,10 @@ int main(int argc, char **argv)
 		        (unsigned long long)(vm.machine.ram_size >> 20), o.mountpoint);
 	} else {
 		say_host(&host, &o);
-		fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s%s%s\n", o.machine,
+		fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s%s%s%s\n", o.machine,
 		        (unsigned long long)(o.ram_size >> 20), o.cpus,
-		        o.accel == ACCEL_NONE ? " -accel none" : "", o.kernel ? " -kernel " : "",
+		        o.accel == ACCEL_NONE ? " -accel none" : "",
+		        no_kvm ? " (no /dev/kvm here: no guest runs)" : "", o.kernel ? " -kernel " : "",
 		        o.kernel ? o.kernel : "", o.mountpoint ? ", mounted at " : "",
 		        o.mountpoint ? o.mountpoint : "");
 	}
