@@ -24,7 +24,7 @@ WARN := -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes -Wstrict-prototype
 # machine -> kvm -> {hw, boot, inspect} -> vm.c -> fs -> main.c.  Every
 # folder but fs/ builds and links without libfuse: the unit tests and the
 # fuzzers take them whole.
-LIB_DIRS := util memory machine kvm hw boot inspect
+LIB_DIRS := util memory machine kvm qemu hw boot inspect
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c)) src/vm.c src/cmdline.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 FS_SRCS := $(wildcard src/fs/*.c)

@@ -119,6 +119,11 @@ void cmdline_usage(void)
 	       "                 a kvmfs vmcore, a kdump vmcore), or a raw memory image\n"
 	       "                 (offset = guest-physical address) laid out by -M and -m\n"
 	       "\n"
+	       "A running QEMU instead of a VM (QEMU keeps running; unmount to detach):\n"
+	       "  -attach QMP-SOCKET\n"
+	       "                 mount the guest of the QEMU started with\n"
+	       "                 -qmp unix:QMP-SOCKET,server=on,wait=off\n"
+	       "\n"
 	       "Filesystem:\n"
 	       "  --writable     RAM files accept writes into guest memory\n"
 	       "  -o OPT[,OPT]   direct_io: every read goes to guest memory (no shared mmap)\n"
@@ -163,6 +168,7 @@ enum {
 	OPT_OBJECT,
 	OPT_DUMP,
 	OPT_VMCOREINFO,
+	OPT_ATTACH,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -186,6 +192,7 @@ static const struct option long_opts[] = {
         {"object", required_argument, NULL, OPT_OBJECT},
         {"dump", required_argument, NULL, OPT_DUMP},
         {"vmcoreinfo", required_argument, NULL, OPT_VMCOREINFO},
+        {"attach", required_argument, NULL, OPT_ATTACH},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -400,6 +407,7 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		case OPT_OBJECT: ret = parse_object(optarg, o, err, errlen); break;
 		case OPT_DUMP: o->dump = optarg; break;
 		case OPT_VMCOREINFO: o->vmcoreinfo = optarg; break;
+		case OPT_ATTACH: o->attach = optarg; break;
 		case OPT_HELP: cmdline_usage(); return CMDLINE_EXIT;
 		case OPT_VERSION: return CMDLINE_VERSION;
 		case ':':
@@ -416,6 +424,11 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		return errmsg(err, errlen, CMDLINE_ERROR,
 		              "%s%s cannot be used with -dump: a dump never runs and is read-only",
 		              strcmp(live, "writable") ? "-" : "--", live);
+	/* QEMU's guest is QEMU's: nothing of a VM of kvmfs's own applies, but --writable. */
+	if (o->attach && (o->dump || o->layout_given || (live && strcmp(live, "writable"))))
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "-attach takes no -dump, -M, -m or option of a VM's: the machine is "
+		              "QEMU's");
 	/* QEMU's rule: both only make sense for a kernel it loads itself. */
 	if (!o->kernel && o->initrd)
 		return errmsg(err, errlen, CMDLINE_ERROR, "-initrd cannot be used without -kernel");
@@ -430,6 +443,9 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 	if (optind < argc)
 		return errmsg(err, errlen, CMDLINE_ERROR, "'%s': only one mountpoint may be given",
 		              argv[optind]);
+	if (o->attach && !o->mountpoint)
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "-attach needs a mountpoint: the tree is what it is for");
 	if (o->dump && !o->mountpoint)
 		return errmsg(err, errlen, CMDLINE_ERROR,
 		              "-dump needs a mountpoint: a dump is only there to be read");

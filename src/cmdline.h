@@ -30,6 +30,7 @@ struct options {
 	const char *mountpoint;
 	const char *dump;       /* -dump: mount a dump file instead of running a VM */
 	bool layout_given;      /* -M or -m appeared (a raw -dump image's layout) */
+	const char *attach;     /* -attach: a running QEMU's QMP socket, instead of a VM */
 	const char *vmcoreinfo; /* -vmcoreinfo: the vmcore's VMCOREINFO note, from a file */
 	bool writable;
 	bool direct_io;

@@ -4,6 +4,7 @@
  *   kvmfs [-M pc|q35] [-m SIZE] [-smp N] [-S] [-bios FILE]
  *         [-kernel FILE [-initrd FILE] [-append CMDLINE]] [--writable] MNT
  *   kvmfs -dump FILE [-M pc|q35 -m SIZE] MNT
+ *   kvmfs -attach QMP-SOCKET [--writable] MNT
  *
  * Everything that can be wrong with the command line, the firmware, the
  * kernel files or the mountpoint is found before any VM is built or anything
@@ -300,11 +301,11 @@ int main(int argc, char **argv)
 	 * worth having.  Only absence falls back; a /dev/kvm kvmfs may not open
 	 * is an error that says what to do.
 	 */
-	if (!o.accel_given && access("/dev/kvm", F_OK) && errno == ENOENT) {
+	if (!o.dump && !o.attach && !o.accel_given && access("/dev/kvm", F_OK) && errno == ENOENT) {
 		o.accel = ACCEL_NONE;
 		no_kvm = true;
 	}
-	if (!o.dump && (ret = check_ram_fits(&o, err, sizeof(err))))
+	if (!o.dump && !o.attach && (ret = check_ram_fits(&o, err, sizeof(err))))
 		goto out;
 	if (o.mountpoint &&
 	    ((ret = check_device("/dev/fuse", "to mount its tree", err, sizeof(err))) ||
@@ -343,7 +344,9 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	if (o.dump)
+	if (o.attach)
+		ret = vm_init_attach(&vm, &o, err, sizeof(err));
+	else if (o.dump)
 		ret = vm_init_dump(&vm, &o, &dump, err, sizeof(err));
 	else
 		ret = vm_init(&vm, &o, host.kind == HOST_RING0_EMULATED,
@@ -362,6 +365,9 @@ int main(int argc, char **argv)
 		                        .allow_other = o.allow_other,
 		                        .vmcoreinfo = vmcoreinfo,
 		                        .vmcoreinfo_len = vmcoreinfo_len};
+		/* QEMU's guest writes unseen: no page cache of its memory can be kept true. */
+		if (o.attach)
+			fc.direct_io = true;
 		ret = fs_mount(&vm, &dirty, &fc, &fs, err, sizeof(err));
 		if (ret)
 			goto out_dirty; /* fs is NULL: nothing to unmount */
@@ -373,7 +379,15 @@ int main(int argc, char **argv)
 	if (pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
 		pthread_detach(pump);
 
-	if (o.dump) {
+	if (o.attach) {
+		fprintf(stderr,
+		        "kvmfs: ready: -attach %s (QEMU %d.%d.%d, PID %d, -M %s, %llu MiB, "
+		        "%u vCPUs, %s), mounted at %s\n",
+		        o.attach, vm.qemu->version[0], vm.qemu->version[1], vm.qemu->version[2],
+		        (int)vm.qemu->pid, vm.machine.desc->name,
+		        (unsigned long long)(vm.machine.ram_size >> 20), vm.qemu->nr_cpus,
+		        vm.qemu->kvm ? "KVM" : "TCG", o.mountpoint);
+	} else if (o.dump) {
 		fprintf(stderr, "kvmfs: ready: -dump %s (%s, %u vCPUs, %llu MiB), mounted at %s\n",
 		        o.dump, dump.format == DUMP_ELF ? "ELF core" : "raw image", dump.nr_cpus,
 		        (unsigned long long)(vm.machine.ram_size >> 20), o.mountpoint);
@@ -389,9 +403,11 @@ int main(int argc, char **argv)
 	status = wait_for_end(&vm, fs, &sigs);
 	/*
 	 * Producers of invalidations first, while the session still answers
-	 * the reads they may wait for; the session last.
+	 * the reads they may wait for; the session last.  An attached QEMU
+	 * has no vCPU of ours and goes on running: detaching leaves it be.
 	 */
-	vm_stop(&vm);
+	if (!o.attach)
+		vm_stop(&vm);
 	/* From here on, what was set up is undone in reverse order. */
 out_dirty:
 	dirty_stop(&dirty);

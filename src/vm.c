@@ -297,6 +297,53 @@ err_locks:
 	return ret;
 }
 
+int vm_init_attach(struct vm *vm, const struct options *o, char *err, size_t errlen)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->opts = *o;
+	runstate_init(&vm->rs, 0, NULL, NULL);
+	vm->qemu = calloc(1, sizeof(*vm->qemu));
+	ret = vm->qemu ? console_init(&vm->console, -1) : -ENOMEM;
+	if (ret) {
+		errmsg(err, errlen, ret, "%s", strerror(-ret));
+		goto err_locks;
+	}
+	ret = qemu_attach(vm->qemu, o->attach, &vm->machine, o->writable, err, errlen);
+	if (ret)
+		goto err_console;
+	vm->opts.cpus = vm->qemu->nr_cpus;
+	vm->opts.ram_size = vm->machine.ram_size;
+	vm->opts.machine = vm->machine.desc->name;
+	/* memslots: what QEMU's KVM would have of this flat view; QEMU's TCG has none. */
+	if (vm->qemu->kvm) {
+		ret = kvm_init_none(&vm->kvm, &vm->machine.as);
+	} else {
+		memset(&vm->kvm, 0, sizeof(vm->kvm));
+		vm->kvm.fd = vm->kvm.vm_fd = -1;
+		vm->kvm.as = &vm->machine.as;
+	}
+	if (ret) {
+		errmsg(err, errlen, ret, "memslots: %s", strerror(-ret));
+		goto err_qemu;
+	}
+	cmos_init(&vm->cmos, 0, 0, vm->qemu->nr_cpus);
+	serial_init(&vm->serial, &vm->console);
+	return 0;
+
+err_qemu:
+	qemu_detach(vm->qemu);
+	machine_exit(&vm->machine);
+err_console:
+	console_exit(&vm->console);
+err_locks:
+	free(vm->qemu);
+	vm->qemu = NULL;
+	runstate_exit(&vm->rs);
+	return ret;
+}
+
 int vm_start(struct vm *vm)
 {
 	unsigned i;
@@ -315,6 +362,8 @@ int vm_start(struct vm *vm)
 
 int vm_stop(struct vm *vm)
 {
+	if (vm->qemu)
+		return qemu_stop(vm->qemu);
 	if (vm->dump)
 		return -EROFS; /* a dump is as stopped as it gets, and cannot be changed */
 	return runstate_stop(&vm->rs);
@@ -322,6 +371,8 @@ int vm_stop(struct vm *vm)
 
 int vm_cont(struct vm *vm)
 {
+	if (vm->qemu)
+		return qemu_cont(vm->qemu);
 	if (vm->dump)
 		return -EROFS;
 	return runstate_cont(&vm->rs);
@@ -329,7 +380,9 @@ int vm_cont(struct vm *vm)
 
 void vm_status(struct vm *vm, char *buf, size_t len)
 {
-	if (vm->dump)
+	if (vm->qemu)
+		qemu_status(vm->qemu, buf, len);
+	else if (vm->dump)
 		snprintf(buf, len, "dump %s\n", vm->dump->path);
 	else
 		runstate_status(&vm->rs, buf, len);
@@ -337,6 +390,8 @@ void vm_status(struct vm *vm, char *buf, size_t len)
 
 unsigned vm_nr_cpus(const struct vm *vm)
 {
+	if (vm->qemu)
+		return vm->qemu->nr_cpus;
 	return vm->dump ? vm->dump->nr_cpus : vm->nr_vcpus;
 }
 
@@ -345,6 +400,8 @@ int vm_cpu_state(struct vm *vm, unsigned cpu, struct kvm_regs *regs, struct kvm_
 {
 	if (cpu >= vm_nr_cpus(vm))
 		return -ENOENT;
+	if (vm->qemu)
+		return qemu_cpu_state(vm->qemu, cpu, regs, sregs, exact);
 	if (!vm->dump)
 		return vcpu_get_state(&vm->vcpus[cpu], regs, sregs, exact);
 	*regs = vm->dump->cpus[cpu].regs;
@@ -360,7 +417,14 @@ bool vm_has_layout(const struct vm *vm)
 
 bool vm_is_live(const struct vm *vm)
 {
-	return !vm->dump;
+	return !vm->dump && !vm->qemu;
+}
+
+const char *vm_accel(const struct vm *vm)
+{
+	if (vm->qemu)
+		return vm->qemu->kvm ? "KVM" : NULL;
+	return vm->kvm.vm_fd >= 0 ? "KVM" : NULL;
 }
 
 void vm_exit(struct vm *vm)
@@ -377,7 +441,11 @@ void vm_exit(struct vm *vm)
 	serial_exit(&vm->serial);
 	cmos_exit(&vm->cmos);
 	kvm_exit(&vm->kvm);
+	if (vm->qemu)
+		qemu_detach(vm->qemu);
 	machine_exit(&vm->machine);
 	console_exit(&vm->console);
 	runstate_exit(&vm->rs);
+	free(vm->qemu);
+	vm->qemu = NULL;
 }

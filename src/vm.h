@@ -22,6 +22,7 @@
 #include "kvm/runstate.h"
 #include "kvm/vcpu.h"
 #include "machine/machine.h"
+#include "qemu/qemu.h"
 
 struct dump;
 struct kvm_cpuid2;
@@ -48,6 +49,8 @@ struct vm {
 
 	/* -dump: memory and vCPUs are the file's (dump.h); NULL for a VM. */
 	const struct dump *dump;
+	/* -attach: memory, vCPUs and run state are a running QEMU's (qemu.h); NULL otherwise. */
+	struct qemu *qemu;
 
 	bool linux_boot;           /* -kernel: placed, irqchip, vCPU 0 at the entry */
 	struct loader_entry entry; /* where vCPU 0 starts then */
@@ -68,6 +71,12 @@ int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const v
  */
 int vm_init_dump(struct vm *vm, const struct options *o, const struct dump *d, char *err,
                  size_t errlen);
+/*
+ * A VM that is a running QEMU's (-attach PATH): its machine imported
+ * through QMP, its memory found in QEMU's process.  No KVM of kvmfs's,
+ * no vCPU thread, no console; stop, cont and the run state are QEMU's.
+ */
+int vm_init_attach(struct vm *vm, const struct options *o, char *err, size_t errlen);
 /*
  * vm_init's step that makes the vCPUs: vm->opts.cpus of them on vm->kvm,
  * each with cpuid (its APIC ID patched in), and with -kernel Linux's boot
@@ -96,7 +105,9 @@ int vm_cpu_state(struct vm *vm, unsigned cpu, struct kvm_regs *regs, struct kvm_
                  bool *exact);
 /* A board's layout is known (a VM, or a raw image): ramblocks/, regions, flatview, memslots. */
 bool vm_has_layout(const struct vm *vm);
-/* A guest that runs or can run (not a dump): console, dirty/. */
+/* A guest of kvmfs's own that runs or can run (not a dump, not QEMU's): console, dirty/. */
 bool vm_is_live(const struct vm *vm);
+/* The accelerator that maps guest RAM, as flat views name it ("KVM"), or NULL. */
+const char *vm_accel(const struct vm *vm);
 
 #endif

@@ -3,10 +3,10 @@
 
 The layers, bottom to top (src/README.md says what each holds):
 
-    util < memory < machine < kvm < {hw, boot, inspect} < vm.c, cmdline.c < fs < main.c
+    util < memory < machine < kvm < {hw, boot, inspect, qemu} < vm.c, cmdline.c < fs < main.c
 
 A file may include headers of its own folder and of the layers below it.
-hw/, boot/ and inspect/ are peers: none includes another.  Prints every
+hw/, boot/, inspect/ and qemu/ are peers: none includes another.  Prints every
 arrow that breaks the rule and exits 1 if there is one; otherwise prints
 how many includes it checked.  `make check` runs it.
 """
@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-RANK = {"util": 0, "memory": 1, "machine": 2, "kvm": 3, "hw": 4, "boot": 4, "inspect": 4,
+RANK = {"util": 0, "memory": 1, "machine": 2, "kvm": 3, "hw": 4, "boot": 4, "inspect": 4, "qemu": 4,
         "top": 5, "fs": 6, "main": 7}
 TOP = {"vm", "cmdline"}  # src/vm.[ch], src/cmdline.[ch]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

@@ -281,7 +281,9 @@ void fs_text_release(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi
 int fs_ram_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
 /*
  * How ramblocks/<idstr> of rb is served: "passthrough", "cached" or
- * "direct" (-o direct_io); decides it if no open has yet.
+ * "direct" (-o direct_io); an attached QEMU's block read from its process
+ * "process", one that could not be verified (and has no file) "unverified".
+ * Decides it if no open has yet.
  */
 const char *fs_ram_io(struct fs *fs, struct ram_block *rb);
 
@@ -305,6 +307,7 @@ struct fs_reply {
 	int nr;
 	char *tail; /* the last iov's buffer once the array is full */
 	int err;
+	bool strict; /* what the walk left out is an error (EIO), not zeros */
 	struct iovec iov[FS_REPLY_IOV];
 };
 void fs_reply_init(struct fs_reply *r, struct fs *fs, size_t size);

@@ -155,6 +155,10 @@ const char *fs_ram_io(struct fs *fs, struct ram_block *rb)
 	struct fs_ramblocks *st;
 	struct fs_ram_file *f = fs_ram_file(fs, rb, &st);
 
+	if (!ram_block_has_bytes(rb))
+		return "unverified";
+	if (rb->flags & RAM_REMOTE)
+		return "process";
 	if (f && fs_ram_decide(fs, st, f) > 0)
 		return "passthrough";
 	return fs->cfg.direct_io ? "direct" : "cached";
@@ -211,14 +215,32 @@ static void fs_ramblocks_release(struct fs *fs, struct fs_node *n, struct fuse_f
 
 struct fs_ram_reply {
 	struct fs_reply r;
-	const uint8_t *host;
+	struct ram_block *rb;
+	uint8_t *bounce; /* another process's memory is copied through it */
 };
+
+#define FS_RAM_BOUNCE (256u << 10)
 
 static int fs_ram_run(void *opaque, uint64_t off, uint64_t len, bool data)
 {
 	struct fs_ram_reply *rr = opaque;
+	int stop = 0;
 
-	return fs_reply_piece(&rr->r, data ? rr->host + off : NULL, (size_t)len);
+	if (!data || !(rr->rb->flags & RAM_REMOTE))
+		return fs_reply_piece(&rr->r, data ? rr->rb->host + off : NULL, (size_t)len);
+	/* The reply copies what it is given (see fs_reply_init): one buffer serves every piece. */
+	if (!rr->bounce && !(rr->bounce = malloc(FS_RAM_BOUNCE)))
+		return -ENOMEM;
+	while (!stop && len) {
+		size_t n = len < FS_RAM_BOUNCE ? (size_t)len : FS_RAM_BOUNCE;
+
+		if (ram_block_read(rr->rb, off, rr->bounce, n))
+			return -EIO;
+		stop = fs_reply_piece(&rr->r, rr->bounce, n);
+		off += n;
+		len -= n;
+	}
+	return stop;
 }
 
 static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
@@ -226,7 +248,7 @@ static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t
 {
 	struct ram_block *rb = fs_ram_block(n);
 	uint64_t len = fs_ram_length(fs, rb);
-	struct fs_ram_reply rr = {.host = rb->host};
+	struct fs_ram_reply rr = {.rb = rb};
 
 	(void)fi;
 	if (off < 0) {
@@ -262,6 +284,7 @@ static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t
 	fs_reply_init(&rr.r, fs, size);
 	ram_block_extents(rb, (uint64_t)off, size, fs_ram_run, &rr);
 	fs_reply_send(&rr.r, req);
+	free(rr.bounce);
 }
 
 static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
@@ -278,7 +301,10 @@ static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const
 	 * theirs before the writer hears back.
 	 */
 	fs_cache_note(n, (uint64_t)off, size);
-	memcpy(rb->host + off, buf, size);
+	if (ram_block_write(rb, (uint64_t)off, buf, size)) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
 	fs_invalidate_bytes(fs, rb, (uint64_t)off, size,
 	                    &(struct fs_skip){fs_node_ino(fs, n), (uint64_t)off, size});
 	fuse_reply_write(req, size);
@@ -357,10 +383,17 @@ static int fs_ram_build(struct fs *fs, fuse_ino_t top)
 	for (rb = rl->head; !ret && rb; rb = rb->next) {
 		const char *last;
 
-		ret = fs_add_dirs(fs, top, rb->idstr, &ino, &last);
+		if (ram_block_has_bytes(rb))
+			ret = fs_add_dirs(fs, top, rb->idstr, &ino, &last);
 	}
-	/* The list's order is the state's (fs_ram_init): the same blocks, unchanged since. */
+	/*
+	 * The list's order is the state's (fs_ram_init): the same blocks,
+	 * unchanged since.  A block without bytes (an attached QEMU's that
+	 * could not be verified) has no file: nothing true could be read.
+	 */
 	for (rb = rl->head; !ret && rb; rb = rb->next, i++) {
+		if (!ram_block_has_bytes(rb))
+			continue;
 		ret = fs_add_block(fs, top, rb, "", &fs_ram_ops, &ino);
 		if (!ret) {
 			fs_node_get(fs, ino)->arg = i;

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "vm.h"
+
 #include "fs/internal.h"
 
 /*
@@ -64,6 +66,21 @@ void fs_reply_init(struct fs_reply *r, struct fs *fs, size_t size)
 	r->nr = 0;
 	r->tail = NULL;
 	r->err = 0;
+	r->strict = false;
+	/*
+	 * An attached QEMU's memory comes in copies that the next piece
+	 * overwrites (as_piece_fn): the reply copies every piece at once.  A
+	 * walk that stops short there means QEMU's memory could not be read
+	 * (QEMU gone): the reader gets EIO, not zeros.
+	 */
+	if (fs->vm->qemu && size) {
+		r->strict = true;
+		r->tail = malloc(size);
+		if (!r->tail)
+			r->err = ENOMEM;
+		else
+			r->iov[r->nr++] = (struct iovec){r->tail, 0};
+	}
 }
 
 /*
@@ -133,6 +150,8 @@ int fs_reply_piece(void *opaque, const void *bytes, size_t len)
 
 void fs_reply_send(struct fs_reply *r, fuse_req_t req)
 {
+	if (!r->err && r->len < r->size && r->strict)
+		r->err = EIO;
 	if (!r->err && r->len < r->size)
 		fs_reply_piece(r, NULL, r->size - r->len);
 	if (r->err)

@@ -64,7 +64,7 @@ static void fs_render_regions_json(struct fs *fs, struct strbuf *sb)
 static void fs_render_flatview(struct fs *fs, struct strbuf *sb)
 {
 	/* QEMU marks the ranges its accelerator maps; only a real VM maps any. */
-	as_render_flatview(&fs->vm->machine.as, fs->vm->kvm.vm_fd >= 0 ? "KVM" : NULL, sb);
+	as_render_flatview(&fs->vm->machine.as, vm_accel(fs->vm), sb);
 }
 
 static void fs_render_flatview_json(struct fs *fs, struct strbuf *sb)

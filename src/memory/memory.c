@@ -255,6 +255,7 @@ static int render(struct flatview *fv, struct memory_region *mr, s128 base, s128
 		return 0;
 	if (depth > 64)
 		return -ELOOP;
+	readonly |= mr->readonly;
 	base += mr->addr;
 	start = base > clip_start ? base : clip_start;
 	end = base + mr_size128(mr) < clip_end ? base + mr_size128(mr) : clip_end;
@@ -497,9 +498,13 @@ static uint64_t fv_hole_left(const struct flatview *fv, uint64_t addr)
 	return lo < fv->nr ? fv->ranges[lo].start - addr : UINT64_MAX - addr + 1;
 }
 
+/* Bytes of another process's memory read per piece (RAM_REMOTE blocks). */
+#define AS_BOUNCE (256u << 10)
+
 /* as_read_pieces' walk: the pieces handed on, and how many bytes they held. */
 struct as_walk {
-	const uint8_t *host; /* the current range's block, at block offset 0 */
+	struct ram_block *rb; /* the current range's block */
+	uint8_t *bounce;      /* AS_BOUNCE bytes for pieces of a RAM_REMOTE block, or NULL */
 	as_piece_fn fn;
 	void *opaque;
 	size_t done;
@@ -517,8 +522,23 @@ static int as_walk_piece(struct as_walk *w, const void *bytes, size_t len)
 static int as_walk_run(void *opaque, uint64_t off, uint64_t len, bool data)
 {
 	struct as_walk *w = opaque;
+	int stop = 0;
 
-	return as_walk_piece(w, data ? w->host + off : NULL, (size_t)len);
+	if (!data || !(w->rb->flags & RAM_REMOTE))
+		return as_walk_piece(w, data ? w->rb->host + off : NULL, (size_t)len);
+	/* Another process's memory is copied out piece by piece; a failed read ends the walk. */
+	if (!w->bounce && !(w->bounce = malloc(AS_BOUNCE)))
+		return -ENOMEM;
+	while (!stop && len) {
+		size_t n = len < AS_BOUNCE ? (size_t)len : AS_BOUNCE;
+
+		if (ram_block_read(w->rb, off, w->bounce, n))
+			return -EIO;
+		stop = as_walk_piece(w, w->bounce, n);
+		off += n;
+		len -= n;
+	}
+	return stop;
 }
 
 size_t as_read_pieces(struct address_space *as, uint64_t gpa, size_t len, bool holes_as_zero,
@@ -534,10 +554,11 @@ size_t as_read_pieces(struct address_space *as, uint64_t gpa, size_t len, bool h
 		uint64_t in, n;
 		size_t want;
 
-		if (fr && flat_range_is_ram(fr) && fr->mr->block) {
+		if (fr && flat_range_is_ram(fr) && fr->mr->block &&
+		    ram_block_has_bytes(fr->mr->block)) {
 			in = pos - fr->start;
 			n = fr->size - in < len - w.done ? fr->size - in : len - w.done;
-			w.host = fr->mr->block->host;
+			w.rb = fr->mr->block;
 			want = w.done + n;
 			stop = ram_block_extents(fr->mr->block, fr->offset + in, n, as_walk_run,
 			                         &w);
@@ -554,6 +575,7 @@ size_t as_read_pieces(struct address_space *as, uint64_t gpa, size_t len, bool h
 		}
 	}
 	pthread_rwlock_unlock(&as->lock);
+	free(w.bounce);
 	return w.done;
 }
 

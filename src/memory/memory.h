@@ -44,6 +44,7 @@ struct memory_region {
 	int priority;
 	bool enabled;
 	uint64_t addr; /* within the container */
+	bool readonly; /* the guest cannot write through it (QEMU's pam-rom aliases) */
 	struct memory_region *container;
 
 	struct memory_region *alias; /* MR_ALIAS: the region shown ... */
@@ -146,7 +147,9 @@ int as_commit(struct address_space *as);
 
 /*
  * One piece of guest-physical memory for a reader: len bytes at bytes, or
- * len zeros when bytes is NULL.  Non-zero stops the walk.
+ * len zeros when bytes is NULL.  Non-zero stops the walk.  The bytes of a
+ * block in another process (RAM_REMOTE) are a copy that the next piece
+ * overwrites: a reader that keeps pointers copies them first.
  */
 typedef int (*as_piece_fn)(void *opaque, const void *bytes, size_t len);
 /*
@@ -156,7 +159,8 @@ typedef int (*as_piece_fn)(void *opaque, const void *bytes, size_t len);
  * caller still may (blocks live as long as the machine).  Where no RAM or
  * ROM is, the walk either stops or, with holes_as_zero, yields zeros and
  * goes on.  Returns the bytes of the pieces fn took (all of them unless
- * it or a range without memory stopped the walk).  Takes the read lock
+ * it, a range without memory or a failed read of another process's
+ * memory stopped the walk).  Takes the read lock
  * around the calls.
  */
 size_t as_read_pieces(struct address_space *as, uint64_t gpa, size_t len, bool holes_as_zero,

@@ -114,10 +114,11 @@ long phys_write(struct address_space *as, uint64_t gpa, const void *buf, size_t 
 		const struct flat_range *fr = phys_piece(as->fv, pos, &avail);
 		size_t n = avail < len - done ? (size_t)avail : len - done;
 
-		if (!fr)
+		if (!fr || !ram_block_has_bytes(fr->mr->block))
 			break;
 		/* Races with the guest exactly as a DMA would. */
-		memcpy(fr->mr->block->host + fr->offset + (pos - fr->start), in + done, n);
+		if (ram_block_write(fr->mr->block, fr->offset + (pos - fr->start), in + done, n))
+			break;
 		done += n;
 	}
 	pthread_rwlock_unlock(&as->lock);

@@ -161,6 +161,7 @@ int ram_block_alloc(struct ram_list *rl, const char *idstr, uint64_t size, uint6
 	rb->flags = flags & (RAM_READONLY | RAM_RESIZEABLE);
 	rb->fd = -1;
 	rb->pagemap_fd = -1;
+	rb->mem_fd = -1;
 
 	pthread_mutex_lock(&rl->lock);
 	ret = ram_block_find(rl, idstr) ? -EEXIST : ram_find_offset(rl, max_size, &rb->offset);
@@ -268,6 +269,7 @@ int ram_block_alloc_file(struct ram_list *rl, const char *idstr, uint64_t size, 
 	rb->page_size = page;
 	rb->flags = RAM_READONLY | RAM_FILE;
 	rb->pagemap_fd = -1;
+	rb->mem_fd = -1;
 	rb->map_len = (size_t)ROUND_UP(skew + rb->max_length, page);
 	/*
 	 * Zeros first (what the file does not hold reads as zeros), then the
@@ -356,6 +358,124 @@ int ram_block_resize(struct ram_list *rl, struct ram_block *rb, uint64_t new_siz
 out:
 	pthread_mutex_unlock(&rl->lock);
 	return ret;
+}
+
+int ram_block_add(struct ram_list *rl, const char *idstr, uint64_t offset, uint64_t used_length,
+                  uint64_t max_length, uint64_t page_size, unsigned flags, struct ram_block **out)
+{
+	struct ram_block *rb;
+	int ret = 0;
+
+	if (!idstr || !*idstr || strlen(idstr) > RAM_IDSTR_MAX || !used_length ||
+	    max_length < used_length || max_length > SIZE_MAX / 2 || !page_size ||
+	    offset > UINT64_MAX - max_length)
+		return -EINVAL;
+	rb = calloc(1, sizeof(*rb));
+	if (!rb)
+		return -ENOMEM;
+	strcpy(rb->idstr, idstr);
+	rb->offset = offset;
+	rb->used_length = used_length;
+	rb->max_length = max_length;
+	rb->page_size = page_size;
+	rb->flags = flags & (RAM_READONLY | RAM_RESIZEABLE | RAM_SHARED);
+	rb->fd = rb->pagemap_fd = rb->mem_fd = -1;
+	pthread_mutex_lock(&rl->lock);
+	if (ram_block_find(rl, idstr)) {
+		ret = -EEXIST;
+	} else {
+		ram_list_insert(rl, rb);
+		rl->version++;
+	}
+	pthread_mutex_unlock(&rl->lock);
+	if (ret) {
+		free(rb);
+		return ret;
+	}
+	*out = rb;
+	return 0;
+}
+
+void ram_block_set_remote(struct ram_block *rb, int mem_fd, int pagemap_fd, uint64_t addr)
+{
+	rb->flags |= RAM_REMOTE;
+	rb->mem_fd = mem_fd;
+	rb->pagemap_fd = pagemap_fd;
+	rb->remote = addr;
+}
+
+int ram_block_set_fd(struct ram_block *rb, int fd, uint64_t file_offset, bool writable)
+{
+	uint8_t *host;
+	int ret;
+
+	if (rb->host || file_offset % (uint64_t)sysconf(_SC_PAGESIZE))
+		return -EINVAL;
+	rb->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (rb->fd < 0)
+		return -errno;
+	/* Shared: the same pages as the other process's, never a copy of them. */
+	host = mmap(NULL, rb->max_length, PROT_READ | (writable ? PROT_WRITE : 0),
+	            MAP_SHARED | MAP_NORESERVE, rb->fd, (off_t)file_offset);
+	if (host == MAP_FAILED) {
+		ret = -errno;
+		close(rb->fd);
+		rb->fd = -1;
+		return ret;
+	}
+	madvise(host, rb->max_length, MADV_DONTFORK);
+	rb->host = host;
+	rb->flags |= RAM_SHARED;
+	return 0;
+}
+
+bool ram_block_has_bytes(const struct ram_block *rb)
+{
+	return rb->host || (rb->flags & RAM_REMOTE);
+}
+
+/* /proc/PID/mem at the block's address: short means the process (or its mapping) went away. */
+static int ram_remote_io(struct ram_block *rb, uint64_t off, void *buf, size_t len, bool write)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write ? pwrite(rb->mem_fd, (const char *)buf + done, len - done,
+		                           (off_t)(rb->remote + off + done))
+		                  : pread(rb->mem_fd, (char *)buf + done, len - done,
+		                          (off_t)(rb->remote + off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int ram_block_read(struct ram_block *rb, uint64_t off, void *buf, size_t len)
+{
+	if (off > rb->max_length || len > rb->max_length - off)
+		return -EFAULT;
+	if (rb->flags & RAM_REMOTE)
+		return ram_remote_io(rb, off, buf, len, false);
+	if (!rb->host)
+		return -EIO;
+	memcpy(buf, rb->host + off, len);
+	return 0;
+}
+
+int ram_block_write(struct ram_block *rb, uint64_t off, const void *buf, size_t len)
+{
+	if (off > rb->max_length || len > rb->max_length - off)
+		return -EFAULT;
+	if (rb->flags & RAM_REMOTE)
+		return ram_remote_io(rb, off, (void *)buf, len, true);
+	if (!rb->host)
+		return -EIO;
+	memcpy(rb->host + off, buf, len);
+	return 0;
 }
 
 struct ram_block *ram_block_find(struct ram_list *rl, const char *idstr)
@@ -460,13 +580,15 @@ static int ram_memfd_extents(struct ram_block *rb, uint64_t pos, uint64_t end,
 /* Anonymous memory: a page is data if it is present (the zero page too) or swapped. */
 static int ram_anon_extents(struct ram_block *rb, uint64_t pos, uint64_t end, struct ram_runs *runs)
 {
-	uint64_t ps = rb->page_size;
+	/* pagemap has an entry per base page, whatever page size the block reports. */
+	uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t base = rb->flags & RAM_REMOTE ? rb->remote : (uint64_t)(uintptr_t)rb->host;
 	uint64_t pm[RAM_SCAN_PAGES];
 	int ret = 0;
 
 	while (!ret && pos < end) {
 		uint64_t page = pos & ~(ps - 1), n, i;
-		uint64_t vpn = (uint64_t)(uintptr_t)(rb->host + page) / ps;
+		uint64_t vpn = (base + page) / ps;
 		ssize_t got;
 
 		n = min_u64(RAM_SCAN_PAGES, (end - page + ps - 1) / ps);

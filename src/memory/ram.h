@@ -24,6 +24,7 @@ enum ram_flags {
 	RAM_READONLY = 1u << 1,   /* the guest cannot write it (ROM) */
 	RAM_RESIZEABLE = 1u << 2, /* used_length may grow up to max_length */
 	RAM_FILE = 1u << 3,       /* a file's bytes (a dump): see ram_file_piece */
+	RAM_REMOTE = 1u << 4,     /* another process's memory (an attached QEMU): see remote */
 };
 
 enum ram_backing {
@@ -58,6 +59,13 @@ struct ram_block {
 	/* ... and the mapping host lies in when the file offset is not page aligned. */
 	uint8_t *map;
 	size_t map_len;
+	/*
+	 * RAM_REMOTE: the bytes are at address remote of the process whose
+	 * /proc/PID/mem is mem_fd (not owned); host is NULL, and pagemap_fd, when
+	 * not -1, is that process's pagemap (not owned either).
+	 */
+	uint64_t remote;
+	int mem_fd;
 };
 
 /*
@@ -101,6 +109,29 @@ int ram_block_alloc_file(struct ram_list *rl, const char *idstr, uint64_t size, 
 int ram_block_map_file(struct ram_block *rb, uint64_t offset, uint64_t len, int fd,
                        uint64_t file_offset);
 int ram_block_resize(struct ram_list *rl, struct ram_block *rb, uint64_t new_size);
+/*
+ * A block whose place in ram_addr space someone else chose (an attached
+ * QEMU's `info ramblock`): inserted as it is, without memory.  Its bytes
+ * come later from ram_block_set_remote or ram_block_set_fd; until then it
+ * has none (ram_block_has_bytes) and reads of it fail.
+ */
+int ram_block_add(struct ram_list *rl, const char *idstr, uint64_t offset, uint64_t used_length,
+                  uint64_t max_length, uint64_t page_size, unsigned flags, struct ram_block **out);
+/* rb's bytes are at addr in the process of mem_fd (/proc/PID/mem) and pagemap_fd (or -1). */
+void ram_block_set_remote(struct ram_block *rb, int mem_fd, int pagemap_fd, uint64_t addr);
+/*
+ * rb's bytes are [file_offset, file_offset + max_length) of fd (a memfd or
+ * a shared file another process maps), mapped shared here: read-only
+ * unless writable.  fd is duplicated.
+ */
+int ram_block_set_fd(struct ram_block *rb, int fd, uint64_t file_offset, bool writable);
+bool ram_block_has_bytes(const struct ram_block *rb);
+/*
+ * Copy [off, off+len) of rb out of, or into, its memory wherever it lies;
+ * -EFAULT past used_length, -EIO when the process that holds it is gone.
+ */
+int ram_block_read(struct ram_block *rb, uint64_t off, void *buf, size_t len);
+int ram_block_write(struct ram_block *rb, uint64_t off, const void *buf, size_t len);
 struct ram_block *ram_block_find(struct ram_list *rl, const char *idstr);
 
 /*

@@ -1,0 +1,447 @@
+"""kvmfs -attach QMP-SOCKET MNT: the tree over a guest that QEMU runs.
+
+QEMU 7.2 with TCG (so that it runs on every host) boots Debian's cloud kernel
+with the busybox initramfs to its shell, once for the whole file (the
+`booted` fixture: -M pc, 1 GiB of memory-backend-memfd share=on as the
+machine's memory, two QMP sockets: one for kvmfs, one for the tests); the
+layout cases and the ones that kill QEMU use QEMUs of their own started with
+-S (built, never run: cheap).  What kvmfs shows is checked against QEMU's own
+words: `info ramblock`, `info mtree`, `info mtree -f`, pmemsave, gva2gpa,
+query-status.
+
+Run: /usr/bin/python3 -m pytest -v tests/integration/test_attach.py
+"""
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import KVMFS, READY, ROOT, is_mounted, lazy_unmount, passthrough_expected, wait_for
+
+import sys
+sys.path.insert(0, str(ROOT / "tools"))
+from qmp import Qmp  # noqa: E402  tools/qmp.py
+
+KDIR = ROOT / "build" / "debian-kernel"
+INITRAMFS = ROOT / "build" / "initramfs.cpio"
+PYTHON = "/usr/bin/python3"  # Debian's, where python3-drgn is
+BOOT_TIMEOUT = 600.0
+USERSPACE = "kvmfs-initramfs: ready"
+
+pytestmark = pytest.mark.skipif(not shutil.which("qemu-system-x86_64"),
+                                reason="qemu-system-x86_64 missing (apt-get install qemu-system-x86)")
+
+
+class Qemu:
+    """One QEMU with a QMP socket for kvmfs and one for the test."""
+
+    def __init__(self, d, args, user=None):
+        self.dir = Path(d)
+        self.kvmfs_sock = self.dir / "kvmfs.qmp"
+        self.test_sock = self.dir / "test.qmp"
+        self.console = self.dir / "console.txt"
+        as_user = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"] \
+            if user is not None else []
+        self.proc = subprocess.Popen(
+            as_user + ["qemu-system-x86_64", "-accel", "tcg", "-nodefaults", "-nographic", "-display", "none",
+             "-serial", f"file:{self.console}",
+             "-qmp", f"unix:{self.kvmfs_sock},server=on,wait=off",
+             "-qmp", f"unix:{self.test_sock},server=on,wait=off"] + args,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.qmp = Qmp(self.test_sock, connect_timeout=30)
+
+    def hmp(self, line):
+        return self.qmp.hmp(line).replace("\r\n", "\n")
+
+    def status(self):
+        return self.qmp.cmd("query-status")["status"]
+
+    def rss_kib(self):
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.qmp.close()
+
+
+class Attached:
+    """kvmfs -attach on a mountpoint of its own."""
+
+    def __init__(self, sock, mnt, extra=()):
+        self.mnt = Path(mnt)
+        self.mnt.mkdir(exist_ok=True)
+        self.err = self.mnt.parent / (self.mnt.name + ".stderr")
+        self.errf = open(self.err, "w")
+        self.proc = subprocess.Popen([str(KVMFS), "-attach", str(sock), *extra, str(self.mnt)],
+                                     stdout=subprocess.DEVNULL, stderr=self.errf)
+        ok = wait_for(lambda: READY in self.err.read_text() or self.proc.poll() is not None, 60)
+        assert ok and self.proc.poll() is None, f"kvmfs -attach failed: {self.err.read_text()}"
+        assert wait_for(lambda: is_mounted(self.mnt), 10)
+
+    def path(self, name):
+        return self.mnt / name
+
+    def read(self, name):
+        return self.path(name).read_text()
+
+    def detach(self):
+        if is_mounted(self.mnt):
+            subprocess.run(["fusermount3", "-u", str(self.mnt)], capture_output=True)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            lazy_unmount(self.mnt)
+        self.errf.close()
+
+
+@pytest.fixture(scope="session")
+def booted(tmp_path_factory):
+    """The guest QEMU boots to busybox once; kvmfs attached to it for every test."""
+    if not (KDIR / "vmlinuz").exists() or not INITRAMFS.exists():
+        pytest.skip("build/debian-kernel/vmlinuz or build/initramfs.cpio missing "
+                    "(tools/fetch-debian-kernel.sh --debug, tools/make-initramfs.sh)")
+    d = tmp_path_factory.mktemp("attach")
+    q = Qemu(d, ["-M", "pc", "-m", "1G",
+                 "-object", "memory-backend-memfd,id=m,size=1G,share=on", "-machine",
+                 "memory-backend=m", "-kernel", str(KDIR / "vmlinuz"), "-initrd", str(INITRAMFS),
+                 "-append", "console=ttyS0 nokaslr panic=-1"])
+    try:
+        assert wait_for(lambda: USERSPACE in q.console.read_text(errors="replace"), BOOT_TIMEOUT,
+                        interval=1.0), "the guest did not reach its shell"
+        a = Attached(q.kvmfs_sock, d / "mnt")
+        try:
+            yield q, a
+        finally:
+            a.detach()
+    finally:
+        q.kill()
+
+
+@pytest.fixture
+def paused_qemu(tmp_path):
+    """QEMUs started with -S (built, never run), killed at the end."""
+    started = []
+
+    def start(*args, user=None):
+        if user is None:
+            d = tmp_path / f"q{len(started)}"
+            d.mkdir()
+        else:
+            # Another user's QEMU cannot reach into pytest's root-only directories.
+            d = Path(tempfile.mkdtemp(prefix="kvmfs-attach-"))
+            d.chmod(0o777)
+        q = Qemu(d, list(args) + ["-S"], user=user)
+        started.append(q)
+        return q
+    yield start
+    for q in started:
+        q.kill()
+        if not str(q.dir).startswith(str(tmp_path)):
+            shutil.rmtree(q.dir, ignore_errors=True)
+
+
+# ---- what QEMU says, cut the way kvmfs's files are ----
+
+def qemu_memory_tree(text):
+    """(the tree of AS "memory", {name: memory-region section}) of `info mtree`."""
+    lines = text.split("\n")
+    i = lines.index("address-space: memory") + 1
+    while lines[i].startswith("address-space: "):
+        i += 1
+    tree = []
+    while lines[i]:
+        tree.append(lines[i])
+        i += 1
+    sections, name, body = {}, None, []
+    for line in lines:
+        if line.startswith("memory-region: "):
+            name, body = line[len("memory-region: "):], []
+        elif name is not None and line == "":
+            sections[name] = body
+            name = None
+        elif name is not None:
+            body.append(line)
+    return tree, sections
+
+
+def qemu_memory_flatview(text):
+    """(root line, range lines) of the flat view of AS "memory" in `info mtree -f`."""
+    blocks = text.split("\n\n")
+    for b in blocks:
+        lines = b.strip("\n").split("\n")
+        if ' AS "memory", root: system' in lines:
+            root = [l for l in lines if l.startswith(" Root memory region:")]
+            return root, [l.removesuffix(" KVM") for l in lines if l.startswith("  ")]
+    raise AssertionError("no flat view of AS memory")
+
+
+def assert_layout_equal(q, a):
+    # ramblocks.txt is `info ramblock`, byte for byte.
+    assert a.read("ramblocks.txt") == q.hmp("info ramblock")
+    # flatview: QEMU's flat view of "memory", less the other address spaces sharing it.
+    root, ranges = qemu_memory_flatview(q.hmp("info mtree -f"))
+    ours = a.read("flatview").rstrip("\n").split("\n")
+    assert ours[0] == "FlatView #0" and ours[1] == ' AS "memory", root: system'
+    assert ours[2:3] == root
+    assert ours[3:] == ranges
+    # regions: the tree of "memory" as QEMU prints it, then the aliased regions' sections.
+    tree, sections = qemu_memory_tree(q.hmp("info mtree"))
+    text = a.read("regions")
+    head, *rest = text.split("\n\n")
+    assert head.split("\n") == ["address-space: memory"] + tree
+    for sec in filter(None, (s.strip("\n") for s in rest)):
+        name, *body = sec.split("\n")
+        assert name.startswith("memory-region: ")
+        assert body == sections[name[len("memory-region: "):]], name
+
+
+# ---- the booted guest ----
+
+def test_booted_layout_equals_qemu(booted):
+    """memfd backend as the machine's memory: ramblocks.txt, flatview, regions are QEMU's."""
+    q, a = booted
+    assert_layout_equal(q, a)
+
+
+def test_ramblocks_json_says_how_each_block_is_served(booted):
+    q, a = booted
+    blocks = {b["idstr"]: b for b in json.loads(a.read("ramblocks.json"))}
+    # memory-backend-memfd share=on: QEMU's memfd, through /proc/PID/fd.
+    assert blocks["m"]["fd_backed"] and blocks["m"]["shared"]
+    assert blocks["m"]["io"] == ("passthrough" if passthrough_expected() else "direct")
+    # SeaBIOS's ROM is QEMU's anonymous memory, read from its process.
+    assert blocks["pc.bios"]["io"] == "process"
+    # Blocks no guest-physical address shows cannot be verified: listed, without a file.
+    for name, b in blocks.items():
+        f = a.path("ramblocks") / name.lstrip("/")
+        assert f.exists() == (b["io"] != "unverified"), name
+    assert blocks["/rom@etc/acpi/rsdp"]["io"] == "unverified"
+
+
+def test_phys_equals_pmemsave_while_stopped(booted, tmp_path):
+    q, a = booted
+    rnd = random.Random(23)
+    q.qmp.cmd("stop")
+    try:
+        ranges = [(0xfffc0000, 0x40000), (0, 0xa0000)]  # pc.bios (process memory), low RAM
+        ranges += [(rnd.randrange(0x100000, (1 << 30) - 0x100000) & ~0xfff,
+                    rnd.randrange(1, 256) << 12) for _ in range(12)]
+        with open(a.path("phys"), "rb") as f:
+            for i, (gpa, size) in enumerate(ranges):
+                out = tmp_path / f"pm{i}"
+                q.qmp.cmd("pmemsave", val=gpa, size=size, filename=str(out))
+                f.seek(gpa)
+                assert f.read(size) == out.read_bytes(), hex(gpa)
+    finally:
+        q.qmp.cmd("cont")
+
+
+def test_stop_cont_through_ctl(booted):
+    q, a = booted
+    assert a.read("ctl").startswith("running")
+    a.path("ctl").write_text("stop\n")
+    try:
+        assert q.status() == "paused"
+        assert a.read("ctl").startswith("paused")
+        assert json.loads(a.read("vcpus/0/regs.json"))["exact"] is True
+    finally:
+        a.path("ctl").write_text("cont\n")
+    assert q.status() == "running"
+    assert a.read("ctl").startswith("running")
+
+
+def test_registers_and_translate_agree_with_qemu(booted):
+    q, a = booted
+    q.qmp.cmd("stop")
+    try:
+        regs = q.hmp("info registers")
+        ours = a.read("vcpus/0/regs") + a.read("vcpus/0/sregs")
+        for name in ("RIP", "RSP", "RAX", "CR3", "CR0", "CR4", "EFER"):
+            want = re.search(rf"\b{name}\s*=([0-9a-f]+)", regs).group(1)
+            got = re.search(rf"\b{name}\s*=([0-9a-f]+)", ours).group(1)
+            assert int(got, 16) == int(want, 16), name
+        # Kernel text and the vCPU's own RIP and RSP, walked by kvmfs and by QEMU.
+        rip = int(re.search(r"RIP=([0-9a-f]+)", regs).group(1), 16)
+        rsp = int(re.search(r"RSP=([0-9a-f]+)", regs).group(1), 16)
+        for va in (0xffffffff81000000, rip, rsp):
+            a.path("vcpus/0/translate").write_text(hex(va))
+            got = re.search(r"^pa 0x([0-9a-f]+)", a.read("vcpus/0/translate"), re.M)
+            want = re.search(r"gpa: 0x([0-9a-f]+)", q.hmp(f"gva2gpa {va:#x}"))
+            assert got and want, (hex(va), q.hmp(f"gva2gpa {va:#x}"))
+            assert int(got.group(1), 16) == int(want.group(1), 16), hex(va)
+    finally:
+        q.qmp.cmd("cont")
+
+
+def test_vmcore_drgn_and_crash_list_the_busybox_processes(booted):
+    q, a = booted
+    if not shutil.which("crash") or subprocess.run([PYTHON, "-c", "import drgn"]).returncode:
+        pytest.skip("crash or python3-drgn missing")
+    a.path("ctl").write_text("stop\n")
+    try:
+        r = subprocess.run([PYTHON, "-c", """
+import json, sys, drgn
+from drgn.helpers.linux.pid import for_each_task
+prog = drgn.Program()
+prog.set_core_dump(sys.argv[1])
+prog.load_debug_info([sys.argv[2]])
+print(json.dumps(sorted([t.pid.value_(), t.comm.string_().decode()] for t in for_each_task(prog))))
+""", str(a.path("vmcore")), str(KDIR / "vmlinux-dbg")], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        tasks = json.loads(r.stdout)
+        assert [1, "init"] in tasks
+        assert any(comm == "sh" for _, comm in tasks), tasks
+        script = ("list task_struct.tasks -s task_struct.pid,comm -h init_task\nq\n")
+        c = subprocess.run(["crash", "-s", str(KDIR / "vmlinux-dbg"), str(a.path("vmcore"))],
+                           input=script, capture_output=True, text=True, timeout=600)
+        listed = set(re.findall(r'comm = "([^"\\]*)', c.stdout))
+        pids = {int(p) for p in re.findall(r"pid = (\d+)", c.stdout)}
+        # crash walks the same task list drgn does.
+        assert {comm for _, comm in tasks} <= listed | {"swapper/0"}, c.stdout[-2000:]
+        assert {pid for pid, _ in tasks} <= pids | {0}
+    finally:
+        a.path("ctl").write_text("cont\n")
+
+
+def test_detach_leaves_qemu_running(booted, tmp_path):
+    """A second kvmfs attaches to the same socket (kvmfs holds no QMP connection) and detaches."""
+    q, _ = booted
+    b = Attached(q.kvmfs_sock, tmp_path / "second")
+    assert b.read("ctl").startswith("running")
+    b.detach()
+    assert b.proc.returncode == 0
+    assert q.proc.poll() is None and q.status() == "running"
+    # The guest's vCPU still moves on.
+    rips = {re.search(r"RIP=([0-9a-f]+)", q.hmp("info registers")).group(1) for _ in range(20)}
+    assert len(rips) > 1
+
+
+# ---- QEMUs of their own, started with -S ----
+
+@pytest.mark.parametrize("machine,size", [("pc", "512M"), ("pc", "6G"), ("q35", "2G"),
+                                          ("q35", "6G")])
+def test_layout_equals_qemu(paused_qemu, tmp_path, machine, size):
+    q = paused_qemu("-M", machine, "-m", size)
+    a = Attached(q.kvmfs_sock, tmp_path / "mnt")
+    try:
+        assert_layout_equal(q, a)
+        assert a.read("memslots").count("\n") == 1  # TCG: the header, no slot
+        assert not a.path("console").exists() and not a.path("dirty").exists()
+    finally:
+        a.detach()
+
+
+def test_reading_phys_costs_qemu_no_memory(paused_qemu, tmp_path):
+    """An idle -m 4G QEMU: reading phys whole leaves its RSS within 64 MiB of before."""
+    q = paused_qemu("-M", "pc", "-m", "4G")
+    a = Attached(q.kvmfs_sock, tmp_path / "mnt")
+    try:
+        before = q.rss_kib()
+        n = 0
+        with open(a.path("phys"), "rb") as f:
+            while chunk := f.read(1 << 20):
+                n += len(chunk)
+        assert n == os.path.getsize(a.path("phys")) >= 4 << 30
+        grown = q.rss_kib() - before
+        assert grown < 64 << 10, f"QEMU's RSS grew by {grown} KiB"
+    finally:
+        a.detach()
+
+
+def test_qemu_killed_under_a_reader(paused_qemu, tmp_path):
+    """A reader inside phys gets EIO once QEMU is gone, not a hang; ctl says gone."""
+    q = paused_qemu("-M", "pc", "-m", "1G")
+    a = Attached(q.kvmfs_sock, tmp_path / "mnt")
+    errors, stop = [], threading.Event()
+
+    def reader():
+        with open(a.path("phys"), "rb", buffering=0) as f:
+            while not stop.is_set():
+                try:
+                    f.seek(0xfffc0000)  # pc.bios: QEMU's own memory
+                    f.read(0x40000)
+                except OSError as e:
+                    errors.append(e.errno)
+                    return
+    try:
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        assert not errors
+        q.kill()
+        t.join(timeout=20)
+        stop.set()
+        assert not t.is_alive(), "the reader hangs"
+        assert errors == [5]  # EIO
+        assert a.read("ctl").startswith("gone")
+        with pytest.raises(OSError):
+            a.path("ctl").write_text("cont\n")
+    finally:
+        stop.set()
+        a.detach()
+
+
+# ---- refusals: one line, exit 1, nothing mounted ----
+
+def refused(sock, mnt, prefix=()):
+    mnt.mkdir(exist_ok=True)
+    cmd = [*prefix, str(KVMFS), "-attach", str(sock), str(mnt)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("kvmfs: "), r.stderr
+    assert not is_mounted(mnt)
+    return r.stderr
+
+
+def test_refuses_what_is_not_qmp(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert "not a QMP socket" in refused(f, tmp_path / "m1")
+    sock = tmp_path / "chatty.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(sock))
+    srv.listen(1)
+
+    def serve():
+        c, _ = srv.accept()
+        c.sendall(b'{"hello": "world"}\n')
+        time.sleep(10)
+        c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        assert "not a QMP socket" in refused(sock, tmp_path / "m2")
+    finally:
+        srv.close()
+    assert "No such file" in refused(tmp_path / "absent.sock", tmp_path / "m3")
+
+
+def test_refuses_without_permission(paused_qemu, tmp_path):
+    """QEMU runs as another user and kvmfs lacks CAP_SYS_PTRACE: the socket answers, but
+    QEMU's memory is not to be read (the ptrace rules of /proc/PID/mem)."""
+    q = paused_qemu("-M", "pc", "-m", "256M", user=65534)
+    err = refused(q.kvmfs_sock, tmp_path / "mnt",
+                  ["setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"])
+    assert "needs to read QEMU's memory" in err, err
+    assert q.status() == "prelaunch"
+
+
+def test_refuses_options_of_a_vm(tmp_path):
+    r = subprocess.run([str(KVMFS), "-attach", "x.sock", "-m", "2G", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "-attach takes no" in r.stderr
