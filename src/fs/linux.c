@@ -147,14 +147,14 @@ static void fs_linux_render_errors(struct linux_guest *lg, struct strbuf *sb)
 
 /* A file of tasks/<pid>/: -ESRCH when the task is gone. */
 static int fs_linux_render_task(struct linux_guest *lg, enum fs_linux_file f, int32_t pid,
-                                struct strbuf *sb)
+                                uint64_t hint, struct strbuf *sb)
 {
 	struct linux_task t;
 	struct linux_vma *v;
 	size_t nr;
 	int ret;
 
-	if (linux_task_find(lg, pid, &t))
+	if (linux_task_find(lg, pid, hint, &t))
 		return -ESRCH;
 	switch (f) {
 	case FS_LINUX_COMM: sb_printf(sb, "%s\n", t.comm); return 0;
@@ -180,6 +180,7 @@ static int fs_linux_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
 	enum fs_linux_file f = fs_linux_file_of(n);
 	int ret = 0;
 
+	linux_guest_begin(lg);
 	switch (f) {
 	case FS_LINUX_VERSION: linux_guest_render_version(lg, sb); break;
 	case FS_LINUX_KALLSYMS: linux_kallsyms_render(&lg->ks, sb); break;
@@ -191,7 +192,9 @@ static int fs_linux_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
 		break;
 	case FS_LINUX_TASKS_JSON: fs_linux_render_tasks_json(lg, sb); break;
 	case FS_LINUX_ERRORS: fs_linux_render_errors(lg, sb); break;
-	default: ret = fs_linux_render_task(lg, f, fs_linux_pid_of(n), sb);
+	default:
+		ret = fs_linux_render_task(lg, f, fs_linux_pid_of(n), (uint64_t)(uintptr_t)n->priv,
+		                           sb);
 	}
 	return ret ? ret : sb->err;
 }
@@ -247,7 +250,8 @@ static int fs_linux_uspace(struct fs *fs, struct fs_node *n, struct linux_uspace
 	struct linux_task t;
 
 	*end = 1ULL << (pagewalk_va_bits(&lg->k.cpu) - 1);
-	if (linux_task_find(lg, fs_linux_pid_of(n), &t))
+	linux_guest_begin(lg);
+	if (linux_task_find(lg, fs_linux_pid_of(n), (uint64_t)(uintptr_t)n->priv, &t))
 		return -ESRCH;
 	if (!linux_task_uspace(lg, &t, u))
 		return -ENXIO; /* a kernel thread: no user memory */
@@ -425,14 +429,19 @@ static bool fs_linux_exists(struct fs *fs, void *priv)
 
 static int fs_linux_add(struct fs *fs, fuse_ino_t dir, const char *name,
                         const struct fs_kind_ops *ops, mode_t mode, enum fs_linux_file f,
-                        int32_t pid)
+                        const struct linux_task *t)
 {
+	struct fs_node *n;
 	fuse_ino_t ino;
 	int ret = fs_node_add(fs, dir, name, ops, mode, &ino);
 
-	if (!ret)
-		fs_node_get(fs, ino)->arg = ((unsigned long)(uint32_t)pid << 32) | f;
-	return ret;
+	if (ret)
+		return ret;
+	n = fs_node_get(fs, ino);
+	n->arg = ((unsigned long)(uint32_t)(t ? t->pid : 0) << 32) | f;
+	/* Where the task was at mount: where to look for it first (linux_task_find). */
+	n->priv = t ? (void *)(uintptr_t)t->addr : NULL;
+	return 0;
 }
 
 /* tasks/<pid>/ of a thread group leader t, with task/<tid>/ for its threads. */
@@ -456,9 +465,9 @@ static int fs_linux_add_process(struct fs *fs, fuse_ino_t tasks, const struct li
 	ret = fs_node_add(fs, tasks, name, &fs_dir_ops, 0555, &dir);
 	for (i = 0; !ret && i < sizeof(files) / sizeof(files[0]); i++)
 		ret = fs_linux_add(fs, dir, files[i].name, &fs_linux_text_ops, 0444, files[i].f,
-		                   t[0].pid);
+		                   &t[0]);
 	if (!ret)
-		ret = fs_linux_add(fs, dir, "mem", &fs_linux_mem_ops, 0400, 0, t[0].pid);
+		ret = fs_linux_add(fs, dir, "mem", &fs_linux_mem_ops, 0400, 0, &t[0]);
 	if (!ret)
 		ret = fs_node_add(fs, dir, "task", &fs_dir_ops, 0555, &task);
 	for (j = 0; !ret && j < nr; j++) {
@@ -466,10 +475,10 @@ static int fs_linux_add_process(struct fs *fs, fuse_ino_t tasks, const struct li
 		ret = fs_node_add(fs, task, name, &fs_dir_ops, 0555, &tdir);
 		if (!ret)
 			ret = fs_linux_add(fs, tdir, "comm", &fs_linux_text_ops, 0444,
-			                   FS_LINUX_COMM, t[j].pid);
+			                   FS_LINUX_COMM, &t[j]);
 		if (!ret)
 			ret = fs_linux_add(fs, tdir, "status", &fs_linux_text_ops, 0444,
-			                   FS_LINUX_STATUS, t[j].pid);
+			                   FS_LINUX_STATUS, &t[j]);
 	}
 	return ret;
 }
@@ -522,7 +531,7 @@ static int fs_linux_build(struct fs *fs, fuse_ino_t top)
 	for (i = 0; !ret && i < sizeof(files) / sizeof(files[0]); i++)
 		if (typed || !files[i].typed)
 			ret = fs_linux_add(fs, top, files[i].name, &fs_linux_text_ops, 0444,
-			                   files[i].f, 0);
+			                   files[i].f, NULL);
 	if (!ret && typed)
 		ret = fs_linux_add_tasks(fs, lg, top);
 	return ret;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +40,71 @@ static bool lg_walk(const struct guestkernel_mem *phys, const struct pagewalk_cp
 	return true;
 }
 
-/* The image's own pieces first (no walk), then the page tables. */
+/*
+ * Every read of a guest pointer is a page walk and a read of guest memory,
+ * and each of those costs system calls on a dump (phys_read_ram asks the
+ * file where its holes are): one render of tasks.json makes thousands.  So
+ * each thread keeps, for one operation (linux_guest_begin to the next),
+ * the kernel's translations it walked and the pages it read.  Within an
+ * operation it sees every page as it first read it; the next starts afresh.
+ */
+#define LG_TLB   64
+#define LG_PAGES 16
+
+struct lg_cache {
+	const struct linux_guest *lg;
+	unsigned long gen;
+	uint64_t tlb_va[LG_TLB], tlb_pa[LG_TLB]; /* page numbers + 1; 0: empty */
+	uint64_t page_pa[LG_PAGES];              /* page number + 1; 0: empty */
+	uint8_t page[LG_PAGES][LG_PAGE];
+};
+
+/* Each thread's cache, freed when the thread ends. */
+static pthread_key_t lg_cache_key;
+static pthread_once_t lg_cache_once = PTHREAD_ONCE_INIT;
+static bool lg_cache_keyed;
+
+static void lg_cache_key_init(void)
+{
+	lg_cache_keyed = !pthread_key_create(&lg_cache_key, free);
+}
+
+static struct lg_cache *lg_cache_of(const struct linux_guest *lg)
+{
+	unsigned long gen = __atomic_load_n(&lg->gen, __ATOMIC_RELAXED);
+	struct lg_cache *c;
+
+	pthread_once(&lg_cache_once, lg_cache_key_init);
+	if (!lg_cache_keyed)
+		return NULL;
+	c = pthread_getspecific(lg_cache_key);
+	if (!c) {
+		/* One per thread, for the thread's life: FUSE's workers are few. */
+		c = calloc(1, sizeof(*c));
+		if (!c || pthread_setspecific(lg_cache_key, c)) {
+			free(c);
+			return NULL;
+		}
+	}
+	if (c->lg != lg || c->gen != gen) {
+		memset(c->tlb_va, 0, sizeof(c->tlb_va));
+		memset(c->page_pa, 0, sizeof(c->page_pa));
+		c->lg = lg;
+		c->gen = gen;
+	}
+	return c;
+}
+
+void linux_guest_begin(struct linux_guest *lg)
+{
+	__atomic_add_fetch(&lg->gen, 1, __ATOMIC_RELAXED);
+}
+
+/* The image's own pieces first (no walk), then the cache, then the page tables. */
 static bool lg_translate(const struct linux_guest *lg, uint64_t va, uint64_t *pa, uint64_t *left)
 {
-	unsigned i;
+	struct lg_cache *c;
+	unsigned i, slot;
 
 	for (i = 0; i < lg->k.nr_runs; i++) {
 		const struct guestkernel_run *run = &lg->k.runs[i];
@@ -53,7 +115,41 @@ static bool lg_translate(const struct linux_guest *lg, uint64_t va, uint64_t *pa
 			return true;
 		}
 	}
-	return lg_walk(&lg->phys, &lg->k.cpu, va, pa, left);
+	c = lg_cache_of(lg);
+	slot = (unsigned)((va / LG_PAGE) % LG_TLB);
+	if (c && c->tlb_va[slot] == va / LG_PAGE + 1) {
+		*pa = (c->tlb_pa[slot] - 1) * LG_PAGE + va % LG_PAGE;
+		*left = LG_PAGE - va % LG_PAGE;
+		return true;
+	}
+	if (!lg_walk(&lg->phys, &lg->k.cpu, va, pa, left))
+		return false;
+	if (c) {
+		c->tlb_va[slot] = va / LG_PAGE + 1;
+		c->tlb_pa[slot] = *pa / LG_PAGE + 1;
+	}
+	return true;
+}
+
+/* len bytes at gpa, within one page, through the page cache. */
+static size_t lg_phys_read(const struct guestkernel_mem *phys, const struct linux_guest *lg,
+                           uint64_t gpa, void *buf, size_t len)
+{
+	struct lg_cache *c = lg_cache_of(lg);
+	unsigned slot = (unsigned)((gpa / LG_PAGE) % LG_PAGES);
+
+	if (!c)
+		return phys->read(phys->opaque, gpa, buf, len);
+	if (c->page_pa[slot] != gpa / LG_PAGE + 1) {
+		if (phys->read(phys->opaque, gpa & ~(LG_PAGE - 1), c->page[slot], LG_PAGE) !=
+		    LG_PAGE) {
+			c->page_pa[slot] = 0;
+			return phys->read(phys->opaque, gpa, buf, len);
+		}
+		c->page_pa[slot] = gpa / LG_PAGE + 1;
+	}
+	memcpy(buf, c->page[slot] + gpa % LG_PAGE, len);
+	return len;
 }
 
 static size_t lg_read_via(const struct guestkernel_mem *phys, const struct linux_guest *lg,
@@ -68,7 +164,8 @@ static size_t lg_read_via(const struct guestkernel_mem *phys, const struct linux
 		          : lg_translate(lg, va + done, &pa, &left)))
 			break;
 		n = MIN(left, (uint64_t)(len - done));
-		got = phys->read(phys->opaque, pa, (char *)buf + done, (size_t)n);
+		n = MIN(n, LG_PAGE - pa % LG_PAGE);
+		got = lg_phys_read(phys, lg, pa, (char *)buf + done, (size_t)n);
 		done += (size_t)got;
 		if (got < n)
 			break;
@@ -422,9 +519,18 @@ void linux_guest_render_errors(struct linux_guest *lg, struct strbuf *sb)
 void linux_guest_render_version(struct linux_guest *lg, struct strbuf *sb)
 {
 	char banner[512];
+	uint64_t va;
 	size_t n;
 
-	n = lg->phys.read(lg->phys.opaque, lg->k.banner_gpa, banner, sizeof(banner) - 1);
+	/*
+	 * linux_banner itself: the image holds other strings that start the
+	 * same way (guestkernel's banner_gpa may be one, good for the release
+	 * only).
+	 */
+	if (!linux_kallsyms_lookup(&lg->ks, "linux_banner", &va))
+		n = lg->kmem.read(lg, va, banner, sizeof(banner) - 1);
+	else
+		n = lg->phys.read(lg->phys.opaque, lg->k.banner_gpa, banner, sizeof(banner) - 1);
 	banner[n] = '\0';
 	n = strcspn(banner, "\n");
 	sb_add(sb, banner, n);

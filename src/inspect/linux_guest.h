@@ -75,6 +75,7 @@ struct linux_guest {
 	char layout_err[160]; /* non-empty: a member the readers need is missing */
 	uint64_t init_task, modules, prb, special_mapping_vmops;
 	unsigned long errors[LINUX_ERR_NR]; /* atomic */
+	unsigned long gen;                  /* atomic: linux_guest_begin's count */
 };
 
 /*
@@ -88,6 +89,12 @@ void linux_guest_close(struct linux_guest *lg);
 
 /* Whether the readers of tasks, maps and modules can run; if not, *why (one line). */
 bool linux_guest_has_types(const struct linux_guest *lg, const char **why);
+
+/*
+ * One operation (a file's render) starts: reads from now on may reuse what
+ * this thread translated and read within it, but nothing from before.
+ */
+void linux_guest_begin(struct linux_guest *lg);
 
 void linux_guest_error(struct linux_guest *lg, enum linux_error e);
 /* "unreadable N\nloop N\ninvalid N\n" */

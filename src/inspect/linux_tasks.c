@@ -64,6 +64,7 @@ int linux_task_read(struct linux_guest *lg, uint64_t addr, struct linux_task *t)
 		linux_guest_error(lg, LINUX_ERR_INVALID);
 		return -EINVAL;
 	}
+	t->exit_state = exit_state;
 	t->state = "RSDTtXZPI"[task_state_index((uint32_t)state, exit_state) % 9];
 	t->state_name = task_states[task_state_index((uint32_t)state, exit_state) % 9];
 	if (!linux_guest_read(lg, parent + l->task_tgid, &t->ppid, 4))
@@ -190,11 +191,19 @@ int linux_tasks_list(struct linux_guest *lg, struct linux_task **out, size_t *nr
 	return 0;
 }
 
-int linux_task_find(struct linux_guest *lg, int32_t tid, struct linux_task *t)
+int linux_task_find(struct linux_guest *lg, int32_t tid, uint64_t hint, struct linux_task *t)
 {
 	struct linux_task *all;
 	size_t nr, i;
-	int ret = linux_tasks_list(lg, &all, &nr);
+	const char *why;
+	int ret;
+
+	if (!linux_guest_has_types(lg, &why))
+		return -ENOTSUP;
+	/* Where it was: still a task of that pid (not freed and reused for another). */
+	if (hint && !linux_task_read(lg, hint, t) && t->pid == tid && !t->exit_state)
+		return 0;
+	ret = linux_tasks_list(lg, &all, &nr);
 
 	if (ret)
 		return ret;

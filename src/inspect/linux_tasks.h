@@ -29,7 +29,7 @@ struct linux_task {
 	char comm[17];
 	char state;             /* 'R', 'S', ... as ps prints it */
 	const char *state_name; /* "S (sleeping)", as /proc/PID/status spells it */
-	uint32_t flags;
+	uint32_t flags, exit_state;
 	uint32_t uid[4], gid[4]; /* real, effective, saved, fs */
 	int32_t nr_threads;
 	uint64_t mm;       /* 0: a kernel thread */
@@ -44,8 +44,12 @@ int linux_task_read(struct linux_guest *lg, uint64_t addr, struct linux_task *t)
  * is malloc'd.  0, or -errno (-ENOTSUP: no BTF).
  */
 int linux_tasks_list(struct linux_guest *lg, struct linux_task **out, size_t *nr);
-/* The task of pid tid (a thread's too), found in the list: 0 or -ENOENT. */
-int linux_task_find(struct linux_guest *lg, int32_t tid, struct linux_task *t);
+/*
+ * The task of pid tid (a thread's too): at hint (its task_struct when last
+ * seen; 0: none) if that still is it and has not exited, else found in the
+ * list.  0 or -ENOENT.
+ */
+int linux_task_find(struct linux_guest *lg, int32_t tid, uint64_t hint, struct linux_task *t);
 
 /* /proc/PID/status's lines for t: Name, State, Tgid, Pid, PPid, Uid, Gid, Threads, Kthread, VmSize.
  */
