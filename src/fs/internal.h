@@ -64,6 +64,8 @@ struct fs_kind {
 	const struct fs_kind_ops *ops;
 	/* Before the tree is built: the kind's state, for fs_kind_priv(). */
 	int (*init)(struct fs *fs, void **priv);
+	/* At build: whether its file is there at all (NULL: as the table's needs say). */
+	bool (*exists)(struct fs *fs, void *priv);
 	/* Once the node exists: fills a directory, or notes the inode. */
 	int (*build)(struct fs *fs, fuse_ino_t ino);
 	/* Mounted: start taking the dirty sweep's news of guest writes. */

@@ -15,6 +15,7 @@
  *   MNT/vmcore             an ELF core of the guest, built on open    (vmcore.c)
  *   MNT/dirty/<idstr>[.bitmap]  pages the guest wrote since last read (dirty.c)
  *   MNT/vcpus/<n>/         registers, translate, vmem                 (vcpus.c)
+ *   MNT/linux/             the guest's Linux kernel: tasks, dmesg, ... (linux.c)
  *
  * The session (session.c) calls fs_tree_init/build/attach/exit and so never
  * names a kind; adding one is its own file plus a row here (and its name
@@ -104,7 +105,7 @@ enum fs_needs {
 /* The kinds the table names, each defined in its own file: a new kind is its file and a row here.
  */
 extern const struct fs_kind fs_ramblocks_kind, fs_text_kind, fs_console_kind, fs_ctl_kind,
-        fs_phys_kind, fs_vmcore_kind, fs_dirty_kind, fs_vcpus_kind;
+        fs_phys_kind, fs_vmcore_kind, fs_dirty_kind, fs_vcpus_kind, fs_linux_kind;
 
 static const struct fs_file fs_files[] = {
         {.name = "ramblocks", .kind = &fs_ramblocks_kind, .mode = 0555, .needs = FS_NEEDS_LAYOUT},
@@ -160,6 +161,7 @@ static const struct fs_file fs_files[] = {
         {.name = "vmcore", .kind = &fs_vmcore_kind, .mode = 0400},
         {.name = "dirty", .kind = &fs_dirty_kind, .mode = 0555, .needs = FS_NEEDS_LIVE},
         {.name = "vcpus", .kind = &fs_vcpus_kind, .mode = 0555},
+        {.name = "linux", .kind = &fs_linux_kind, .mode = 0555},
 };
 
 #define FS_NR_FILES (ARRAY_SIZE(fs_files))
@@ -252,7 +254,8 @@ void fs_tree_exit(struct fs *fs)
 static bool fs_file_exists(struct fs *fs, const struct fs_file *f)
 {
 	return (!(f->needs & FS_NEEDS_LAYOUT) || vm_has_layout(fs->vm)) &&
-	       (!(f->needs & FS_NEEDS_LIVE) || vm_is_live(fs->vm));
+	       (!(f->needs & FS_NEEDS_LIVE) || vm_is_live(fs->vm)) &&
+	       (!f->kind->exists || f->kind->exists(fs, fs_kind_priv(fs, f->kind)));
 }
 
 int fs_tree_build(struct fs *fs)

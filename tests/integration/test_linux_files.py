@@ -1,0 +1,437 @@
+"""MNT/linux/: a Linux guest as files, from its own kallsyms and BTF, checked against drgn.
+
+QEMU TCG's dumps of Debian's cloud kernel booted to the busybox initramfs
+(build/kdump: made by test_kernel_debug.py's fixtures, here too if missing),
+one without KASLR and one with it and no VMCOREINFO, are each mounted once
+with `kvmfs -dump` for every test of this file.  What kvmfs shows is held
+against references kvmfs did not compute:
+
+  - drgn 0.0.22 with the -dbg vmlinux (DWARF, not BTF) on the mount's vmcore:
+    for_each_task (pid, tgid, comm, ppid, state), the module list, every
+    user task's VMAs (a walk of mm_mt written here in Python over DWARF
+    types, paths from drgn's own d_path, and the kernel's own map_count),
+    its cmdline (drgn's cmdline()) and its memory (access_remote_vm, drgn's
+    own page walk);
+  - System.map for kallsyms (1000 symbols sampled, one shared offset);
+  - `objcopy --only-section=.BTF` of the vmlinux for btf;
+  - the console QEMU logged for dmesg.
+
+A copy of the no-KASLR dump with its .BTF bytes zeroed (in the test's own
+temporary directory) stands for a kernel built without BTF.
+
+Run: /usr/bin/python3 -m pytest -v tests/integration/test_linux_files.py
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import (KVMFS, READY, ROOT, START_TIMEOUT, STOP_TIMEOUT, _spawn, is_mounted,
+                      lazy_unmount, require_fuse, wait_for)
+
+KDIR = ROOT / "build" / "debian-kernel"
+KDUMP = ROOT / "build" / "kdump"
+PYTHON = "/usr/bin/python3"  # Debian's, where python3-drgn is
+START_KERNEL_MAP = 0xFFFFFFFF80000000
+
+DRGN = r"""
+import json, sys, drgn
+from drgn import Object, cast
+from drgn.helpers.linux.fs import d_path
+from drgn.helpers.linux.list import list_for_each_entry
+from drgn.helpers.linux.mm import access_remote_vm, cmdline
+from drgn.helpers.linux.pid import for_each_task
+from drgn.helpers.linux.sched import task_state_to_char
+
+prog = drgn.Program()
+prog.set_core_dump(sys.argv[1])
+prog.load_debug_info([sys.argv[2]])
+
+
+def mt_vmas(mm):
+    # mm->mm_mt as lib/maple_tree.c stores it: enode type in bits 3-6, nodes 256-aligned.
+    out = []
+    def walk(enode, mx, depth):
+        assert depth < 16
+        node = Object(prog, "struct maple_node", address=enode & ~0xff)
+        kind = (enode >> 3) & 0xf
+        if kind == 3:
+            r, npiv = node.ma64, 9
+            end = r.meta.end.value_()
+        else:
+            r, npiv = node.mr64, 15
+            last = r.pivot[14].value_()
+            end = r.meta.end.value_() if last == 0 else 14 if last == mx else 15
+        for i in range(end + 1):
+            s = r.slot[i].value_()
+            if not s:
+                continue
+            if kind == 1:
+                out.append(Object(prog, "struct vm_area_struct *", value=s))
+            else:
+                walk(s, r.pivot[i].value_() if i < npiv and i < end else mx, depth + 1)
+    root = mm.mm_mt.ma_root.value_()
+    if root & 3 == 2 and root > 4096:
+        walk(root, 2**64 - 1, 0)
+    return out
+
+
+special = prog["special_mapping_vmops"].address_
+def vma_name(mm, v):
+    if v.vm_file:
+        return d_path(v.vm_file.f_path.address_of_()).decode()
+    if v.vm_ops.value_() == special:
+        return cast("struct vm_special_mapping *", v.vm_private_data).name.string_().decode()
+    if v.vm_start <= mm.brk and v.vm_end >= mm.start_brk:
+        return "[heap]"
+    if v.vm_start <= mm.start_stack and v.vm_end >= mm.start_stack:
+        return "[stack]"
+    return ""
+
+
+out = {"tasks": [], "maps": {}, "map_count": {}, "mem": {}, "cmdline": {}, "modules": []}
+for t in for_each_task(prog):
+    pid = t.pid.value_()
+    out["tasks"].append([pid, t.tgid.value_(), t.comm.string_().decode(),
+                         t.real_parent.tgid.value_(), task_state_to_char(t)])
+    mm = t.mm
+    if not mm or pid != t.tgid.value_():
+        continue
+    maps = []
+    for v in mt_vmas(mm):
+        f = v.vm_flags.value_()
+        perms = ("r" if f & 1 else "-") + ("w" if f & 2 else "-") + ("x" if f & 4 else "-") + \
+            ("s" if f & 0x80 else "p")
+        ino = v.vm_file.f_inode.i_ino.value_() if v.vm_file else 0
+        off = v.vm_pgoff.value_() << 12 if v.vm_file else 0
+        maps.append([v.vm_start.value_(), v.vm_end.value_(), perms, off, ino, vma_name(mm, v)])
+    out["maps"][pid] = maps
+    out["map_count"][pid] = mm.map_count.value_()
+    out["cmdline"][pid] = [a.decode(errors="replace") for a in cmdline(t)]
+    # A page of its stack (where the stack pointer was left) and of its data.
+    reads = {}
+    for name, addr in (("stack", mm.start_stack.value_() & ~0xfff),
+                       ("brk", mm.start_brk.value_()),
+                       ("data", mm.end_data.value_() & ~0xfff)):
+        try:
+            reads[name] = [addr, access_remote_vm(mm, addr, 4096).hex()]
+        except drgn.FaultError:
+            pass
+    out["mem"][pid] = reads
+for m in list_for_each_entry("struct module", prog["modules"].address_of_(), "list"):
+    out["modules"].append(m.name.string_().decode())
+out["text"] = prog.symbol("_text").address
+print(json.dumps(out))
+"""
+
+
+class Mount:
+    """One kvmfs -dump of one core, for every test of the module."""
+
+    def __init__(self, core, tmp):
+        self.core = core
+        self.mnt = tmp / "mnt"
+        self.mnt.mkdir()
+        self.err = tmp / "kvmfs.err"
+        self.proc = _spawn(["-dump", core], self.mnt, tmp / "kvmfs.out", self.err, False, KVMFS)
+        up = wait_for(lambda: self.proc.poll() is not None or
+                      (READY in self.stderr() and is_mounted(self.mnt)), START_TIMEOUT)
+        if not up or self.proc.poll() is not None:
+            self.stop()
+            pytest.fail(f"kvmfs -dump {core} did not mount:\n{self.stderr()}")
+
+    def stderr(self):
+        return self.err.read_text(errors="replace") if self.err.exists() else ""
+
+    def path(self, *parts):
+        return self.mnt.joinpath(*[str(p) for p in parts])
+
+    def text(self, *parts):
+        return self.path(*parts).read_text(errors="surrogateescape")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)  # only the process we started
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=STOP_TIMEOUT)
+        lazy_unmount(self.mnt)
+
+
+def need_dump(name):
+    core = KDUMP / f"{name}.core"
+    if not core.exists():
+        # Made (and cached) by test_kernel_debug.py's fixtures, as this suite's order runs it first.
+        from test_kernel_debug import KASLR_APPEND, NOKASLR_APPEND, tcg_dump
+        from test_kernel_debug import kernel as _k, initramfs as _i  # noqa: F401
+        pytest.skip(f"{core} missing: run tests/integration/test_kernel_debug.py first "
+                    f"(it makes it with {NOKASLR_APPEND if 'no' in name else KASLR_APPEND!r})")
+    for f in ("vmlinux", "vmlinux-dbg", "System.map"):
+        if not (KDIR / f).exists():
+            pytest.skip(f"{KDIR / f} missing: tools/fetch-debian-kernel.sh --debug {KDIR}")
+    return core
+
+
+def run_drgn(vmcore):
+    r = subprocess.run([PYTHON, "-c", DRGN, str(vmcore), str(KDIR / "vmlinux-dbg")],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    d = json.loads(r.stdout)
+    for k in ("maps", "map_count", "mem", "cmdline"):
+        d[k] = {int(p): v for p, v in d[k].items()}
+    return d
+
+
+class Guest:
+    def __init__(self, name, core, mount):
+        self.name = name
+        self.console = Path(f"{core}.console").read_text(errors="replace")
+        self.m = mount
+        self.drgn = run_drgn(mount.path("vmcore"))
+
+
+def _guest(name, tmp_path_factory):
+    require_fuse()
+    core = need_dump(name)
+    m = Mount(core, tmp_path_factory.mktemp(name))
+    try:
+        yield Guest(name, core, m)
+    finally:
+        m.stop()
+
+
+@pytest.fixture(scope="module", params=["tcg-nokaslr", "tcg-kaslr-derived"])
+def guest(request, tmp_path_factory):
+    yield from _guest(request.param, tmp_path_factory)
+
+
+def system_map():
+    syms, seen = {}, {}
+    for line in (KDIR / "System.map").read_text().splitlines():
+        addr, typ, name = line.split()
+        seen[name] = seen.get(name, 0) + 1
+        syms[name] = int(addr, 16)
+    return {n: a for n, a in syms.items() if seen[n] == 1}
+
+
+def our_tasks(g):
+    """(pid, tgid, comm, ppid, state) of every task under tasks/*/task/*, from status."""
+    out = []
+    for proc in os.listdir(g.m.path("linux", "tasks")):
+        for tid in os.listdir(g.m.path("linux", "tasks", proc, "task")):
+            st = dict(l.split(":\t", 1) for l in
+                      g.m.text("linux", "tasks", proc, "task", tid, "status").splitlines())
+            comm = g.m.text("linux", "tasks", proc, "task", tid, "comm")
+            assert comm == st["Name"] + "\n"
+            assert st["Tgid"] == proc and st["Pid"] == tid
+            out.append([int(tid), int(proc), st["Name"], int(st["PPid"]), st["State"][0]])
+    return out
+
+
+# ---- the tests ----
+
+def test_tree(guest):
+    names = set(os.listdir(guest.m.path("linux")))
+    assert names == {"version", "kallsyms", "btf", "dmesg", "modules", "modules.json",
+                     "tasks", "tasks.json", "errors"}
+    version = guest.m.text("linux", "version")
+    first = re.search(r"Linux version [^\r\n]*", guest.console).group(0)
+    assert version == first.rstrip() + "\n"
+    assert version.startswith(f"Linux version {(KDIR / 'version').read_text().strip()} (")
+
+
+def test_tasks_equal_drgn(guest):
+    drgn = sorted([t for t in guest.drgn["tasks"] if t[0] != 0])
+    ours = sorted(our_tasks(guest))
+    assert len(drgn) > 20 and [1, 1, "init", 0, "S"] in drgn
+    assert ours == drgn
+    # tasks.json says the same, and lists every task once.
+    js = json.loads(guest.m.text("linux", "tasks.json"))
+    assert sorted([t["pid"], t["tgid"], t["comm"], t["ppid"], t["state"]] for t in js) == drgn
+    # Kernel threads have no mm: an empty cmdline, no maps, no mem.
+    kthreadd = guest.m.text("linux", "tasks", 2, "status")
+    assert "Kthread:\t1" in kthreadd and "VmSize" not in kthreadd
+    assert guest.m.text("linux", "tasks", 2, "maps") == ""
+    assert guest.m.path("linux", "tasks", 2, "cmdline").read_bytes() == b""
+    with open(guest.m.path("linux", "tasks", 2, "mem"), "rb") as f:
+        f.seek(0x400000)
+        assert f.read(4096) == b""
+
+
+def user_pids(g):
+    return sorted(g.drgn["maps"])
+
+
+def test_maps_equal_drgn(guest):
+    pids = user_pids(guest)
+    # init and the shell, both busybox: its text, data, heap, stack, vvar, vdso.
+    assert len(pids) >= 2
+    for pid in pids:
+        ours = json.loads(guest.m.text("linux", "tasks", pid, "maps.json"))
+        got = [[v["start"], v["end"], v["perms"], v["offset"], v["inode"], v["path"]] for v in ours]
+        assert got == guest.drgn["maps"][pid], pid
+        assert len(got) == guest.drgn["map_count"][pid]
+        paths = [v[5] for v in got]
+        assert "/bin/busybox" in paths and "[stack]" in paths and "[vdso]" in paths
+        # The text form: /proc/PID/maps's columns, the name from column 74.
+        lines = guest.m.text("linux", "tasks", pid, "maps").splitlines()
+        assert len(lines) == len(got)
+        for line, v in zip(lines, ours):
+            head = (f"{v['start']:08x}-{v['end']:08x} {v['perms']} {v['offset']:08x} "
+                    f"{v['dev']} {v['inode']} ")
+            assert line.startswith(head), (line, head)
+            if v["path"]:
+                assert line[73:] == v["path"] and line[len(head):73].strip() == ""
+            else:
+                assert line == head
+
+
+def test_mem_and_cmdline_equal_drgn(guest):
+    for pid in user_pids(guest):
+        want = guest.drgn["cmdline"][pid]
+        raw = guest.m.path("linux", "tasks", pid, "cmdline").read_bytes()
+        assert raw.split(b"\0")[:-1] == [a.encode() for a in want]
+        reads = guest.drgn["mem"][pid]
+        assert "stack" in reads and "data" in reads
+        with open(guest.m.path("linux", "tasks", pid, "mem"), "rb") as f:
+            for what, (addr, data) in reads.items():
+                f.seek(addr)
+                assert f.read(4096) == bytes.fromhex(data), (pid, what, hex(addr))
+            # Unmapped pages are holes: the first data is busybox's ELF header at 4 MiB.
+            assert os.lseek(f.fileno(), 0, os.SEEK_DATA) == 0x400000
+            f.seek(0x400000)
+            assert f.read(4) == b"\x7fELF"
+            assert os.lseek(f.fileno(), 0x400000, os.SEEK_HOLE) > 0x400000
+
+
+def test_dmesg_has_every_console_line(guest):
+    dmesg = guest.m.text("linux", "dmesg").splitlines()
+    console = [l.rstrip("\r") for l in guest.console[:guest.console.rfind("\n") + 1].splitlines()]
+    kernel = [l for l in console if re.match(r"\[\s*\d+\.\d+\] ", l)]
+    assert len(kernel) > 200
+    at = 0
+    for line in kernel:
+        assert line in dmesg[at:], f"console line not in dmesg after line {at}: {line!r}"
+        at = dmesg.index(line, at) + 1
+    assert all(re.match(r"\[\s*\d+\.\d{6}\] ", l) for l in dmesg)
+
+
+def test_kallsyms_equal_system_map(guest):
+    lines = guest.m.text("linux", "kallsyms").splitlines()
+    assert len(lines) > 50000
+    ours = {}
+    for l in lines:
+        m = re.fullmatch(r"([0-9a-f]{16}) ([A-Za-z?]) (\S+)", l)
+        assert m, l
+        ours.setdefault(m.group(3), int(m.group(1), 16))
+    sm = system_map()
+    offset = ours["_text"] - sm["_text"]
+    # The no-KASLR kernel sits where it was linked; the other where drgn, from the vmcore, puts it.
+    assert (offset == 0) == (guest.name == "tcg-nokaslr")
+    assert ours["_text"] == guest.drgn["text"]
+    # Per-CPU symbols are offsets, not addresses: left out of the comparison.
+    names = sorted(n for n in sm if n in ours and sm[n] >= START_KERNEL_MAP)
+    sample = names[::max(1, len(names) // 1000)][:1000]
+    assert len(sample) == 1000
+    wrong = [(n, hex(ours[n]), hex(sm[n] + offset)) for n in sample if ours[n] != sm[n] + offset]
+    assert not wrong, wrong[:10]
+
+
+def test_btf_is_the_vmlinux_section(guest, tmp_path):
+    ref = tmp_path / "btf"
+    subprocess.run(["objcopy", "-O", "binary", "--only-section=.BTF", str(KDIR / "vmlinux"),
+                    str(ref)], check=True)
+    data = guest.m.path("linux", "btf").read_bytes()
+    assert data[:2] == b"\x9f\xeb" and len(data) > 1 << 20
+    assert data == ref.read_bytes()
+
+
+def test_modules_equal_drgn(guest):
+    # The busybox initramfs loads none: both lists are empty, and say so alike.
+    assert guest.drgn["modules"] == []
+    assert guest.m.text("linux", "modules") == ""
+    assert json.loads(guest.m.text("linux", "modules.json")) == []
+
+
+def test_errors_after_reading_everything(guest):
+    """Every file of a consistent (stopped) kernel reads without a walk giving up."""
+    for root, dirs, files in os.walk(guest.m.path("linux")):
+        for f in files:
+            if f != "mem":
+                Path(root, f).read_bytes()
+    assert guest.m.text("linux", "errors") == "unreadable 0\nloop 0\ninvalid 0\n"
+
+
+# ---- a kernel without BTF ----
+
+def elf_loads(core):
+    with open(core, "rb") as f:
+        eh = f.read(64)
+        phoff, = struct.unpack_from("<Q", eh, 0x20)
+        phnum, = struct.unpack_from("<H", eh, 0x38)
+        f.seek(phoff)
+        ph = f.read(56 * phnum)
+    for i in range(phnum):
+        p_type, _, off, _, paddr, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", ph, 56 * i)
+        if p_type == 1:
+            yield paddr, off, filesz
+
+
+def sparse_copy(src, dst):
+    """A copy that skips zero pages (the dump is mostly free memory)."""
+    zero = bytes(1 << 20)
+    with open(src, "rb") as i, open(dst, "wb") as o:
+        while True:
+            chunk = i.read(1 << 20)
+            if not chunk:
+                break
+            if chunk == zero[:len(chunk)]:
+                o.seek(len(chunk), os.SEEK_CUR)
+            else:
+                o.write(chunk)
+        o.truncate()
+
+
+def test_kernel_without_btf(tmp_path):
+    require_fuse()
+    core = need_dump("tcg-nokaslr")
+    sm = {l.split()[2]: int(l.split()[0], 16) for l in
+          (KDIR / "System.map").read_text().splitlines()}
+    # No KASLR, phys_base 0: the image lies at its link address less __START_KERNEL_map.
+    start, stop = sm["__start_BTF"] - START_KERNEL_MAP, sm["__stop_BTF"] - START_KERNEL_MAP
+    copy = tmp_path / "nobtf.core"
+    try:
+        sparse_copy(core, copy)
+        with open(copy, "r+b") as f:
+            for paddr, off, filesz in elf_loads(copy):
+                lo, hi = max(start, paddr), min(stop, paddr + filesz)
+                if lo < hi:
+                    f.seek(off + lo - paddr)
+                    f.write(bytes(hi - lo))
+        m = Mount(copy, tmp_path)
+        try:
+            lines = [l for l in m.stderr().splitlines() if "linux/" in l]
+            assert lines == [f"kvmfs: linux/: the guest kernel has no BTF at __start_BTF "
+                             f"{sm['__start_BTF']:#x} (no 0xeb9f magic there): only version, "
+                             f"kallsyms and errors are shown"]
+            assert sorted(os.listdir(m.path("linux"))) == ["errors", "kallsyms", "version"]
+            assert m.text("linux", "errors").splitlines()[-1] == (
+                f"missing the guest kernel has no BTF at __start_BTF {sm['__start_BTF']:#x} "
+                f"(no 0xeb9f magic there): no btf, dmesg, modules or tasks")
+            # What needs no types is still right.
+            assert m.text("linux", "version").startswith("Linux version ")
+            ks = dict((l.split()[2], int(l.split()[0], 16))
+                      for l in m.text("linux", "kallsyms").splitlines())
+            assert ks["init_task"] == sm["init_task"]
+        finally:
+            m.stop()
+    finally:
+        copy.unlink(missing_ok=True)
