@@ -396,9 +396,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s%s%s%s\n", o.machine,
 		        (unsigned long long)(o.ram_size >> 20), o.cpus,
 		        o.accel == ACCEL_NONE ? " -accel none" : "",
-		        no_kvm ? " (no /dev/kvm here: no guest runs)" : "", o.kernel ? " -kernel " : "",
-		        o.kernel ? o.kernel : "", o.mountpoint ? ", mounted at " : "",
-		        o.mountpoint ? o.mountpoint : "");
+		        no_kvm ? " (no /dev/kvm here: no guest runs)" : "",
+		        o.kernel ? " -kernel " : "", o.kernel ? o.kernel : "",
+		        o.mountpoint ? ", mounted at " : "", o.mountpoint ? o.mountpoint : "");
 	}
 	status = wait_for_end(&vm, fs, &sigs);
 	/*

@@ -367,7 +367,7 @@ def test_dump_tree_is_qemus_guest(kvmfs, nokaslr_dump):
     elffile = pytest.importorskip("elftools.elf.elffile")
     k = kvmfs("-dump", nokaslr_dump.core, accel=False)
     names = set(os.listdir(k.mnt))
-    assert names == {"ctl", "phys", "phys.json", "vmcore", "vcpus"}
+    assert names == {"ctl", "phys", "phys.json", "vmcore", "vcpus", "linux"}
     assert Path(k.path("ctl")).read_text() == f"dump {nokaslr_dump.core}\n"
     with pytest.raises(OSError) as e:
         Path(k.path("ctl")).write_text("cont\n")
