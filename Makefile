@@ -257,19 +257,24 @@ docdir = $(PREFIX)/share/doc/kvmfs
 pkgdatadir = $(PREFIX)/share/kvmfs
 # The user-facing scripts of tools/, as INSTALLED-NAME:SOURCE: adding one is
 # one word here.  The rest of tools/ (deps.sh, bench/, nested-kvm/,
-# qemu-layouts.py, layout-png.sh and the README's picture in doc/) serves the
-# build, the tests and the documentation.
+# qemu-layouts.py) serves the build and the tests.
 INSTALL_TOOLS := kvmfs-fetch-kernel:tools/fetch-debian-kernel.sh \
 	kvmfs-find-pattern:tools/find-pattern.py \
 	kvmfs-guest-status:tools/guest-status.py \
+	kvmfs-layout-png:tools/layout-png.sh \
 	kvmfs-make-initramfs:tools/make-initramfs.sh \
 	kvmfs-qemu-dump:tools/qemu-dump.py
+# The README goes to $(docdir) with the whole of doc/ beside it, relative
+# paths kept (doc/layout-pc-6G.png, doc/design.md, ...), so that every link
+# of the installed README resolves as it does in the tree.  Read when make
+# runs: a file added to doc/ is installed without a word here.
+INSTALL_DOCS := README.md $(sort $(shell find doc -type f))
 # Every file install writes, as DEST:SOURCE:MODE; uninstall removes exactly these.
 INSTALL_FILES = $(bindir)/kvmfs:$(BUILD)/kvmfs:0755 \
 	$(foreach t,$(INSTALL_TOOLS),$(bindir)/$(word 1,$(subst :, ,$(t))):$(word 2,$(subst :, ,$(t))):0755) \
 	$(man1dir)/kvmfs.1:doc/kvmfs.1:0644 \
 	$(includedir)/kvmfs/guest.h:include/kvmfs/guest.h:0644 \
-	$(docdir)/README.md:README.md:0644 \
+	$(foreach d,$(INSTALL_DOCS),$(docdir)/$(d):$(d):0644) \
 	$(pkgdatadir)/qmp.py:tools/qmp.py:0644
 
 install: $(BUILD)/kvmfs
@@ -281,9 +286,9 @@ install: $(BUILD)/kvmfs
 # Directories go only when empty.  Under a DESTDIR every one install may have
 # created is tried, up to DESTDIR itself (rmdir -p on a path relative to it
 # cannot climb higher), so a staged install leaves DESTDIR as it found it.
-# Without DESTDIR only kvmfs's own directories go: bin/, include/ and
-# share/man/ under /usr/local are the system's (Debian creates include/ and
-# share/man/ empty) and stay.
+# Without DESTDIR only kvmfs's own directories go ($(docdir)'s doc/ and
+# below, deepest first): bin/, include/ and share/man/ under /usr/local are
+# the system's (Debian creates include/ and share/man/ empty) and stay.
 uninstall:
 	@set -e; for f in $(INSTALL_FILES); do \
 		echo "rm -f $(DESTDIR)$${f%%:*}"; rm -f "$(DESTDIR)$${f%%:*}"; done
@@ -292,6 +297,10 @@ uninstall:
 		for f in $(INSTALL_FILES); do d=$${f%%:*}; d=$${d%/*}; d=$${d#/}; \
 			[ ! -d "$$d" ] || rmdir -p --ignore-fail-on-non-empty "$$d"; done; \
 	else \
+		for f in $(INSTALL_FILES); do d=$${f%%:*}; d=$${d%/*}; \
+			while [ "$${d#$(docdir)/}" != "$$d" ]; do \
+				[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; d=$${d%/*}; done; \
+		done; \
 		for d in $(includedir)/kvmfs $(docdir) $(pkgdatadir); do \
 			[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; done; \
 	fi

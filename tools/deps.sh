@@ -1,7 +1,10 @@
 #!/bin/sh
 # deps.sh - make sure the Debian packages a target needs are installed.
 #
-#   tools/deps.sh build|check|bench|nested
+#   tools/deps.sh build|check|bench|nested|png
+#
+# png: chromium, which tools/layout-png.sh draws layout.svg with (not needed
+# to build or run kvmfs; `check` includes it, for test_layout_svg.py).
 #
 # As root, installs what is missing with apt-get (after apt-get update);
 # otherwise prints the exact apt-get line and fails.  Quiet when all is there.
@@ -21,7 +24,8 @@ check="$check groff-base man-db"
 # gdb: test_forensic.py opens the vmcore with gdb -c (python3-pyelftools, above, reads it too).
 check="$check gdb"
 # chromium: layout.svg drawn in a real browser (test_layout_svg.py, tools/layout-png.sh).
-check="$check chromium"
+png="chromium"
+check="$check $png"
 # crash, python3-drgn, gdb: the guest kernel's debuggers, test_kernel_debug.py.
 check="$check crash python3-drgn gdb"
 bench="$build fio python3"
@@ -35,7 +39,8 @@ build) want=$build ;;
 check) want=$check ;;
 bench) want=$bench ;;
 nested) want=$nested ;;
-*) echo "deps.sh: unknown set '$1' (build, check, bench, nested)" >&2; exit 2 ;;
+png) want=$png ;;
+*) echo "deps.sh: unknown set '$1' (build, check, bench, nested, png)" >&2; exit 2 ;;
 esac
 
 missing=
@@ -46,8 +51,7 @@ done
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "kvmfs needs these Debian packages; run as root:" >&2
-	echo "  apt-get update && apt-get install -y$missing" >&2
+	echo "deps.sh: missing Debian packages; as root: apt-get update && apt-get install -y --no-install-recommends$missing" >&2
 	exit 1
 fi
 echo "deps.sh: installing$missing" >&2

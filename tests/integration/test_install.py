@@ -3,13 +3,19 @@
 * `make install DESTDIR=<tmp>` puts exactly the listed files, with their
   modes, under DESTDIR$(PREFIX) and nothing elsewhere; the installed kvmfs
   runs from there (-accel none: mounted, read, unmounted, exit status 0), the
-  installed scripts run from PATH against its mount, `man` finds the page where
-  it was put, the header compiles alone; `make uninstall` leaves DESTDIR empty
-  and keeps files it did not install.
+  installed scripts run from PATH against its mount (kvmfs-layout-png draws
+  its PNG), `man` finds the page where it was put, the header compiles alone;
+  `make uninstall` leaves DESTDIR empty and keeps files it did not install;
+  without DESTDIR it removes kvmfs's own directories only.
+* The installed README sits in share/doc/kvmfs with the whole of doc/ beside
+  it, and every relative link it holds (the picture, doc/*.md) resolves to an
+  installed file.
 * doc/kvmfs.1 names every option of --help and no other (and --help every
   option the parser knows), has one entry per file of a mounted tree with that
-  file's mode, carries kvmfs --version's version, and renders without a
-  warning (groff -ww, man -l).
+  file's mode (vcpus/<n>/ from a one-vCPU -dump on any host; completions, which
+  only a VM that ran has, where a guest runs: a visible skip elsewhere),
+  carries kvmfs --version's version, and renders without a warning (groff -ww,
+  man -l).
 
 make install builds build/kvmfs if it is stale (as `make` would) and installs
 that one, whatever KVMFS says.  Nothing is installed outside tmp_path.
@@ -19,11 +25,17 @@ Run: python3 -m pytest -v tests/integration/test_install.py
 import functools
 import os
 import re
+import shutil
 import stat
 import subprocess
 import types
+import urllib.parse
 
-from conftest import FIRMWARE, KVMFS, ROOT, have_kvm, is_mounted, ring0_emulated, wait_for
+import pytest
+
+from conftest import (FIRMWARE, KVMFS, ROOT, have_kvm, is_mounted, require_guest, ring0_emulated,
+                      wait_for)
+from elfcore import one_cpu_core
 
 MAN = ROOT / "doc" / "kvmfs.1"
 CMDLINE_C = ROOT / "src" / "cmdline.c"
@@ -35,9 +47,12 @@ TOOLS = {
     "kvmfs-fetch-kernel": "tools/fetch-debian-kernel.sh",
     "kvmfs-find-pattern": "tools/find-pattern.py",
     "kvmfs-guest-status": "tools/guest-status.py",
+    "kvmfs-layout-png": "tools/layout-png.sh",
     "kvmfs-make-initramfs": "tools/make-initramfs.sh",
     "kvmfs-qemu-dump": "tools/qemu-dump.py",
 }
+
+DOCDIR = "share/doc/kvmfs"  # the README, and doc/ beside it
 
 PC_BIOS_SIZE = 256 << 10
 PC_BIOS_GPA = 0xFFFC0000
@@ -60,9 +75,15 @@ def installed():
         "bin/kvmfs": (0o755, "build/kvmfs"),
         "share/man/man1/kvmfs.1": (0o644, "doc/kvmfs.1"),
         "include/kvmfs/guest.h": (0o644, "include/kvmfs/guest.h"),
-        "share/doc/kvmfs/README.md": (0o644, "README.md"),
+        f"{DOCDIR}/README.md": (0o644, "README.md"),
         "share/kvmfs/qmp.py": (0o644, "tools/qmp.py"),  # kvmfs-qemu-dump's QMP client
     }
+    # All of doc/, relative paths kept: what the README links (its picture,
+    # doc/*.md) is where the link says, beside it.
+    for root, _, names in os.walk(ROOT / "doc"):
+        for name in names:
+            rel = os.path.relpath(os.path.join(root, name), ROOT)
+            files[f"{DOCDIR}/{rel}"] = (0o644, rel)
     tools = install_tools()
     assert tools.items() >= TOOLS.items(), tools
     files.update({f"bin/{name}": (0o755, src) for name, src in tools.items()})
@@ -302,16 +323,16 @@ def test_version_names_libfuse_and_kvm():
         assert m.group(3).startswith("KVM: /dev/kvm: ")
 
 
-def check_tree_against_man(k, writable):
-    """Every file of k's tree has exactly one best entry in THE TREE, with its mode."""
+def check_tree_against_man(mnt, writable):
+    """Every file of the tree at mnt has exactly one best entry in THE TREE,
+    with its mode.  Returns the tree's files and the entries they took."""
     ents = tree_entries()
     used = set()
     files = {}
-    for root, _, names in os.walk(k.mnt):
+    for root, _, names in os.walk(mnt):
         for n in names:
             p = os.path.join(root, n)
-            files[os.path.relpath(p, k.mnt)] = stat.S_IMODE(os.stat(p).st_mode)
-    assert "flatview" in files and "ramblocks/pc.ram" in files
+            files[os.path.relpath(p, mnt)] = stat.S_IMODE(os.stat(p).st_mode)
     for rel, mode in sorted(files.items()):
         matches = [e for e in ents if e[1].fullmatch(rel)]
         assert matches, f"{rel}: no entry in kvmfs.1's THE TREE"
@@ -319,22 +340,52 @@ def check_tree_against_man(k, writable):
         used.add(best[0])
         want = best[4] if writable else best[3]
         assert mode == want, f"{rel}: mode {mode:04o}, kvmfs.1's {best[0]} says {want:04o}"
-    vcpus = os.listdir(k.path("vcpus"))
-    for name, *_ in ents:
-        if name.startswith("vcpus/") and not vcpus:
-            continue  # -accel none: no vCPU, no file to show
-        assert name in used, f"kvmfs.1's THE TREE lists {name}, the tree has no such file"
-    return vcpus
+    return files, used
 
 
-def test_man_page_lists_every_file_of_the_tree_with_its_mode(kvmfs):
+def unused_entries(used, under=""):
+    """THE TREE's entries under a prefix that no file took."""
+    return sorted(name for name, *_ in tree_entries()
+                  if name.startswith(under) and name not in used)
+
+
+VCPU = "vcpus/"
+COMPLETIONS = "vcpus/n/completions"  # only a VM's vCPUs have it: a dump's never ran
+
+
+def test_man_page_lists_every_file_of_the_tree_with_its_mode(kvmfs, tmp_path):
     # -S: with KVM the vCPUs (and vcpus/<n>/) exist, but no guest runs.
     obj = ("-object", "memory-backend-ram,id=extra,size=64K")
-    k = kvmfs("-M", "pc", "-m", "64M", "-S", *obj)
-    vcpus = check_tree_against_man(k, writable=False)
-    assert bool(vcpus) == have_kvm()
-    k = kvmfs("-M", "q35", "-m", "64M", "-S", "--writable", *obj)
-    check_tree_against_man(k, writable=True)
+    used = set()
+    for args, writable in ((("-M", "pc", "-m", "64M", "-S", *obj), False),
+                           (("-M", "q35", "-m", "64M", "-S", "--writable", *obj), True)):
+        k = kvmfs(*args)
+        files, took = check_tree_against_man(k.mnt, writable)
+        assert "flatview" in files and "ramblocks/pc.ram" in files
+        # Every entry outside vcpus/ is a file of a VM's tree.
+        assert [n for n in unused_entries(took) if not n.startswith(VCPU)] == [], \
+            f"kvmfs.1's THE TREE lists files {' '.join(args)}'s tree does not have"
+        assert bool(os.listdir(k.path("vcpus"))) == have_kvm()
+        used |= took
+    # vcpus/<n>/ on any host: a -dump of a one-vCPU core has every file of
+    # it but completions.
+    core = tmp_path / "one-cpu.core"
+    core.write_bytes(one_cpu_core())
+    files, took = check_tree_against_man(kvmfs("-dump", core, accel=False).mnt, False)
+    assert "vcpus/0/vmem" in files
+    assert unused_entries(used | took, VCPU) == [COMPLETIONS], \
+        "kvmfs.1's THE TREE lists vcpus/ files a one-vCPU dump does not have"
+
+
+@pytest.mark.guest
+def test_man_page_lists_every_vcpu_file_of_a_vm(kvmfs):
+    """What a dump cannot show: the vcpus/<n>/ files of a VM's own vCPUs."""
+    require_guest("vcpus/<n>/completions exists only for a VM's vCPUs (KVM); the other "
+                  "vcpus/ entries are checked on a dump")
+    k = kvmfs("-M", "pc", "-m", "64M", "-S")
+    files, took = check_tree_against_man(k.mnt, writable=False)
+    assert "vcpus/0/completions" in files
+    assert unused_entries(took, VCPU) == []
 
 
 # ---- make install / uninstall ----
@@ -387,6 +438,16 @@ def test_install_run_from_destdir_and_uninstall(kvmfs, tmp_path):
     r = subprocess.run(["kvmfs-guest-status", "--help"], env=env, capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0 and r.stdout.startswith("usage: kvmfs-guest-status "), r
+    r = subprocess.run(["kvmfs-layout-png", "--help"], env=env, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("usage: kvmfs-layout-png "), r
+    if not shutil.which("chromium"):
+        pytest.fail("chromium is missing: tools/deps.sh png installs it")
+    png = tmp_path / "layout.png"
+    r = subprocess.run(["kvmfs-layout-png", k.mnt, str(png)], env=env, capture_output=True,
+                       text=True, timeout=180)
+    assert (r.returncode, r.stderr) == (0, ""), r
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     empty = tmp_path / "cwd"
     empty.mkdir()
     r = subprocess.run(["kvmfs-fetch-kernel", "--help"], env=env, cwd=empty,
@@ -421,6 +482,57 @@ def test_install_run_from_destdir_and_uninstall(kvmfs, tmp_path):
 
     make("uninstall", f"DESTDIR={dest}")
     assert dest.is_dir() and list(dest.iterdir()) == []
+
+
+# A Markdown link's target: [text](target "title"), ![alt](target), <target>;
+# a reference definition [label]: target; an HTML src= or href=.
+MD_INLINE = re.compile(r"\]\(\s*(?:<([^>]*)>|([^)\s]*))(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
+MD_REFDEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s*(?:<([^>]*)>|(\S+))", re.M)
+HTML_LINK = re.compile(r"""<(?:a|img)\b[^>]*?\b(?:href|src)\s*=\s*["']([^"']*)["']""", re.I)
+
+
+def relative_links(markdown):
+    """Every relative link target of a Markdown text (code left out), its
+    #fragment and ?query cut, %-escapes undone."""
+    text = re.sub(r"^ {0,3}(```|~~~).*?^ {0,3}\1[^\n]*$", "", markdown, flags=re.M | re.S)
+    text = re.sub(r"(`+).+?\1", "", text, flags=re.S)
+    targets = [a or b for a, b in MD_INLINE.findall(text) + MD_REFDEF.findall(text)]
+    targets += HTML_LINK.findall(text)
+    out = []
+    for t in targets:
+        if not t or t.startswith(("#", "/")) or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", t):
+            continue  # in-page, absolute, or a URL with a scheme (https:, mailto:)
+        out.append(urllib.parse.unquote(t.split("#", 1)[0].split("?", 1)[0]))
+    return out
+
+
+def test_installed_readme_links_resolve(tmp_path):
+    dest = tmp_path / "stage"
+    make("install", f"DESTDIR={dest}")
+    docdir = dest / PREFIX.lstrip("/") / DOCDIR
+    links = relative_links((docdir / "README.md").read_text())
+    # The parse found them: the README links its picture and doc/ at least.
+    assert links, "no relative link found in the README"
+    broken = []
+    for target in links:
+        p = os.path.normpath(docdir / target)
+        inside = os.path.commonpath([p, str(dest)]) == str(dest)
+        if not (inside and (os.path.isfile(p) or os.path.isdir(p))):
+            broken.append(target)
+    assert broken == [], f"links of the installed README that resolve to no installed file " \
+                         f"(make install puts README.md and doc/ in {DOCDIR}): {broken}"
+    make("uninstall", f"DESTDIR={dest}")
+
+
+def test_uninstall_without_destdir_removes_only_kvmfs_directories(tmp_path):
+    # PREFIX of our own and no DESTDIR: the branch a `sudo make uninstall`
+    # takes, which leaves bin/, include/ and share/man/ (the system's) alone.
+    prefix = tmp_path / "prefix"
+    make("install", f"PREFIX={prefix}")
+    assert (prefix / DOCDIR / "doc" / "layout-pc-6G.png").is_file()
+    make("uninstall", f"PREFIX={prefix}")
+    left = set(tree(prefix))
+    assert left == {"bin", "include", "share", "share/man", "share/man/man1", "share/doc"}, left
 
 
 def test_install_writes_only_under_destdir_prefix(tmp_path):
