@@ -32,6 +32,8 @@ const struct fs_kind_ops fs_dir_ops = {.dir = true};
 
 struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino)
 {
+	if (ino >= FS_INO_DYNAMIC)
+		return fs_tree_dyn_node(fs, ino);
 	if (ino < FUSE_ROOT_ID || ino - FUSE_ROOT_ID >= fs->nr_nodes)
 		return NULL;
 	return &fs->nodes[ino - FUSE_ROOT_ID];

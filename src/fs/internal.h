@@ -72,7 +72,30 @@ struct fs_kind {
 	void (*attach)(void *priv, struct dirty *dirty);
 	/* After the session has ended and the sweep has stopped. */
 	void (*exit)(void *priv);
+	/*
+	 * The node of inode fs_dyn_ino(kind, key): the kind's own, made when
+	 * first asked for and kept until exit (NULL: no such key).  For the
+	 * entries of directories derived at read time (fs_kind_ops.lookup).
+	 */
+	struct fs_node *(*node)(struct fs *fs, void *priv, uint64_t key);
 };
+
+/*
+ * Inode numbers from FS_INO_DYNAMIC up are no entries of the node table but
+ * a kind's own: its place in tree.c's table in bits 56-62, its key (below
+ * 2^56) in the rest.  fs_node_get hands them to the kind's node hook.
+ */
+#define FS_INO_DYNAMIC (1ULL << 63)
+fuse_ino_t fs_dyn_ino(const struct fs_kind *kind, uint64_t key);
+struct fs_node *fs_tree_dyn_node(struct fs *fs, fuse_ino_t ino);
+
+/* A directory listing being filled: the session's, handed to fs_kind_ops.list. */
+struct fs_dirbuf;
+/*
+ * One entry; next is the offset a READDIR resumes after it at (above 2:
+ * "." and ".." take 1 and 2).  False: the reply is full, stop.
+ */
+bool fs_dirbuf_add(struct fs_dirbuf *d, const char *name, fuse_ino_t ino, mode_t mode, off_t next);
 
 /* The kind's state init() made; NULL for a kind without init. */
 void *fs_kind_priv(struct fs *fs, const struct fs_kind *kind);
@@ -193,6 +216,18 @@ struct fs_kind_ops {
 	bool block_bytes;
 	/* A shell's "> file" (truncate to 0 without O_TRUNC) is harmless here. */
 	bool truncate_ok;
+	/*
+	 * A node of the table that is there only at times (NULL: always):
+	 * false hides it from lookup and listing.  Must be cheap.
+	 */
+	bool (*visible)(struct fs *fs, struct fs_node *n);
+	/*
+	 * Directories whose entries are derived when asked, not kept in the
+	 * table: the inode of name (-ENOENT: none), and the listing from
+	 * offset off on (entries whose next is above off).
+	 */
+	int (*lookup)(struct fs *fs, struct fs_node *dir, const char *name, fuse_ino_t *ino);
+	void (*list)(struct fs *fs, struct fs_node *dir, off_t off, struct fs_dirbuf *d);
 };
 
 /* Directories: listed and looked up by the session, nothing of their own (inode.c). */

@@ -21,22 +21,34 @@
  * /proc/<pid>/ reads the same names.  pid 0 (the idle tasks) is left out,
  * as /proc leaves it.
  *
- * linux/ exists when, at mount, a vCPU's page tables map a kernel with
- * kallsyms: a -dump of a booted guest.  The tree is fixed at mount
- * (inode.c), so the directories of tasks/ are the tasks of that moment;
- * every file's content is read from guest memory when it is opened.  A
- * kernel without BTF keeps version, kallsyms and errors - errors says why
- * the rest is missing, and so does one line on stderr at mount.
+ * linux/ is there once a vCPU's page tables map a kernel with kallsyms:
+ * for a dump, if it did at mount; for a guest that runs (own or attached),
+ * from the first look after the kernel has started (fs_linux_guest: a
+ * search costs a walk of the image, so "none yet" is kept for a second,
+ * and for ten while no vCPU's paging registers change).  Its fixed files
+ * are in the node table from mount on, hidden until then (visible());
+ * tasks/ and everything under it are derived when looked up or listed
+ * (lookup(), list()), so they follow tasks coming and going: a pid that is
+ * gone is ENOENT.  Every file's content is read from guest memory when it
+ * is opened.  A kernel without BTF keeps version, kallsyms and errors -
+ * errors says why the rest is missing, and so does one line on stderr when
+ * the kernel is found.
  *
- * The kind's state is the guest (struct fs_linux); nodes under linux/ have
- * arg = the file's kind (enum fs_linux_file) and, under tasks/, the pid in
- * arg's upper 32 bits.
+ * The kind's state is the guest (struct fs_linux).  The fixed nodes under
+ * linux/ have arg = the file's kind (enum fs_linux_file); the nodes under
+ * tasks/ are the kind's own (fs_kind.node), their inode number made of
+ * the file, the pid and the thread group (fs_linux_key), arg = the file's
+ * kind with the pid in its upper 32 bits, priv = where the task was when
+ * last looked up (linux_task_find's hint).
  */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <pthread.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "inspect/linux_guest.h"
 #include "inspect/linux_modules.h"
@@ -45,6 +57,7 @@
 #include "inspect/linux_vmas.h"
 #include "memory/pagewalk.h"
 #include "memory/phys.h"
+#include "util/compiler.h"
 #include "util/strbuf.h"
 #include "vm.h"
 
@@ -55,11 +68,27 @@ extern const struct fs_kind fs_linux_kind;
 
 #define FS_LINUX_SEEK_STEPS 65536 /* walks one SEEK_DATA/SEEK_HOLE of mem may take */
 
+#define FS_LINUX_RETRY_NS  1000000000ULL  /* "no kernel yet" is believed this long */
+#define FS_LINUX_RESCAN_NS 10000000000ULL /* or this long while no paging register changes */
+
 struct fs_linux {
-	/* Set up once, by exists() at build, and never changed: readers need no lock. */
-	struct linux_guest *lg; /* NULL: no kernel found */
+	/*
+	 * lg is published once (release), complete, and never changed after:
+	 * readers load it (acquire) and need no lock.  lock guards the search
+	 * and what it remembers of the last one.
+	 */
+	struct linux_guest *lg; /* NULL: no kernel found (yet) */
 	struct linux_printk_layout printk;
 	bool have_printk;
+	bool changes; /* a guest that runs: look again later; a dump: once */
+	pthread_mutex_t lock;
+	bool searched;
+	uint64_t next_try, scanned; /* CLOCK_MONOTONIC ns */
+	uint64_t regs_sig;          /* the vCPUs' paging registers at the last scan */
+	fuse_ino_t tasks_ino;
+	/* nodes_lock guards nodes: the tsearch tree of the nodes under tasks/, by key. */
+	pthread_mutex_t nodes_lock;
+	void *nodes;
 };
 
 enum fs_linux_file {
@@ -71,17 +100,31 @@ enum fs_linux_file {
 	FS_LINUX_MODULES_JSON,
 	FS_LINUX_TASKS_JSON,
 	FS_LINUX_ERRORS,
-	/* Under tasks/<pid>/ (and task/<tid>/ for the first two). */
+	FS_LINUX_TASKS, /* the directory */
+	/* Under tasks/<pid>/. */
 	FS_LINUX_COMM,
 	FS_LINUX_STATUS,
 	FS_LINUX_CMDLINE,
 	FS_LINUX_MAPS,
 	FS_LINUX_MAPS_JSON,
+	FS_LINUX_MEM,
+	FS_LINUX_PROC,    /* tasks/<pid>/ */
+	FS_LINUX_TASKDIR, /* tasks/<pid>/task/ */
+	FS_LINUX_THREAD,  /* tasks/<pid>/task/<tid>/ */
+	FS_LINUX_T_COMM,  /* tasks/<pid>/task/<tid>/comm */
+	FS_LINUX_T_STATUS,
+	FS_LINUX_NR_FILES,
 };
 
 static struct fs_linux *fs_linux(struct fs *fs)
 {
 	return fs_kind_priv(fs, &fs_linux_kind);
+}
+
+/* The guest, once found; only nodes shown after that call it. */
+static struct linux_guest *fs_linux_lg(struct fs *fs)
+{
+	return __atomic_load_n(&fs_linux(fs)->lg, __ATOMIC_ACQUIRE);
 }
 
 static enum fs_linux_file fs_linux_file_of(const struct fs_node *n)
@@ -127,13 +170,15 @@ static void fs_linux_render_modules(struct linux_guest *lg, struct strbuf *sb, b
 	free(m);
 }
 
-static void fs_linux_render_dmesg(struct fs_linux *fl, struct strbuf *sb)
+static void fs_linux_render_dmesg(struct fs_linux *fl, struct linux_guest *lg, struct strbuf *sb)
 {
 	struct linux_printk_stats st;
+	uint64_t prb;
 
-	if (!fl->have_printk || !fl->lg->prb ||
-	    linux_printk_render(&fl->lg->kmem, &fl->printk, fl->lg->prb, sb, &st))
-		linux_guest_error(fl->lg, LINUX_ERR_UNREADABLE);
+	/* prb moves from the static ring to a larger one early in boot: read it now. */
+	if (!fl->have_printk || !lg->prb_ptr || !linux_guest_u64(lg, lg->prb_ptr, &prb) ||
+	    linux_printk_render(&lg->kmem, &fl->printk, prb, sb, &st))
+		linux_guest_error(lg, LINUX_ERR_UNREADABLE);
 }
 
 static void fs_linux_render_errors(struct linux_guest *lg, struct strbuf *sb)
@@ -157,8 +202,10 @@ static int fs_linux_render_task(struct linux_guest *lg, enum fs_linux_file f, in
 	if (linux_task_find(lg, pid, hint, &t))
 		return -ESRCH;
 	switch (f) {
-	case FS_LINUX_COMM: sb_printf(sb, "%s\n", t.comm); return 0;
-	case FS_LINUX_STATUS: linux_task_render_status(&t, sb); return 0;
+	case FS_LINUX_COMM:
+	case FS_LINUX_T_COMM: sb_printf(sb, "%s\n", t.comm); return 0;
+	case FS_LINUX_STATUS:
+	case FS_LINUX_T_STATUS: linux_task_render_status(&t, sb); return 0;
 	case FS_LINUX_CMDLINE: linux_task_render_cmdline(lg, &t, sb); return 0;
 	default: break;
 	}
@@ -176,16 +223,18 @@ static int fs_linux_render_task(struct linux_guest *lg, enum fs_linux_file f, in
 static int fs_linux_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
 {
 	struct fs_linux *fl = fs_linux(fs);
-	struct linux_guest *lg = fl->lg;
+	struct linux_guest *lg = fs_linux_lg(fs);
 	enum fs_linux_file f = fs_linux_file_of(n);
 	int ret = 0;
 
+	if (!lg)
+		return -ENOENT;
 	linux_guest_begin(lg);
 	switch (f) {
 	case FS_LINUX_VERSION: linux_guest_render_version(lg, sb); break;
 	case FS_LINUX_KALLSYMS: linux_kallsyms_render(&lg->ks, sb); break;
 	case FS_LINUX_BTF: sb_add(sb, (const char *)lg->btf_data, lg->btf_len); break;
-	case FS_LINUX_DMESG: fs_linux_render_dmesg(fl, sb); break;
+	case FS_LINUX_DMESG: fs_linux_render_dmesg(fl, lg, sb); break;
 	case FS_LINUX_MODULES:
 	case FS_LINUX_MODULES_JSON:
 		fs_linux_render_modules(lg, sb, f == FS_LINUX_MODULES_JSON);
@@ -218,7 +267,7 @@ static int fs_linux_text_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 
 	/* The btf file is the blob itself: no need to copy it for its size. */
 	if (fs_linux_file_of(n) == FS_LINUX_BTF) {
-		*size = fs_linux(fs)->lg->btf_len;
+		*size = fs_linux_lg(fs) ? fs_linux_lg(fs)->btf_len : 0;
 		return 0;
 	}
 	ret = fs_linux_render(fs, n, &sb);
@@ -246,7 +295,7 @@ static int fs_linux_read_gpa(void *opaque, uint64_t gpa, uint64_t *val)
 /* The task's page-table walker, and where its user half ends. */
 static int fs_linux_uspace(struct fs *fs, struct fs_node *n, struct linux_uspace *u, uint64_t *end)
 {
-	struct linux_guest *lg = fs_linux(fs)->lg;
+	struct linux_guest *lg = fs_linux_lg(fs);
 	struct linux_task t;
 
 	*end = 1ULL << (pagewalk_va_bits(&lg->k.cpu) - 1);
@@ -260,7 +309,7 @@ static int fs_linux_uspace(struct fs *fs, struct fs_node *n, struct linux_uspace
 
 static int fs_linux_mem_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 {
-	*size = 1ULL << (pagewalk_va_bits(&fs_linux(fs)->lg->k.cpu) - 1);
+	*size = 1ULL << (pagewalk_va_bits(&fs_linux_lg(fs)->k.cpu) - 1);
 	(void)n;
 	return 0;
 }
@@ -363,15 +412,445 @@ static const struct fs_kind_ops fs_linux_mem_ops = {
         .dynamic = true,
 };
 
+/* ---- finding the kernel ---- */
+
+static uint64_t fs_linux_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* A kernel through the first vCPU whose page tables map one: published in fl->lg. */
+static void fs_linux_open(struct fs *fs, struct fs_linux *fl, const struct pagewalk_cpu *cpus,
+                          unsigned nr)
+{
+	const struct guestkernel_mem mem = {phys_read_ram, &fs->vm->machine.as};
+	struct linux_guest *lg = malloc(sizeof(*lg));
+	char err[256];
+	const char *why;
+	unsigned i;
+
+	if (!lg)
+		return;
+	for (i = 0; i < nr; i++)
+		if (cpus[i].cr0 && !linux_guest_open(lg, &cpus[i], &mem, err, sizeof(err)))
+			break;
+	if (i == nr) {
+		free(lg);
+		return;
+	}
+	if (lg->has_btf)
+		fl->have_printk = !linux_printk_layout_btf(&lg->btf, &fl->printk);
+	if (!linux_guest_has_types(lg, &why))
+		fprintf(stderr, "kvmfs: linux/: %s: only version, kallsyms and errors are shown\n",
+		        why);
+	__atomic_store_n(&fl->lg, lg, __ATOMIC_RELEASE);
+}
+
+/*
+ * Look for the kernel, unless the last look is recent (a second), or was
+ * made with the same paging registers on every vCPU and is not old (ten
+ * seconds): a search walks the image and decodes kallsyms, which a stat of
+ * the root must not cost each time.  Called with fl->lock held.
+ */
+static void fs_linux_search(struct fs *fs, struct fs_linux *fl)
+{
+	unsigned i, nr = vm_nr_cpus(fs->vm);
+	uint64_t now = fs_linux_now(), sig = 14695981039346656037ULL;
+	struct pagewalk_cpu *cpus;
+
+	if (fl->searched && (!fl->changes || now < fl->next_try))
+		return;
+	fl->next_try = now + FS_LINUX_RETRY_NS;
+	cpus = calloc(nr ? nr : 1, sizeof(*cpus));
+	if (!cpus)
+		return;
+	for (i = 0; i < nr; i++) {
+		struct kvm_regs regs;
+		struct kvm_sregs s;
+		bool exact;
+
+		if (!vm_cpu_state(fs->vm, i, &regs, &s, &exact))
+			cpus[i] = (struct pagewalk_cpu){s.cr0, s.cr3, s.cr4, s.efer};
+		/* FNV-1a over the paging registers: equal if none moved. */
+		sig = (sig ^ cpus[i].cr0 ^ cpus[i].cr3 * 31 ^ cpus[i].cr4 * 977 ^ cpus[i].efer) *
+		      1099511628211ULL;
+	}
+	if (!fl->searched || sig != fl->regs_sig || now - fl->scanned >= FS_LINUX_RESCAN_NS) {
+		fl->searched = true;
+		fl->regs_sig = sig;
+		fl->scanned = now;
+		fs_linux_open(fs, fl, cpus, nr);
+	}
+	free(cpus);
+}
+
+/* The guest's kernel, or NULL while none is found. */
+static struct linux_guest *fs_linux_guest(struct fs *fs)
+{
+	struct fs_linux *fl = fs_linux(fs);
+	struct linux_guest *lg = __atomic_load_n(&fl->lg, __ATOMIC_ACQUIRE);
+
+	if (lg || !fl->changes)
+		return lg;
+	pthread_mutex_lock(&fl->lock);
+	if (!fl->lg)
+		fs_linux_search(fs, fl);
+	lg = fl->lg;
+	pthread_mutex_unlock(&fl->lock);
+	return lg;
+}
+
+/* ---- the nodes under tasks/, made when looked up ---- */
+
+/* A node's key: the file, the pid (or tid) and its thread group; below 2^56. */
+static uint64_t fs_linux_key(enum fs_linux_file f, int32_t pid, int32_t tgid)
+{
+	return (uint64_t)f | (uint64_t)(uint32_t)pid << 8 | (uint64_t)(uint32_t)tgid << 32;
+}
+
+struct fs_linux_dnode {
+	uint64_t key;
+	struct fs_node n;
+};
+
+static int fs_linux_dnode_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct fs_linux_dnode *)a)->key;
+	uint64_t y = ((const struct fs_linux_dnode *)b)->key;
+
+	return x < y ? -1 : x > y;
+}
+
+static const struct fs_kind_ops fs_linux_proc_ops, fs_linux_taskdir_ops, fs_linux_thread_ops;
+
+/* What a node of file f is: its ops, mode and parent. */
+static bool fs_linux_dnode_init(struct fs_linux *fl, enum fs_linux_file f, int32_t pid,
+                                int32_t tgid, struct fs_node *n)
+{
+	fuse_ino_t proc = fs_dyn_ino(&fs_linux_kind, fs_linux_key(FS_LINUX_PROC, tgid, tgid));
+
+	*n = (struct fs_node){.ops = &fs_linux_text_ops, .mode = 0444, .parent = proc};
+	n->arg = (unsigned long)(uint32_t)pid << 32 | f;
+	switch (f) {
+	case FS_LINUX_COMM:
+	case FS_LINUX_STATUS:
+	case FS_LINUX_CMDLINE:
+	case FS_LINUX_MAPS:
+	case FS_LINUX_MAPS_JSON: return pid == tgid;
+	case FS_LINUX_MEM:
+		n->ops = &fs_linux_mem_ops;
+		n->mode = 0400;
+		return pid == tgid;
+	case FS_LINUX_PROC:
+		*n = (struct fs_node){.ops = &fs_linux_proc_ops,
+		                      .mode = 0555,
+		                      .parent = fl->tasks_ino,
+		                      .nr_subdirs = 1,
+		                      .arg = n->arg};
+		return pid == tgid;
+	case FS_LINUX_TASKDIR:
+		*n = (struct fs_node){
+		        .ops = &fs_linux_taskdir_ops, .mode = 0555, .parent = proc, .arg = n->arg};
+		return pid == tgid;
+	case FS_LINUX_THREAD:
+		*n = (struct fs_node){
+		        .ops = &fs_linux_thread_ops,
+		        .mode = 0555,
+		        .parent = fs_dyn_ino(&fs_linux_kind,
+		                             fs_linux_key(FS_LINUX_TASKDIR, tgid, tgid)),
+		        .arg = n->arg};
+		return true;
+	case FS_LINUX_T_COMM:
+	case FS_LINUX_T_STATUS:
+		n->parent = fs_dyn_ino(&fs_linux_kind, fs_linux_key(FS_LINUX_THREAD, pid, tgid));
+		return true;
+	default: return false;
+	}
+}
+
+/* fs_kind.node: made on first ask, kept until exit (a few dozen bytes a file looked up). */
+static struct fs_node *fs_linux_node(struct fs *fs, void *priv, uint64_t key)
+{
+	struct fs_linux *fl = priv;
+	struct fs_linux_dnode want = {.key = key}, *d;
+	enum fs_linux_file f = (enum fs_linux_file)(key & 0xff);
+	int32_t pid = (int32_t)((key >> 8) & 0xffffff), tgid = (int32_t)(key >> 32);
+	void **found;
+
+	(void)fs;
+	if (pid <= 0 || pid >= LINUX_PID_MAX || tgid <= 0 || tgid >= LINUX_PID_MAX ||
+	    key != fs_linux_key(f, pid, tgid))
+		return NULL;
+	pthread_mutex_lock(&fl->nodes_lock);
+	found = tfind(&want, &fl->nodes, fs_linux_dnode_cmp);
+	d = found ? *found : NULL;
+	if (!d) {
+		d = malloc(sizeof(*d));
+		if (d) {
+			d->key = key;
+			if (!fs_linux_dnode_init(fl, f, pid, tgid, &d->n) ||
+			    !tsearch(d, &fl->nodes, fs_linux_dnode_cmp)) {
+				free(d);
+				d = NULL;
+			}
+		}
+	}
+	pthread_mutex_unlock(&fl->nodes_lock);
+	return d ? &d->n : NULL;
+}
+
+/*
+ * The node of file f of task pid (thread group tgid), if that task is
+ * there now: its inode number, the task remembered as the next look's hint.
+ */
+static int fs_linux_entry(struct fs *fs, enum fs_linux_file f, int32_t pid, int32_t tgid,
+                          fuse_ino_t *ino)
+{
+	struct linux_guest *lg = fs_linux_lg(fs);
+	fuse_ino_t i = fs_dyn_ino(&fs_linux_kind, fs_linux_key(f, pid, tgid));
+	struct fs_node *n = fs_node_get(fs, i);
+	struct linux_task t;
+
+	if (!lg || !n)
+		return -ENOENT;
+	linux_guest_begin(lg);
+	if (linux_task_find(lg, pid,
+	                    (uint64_t)(uintptr_t)__atomic_load_n(&n->priv, __ATOMIC_RELAXED), &t) ||
+	    t.tgid != tgid)
+		return -ENOENT;
+	__atomic_store_n(&n->priv, (void *)(uintptr_t)t.addr, __ATOMIC_RELAXED);
+	*ino = i;
+	return 0;
+}
+
+/* A decimal pid as /proc spells it (no sign, no leading zero), or -1. */
+static int32_t fs_linux_parse_pid(const char *name)
+{
+	long v = 0;
+
+	if (name[0] < '1' || name[0] > '9')
+		return -1;
+	for (; *name; name++) {
+		if (*name < '0' || *name > '9' || (v = v * 10 + (*name - '0')) >= LINUX_PID_MAX)
+			return -1;
+	}
+	return (int32_t)v;
+}
+
+static int fs_linux_pid_cmp(const void *a, const void *b)
+{
+	return ((const struct linux_task *)a)->pid - ((const struct linux_task *)b)->pid;
+}
+
+/*
+ * Entries for the tasks of the list now, in pid order, from offset off on
+ * (an entry's offset is its pid + 3): thread group leaders (tgid 0), or
+ * the threads of thread group tgid.
+ */
+static void fs_linux_list_tasks(struct fs *fs, int32_t tgid, off_t off, struct fs_dirbuf *d)
+{
+	struct linux_guest *lg = fs_linux_lg(fs);
+	struct linux_task *t;
+	size_t nr, i, n = 0;
+	char name[16];
+
+	if (!lg)
+		return;
+	linux_guest_begin(lg);
+	if (linux_tasks_list(lg, &t, &nr))
+		return;
+	for (i = 0; i < nr; i++)
+		if (t[i].pid > 0 && (tgid ? t[i].tgid == tgid : t[i].pid == t[i].tgid))
+			t[n++] = t[i];
+	qsort(t, n, sizeof(*t), fs_linux_pid_cmp);
+	for (i = 0; i < n; i++) {
+		enum fs_linux_file f = tgid ? FS_LINUX_THREAD : FS_LINUX_PROC;
+
+		if ((off_t)t[i].pid + 3 <= off || (i && t[i].pid == t[i - 1].pid))
+			continue;
+		snprintf(name, sizeof(name), "%d", t[i].pid);
+		if (!fs_dirbuf_add(d, name,
+		                   fs_dyn_ino(&fs_linux_kind,
+		                              fs_linux_key(f, t[i].pid, tgid ? tgid : t[i].pid)),
+		                   S_IFDIR, (off_t)t[i].pid + 3))
+			break;
+	}
+	free(t);
+}
+
+/* tasks/ */
+static int fs_linux_tasks_lookup(struct fs *fs, struct fs_node *dir, const char *name,
+                                 fuse_ino_t *ino)
+{
+	int32_t pid = fs_linux_parse_pid(name);
+
+	(void)dir;
+	return pid < 0 ? -ENOENT : fs_linux_entry(fs, FS_LINUX_PROC, pid, pid, ino);
+}
+
+static void fs_linux_tasks_list(struct fs *fs, struct fs_node *dir, off_t off, struct fs_dirbuf *d)
+{
+	(void)dir;
+	fs_linux_list_tasks(fs, 0, off, d);
+}
+
+/* The files of tasks/<pid>/ and of task/<tid>/. */
+static const struct {
+	const char *name;
+	enum fs_linux_file f;
+} fs_linux_proc_files[] =
+        {
+                {"comm", FS_LINUX_COMM},           {"status", FS_LINUX_STATUS},
+                {"cmdline", FS_LINUX_CMDLINE},     {"maps", FS_LINUX_MAPS},
+                {"maps.json", FS_LINUX_MAPS_JSON}, {"mem", FS_LINUX_MEM},
+                {"task", FS_LINUX_TASKDIR},
+},
+  fs_linux_thread_files[] = {
+          {"comm", FS_LINUX_T_COMM},
+          {"status", FS_LINUX_T_STATUS},
+};
+
+static int fs_linux_files_lookup(struct fs *fs, struct fs_node *dir, const char *name,
+                                 fuse_ino_t *ino)
+{
+	bool thread = fs_linux_file_of(dir) == FS_LINUX_THREAD;
+	size_t i, nr = thread ? ARRAY_SIZE(fs_linux_thread_files) : ARRAY_SIZE(fs_linux_proc_files);
+	int32_t pid = fs_linux_pid_of(dir);
+	/* A thread's directory knows its group from its parent's key. */
+	int32_t tgid = thread ? (int32_t)((dir->parent >> 8) & 0xffffff) : pid;
+
+	for (i = 0; i < nr; i++) {
+		const char *n =
+		        thread ? fs_linux_thread_files[i].name : fs_linux_proc_files[i].name;
+
+		if (!strcmp(n, name))
+			return fs_linux_entry(
+			        fs, thread ? fs_linux_thread_files[i].f : fs_linux_proc_files[i].f,
+			        pid, tgid, ino);
+	}
+	return -ENOENT;
+}
+
+static void fs_linux_files_list(struct fs *fs, struct fs_node *dir, off_t off, struct fs_dirbuf *d)
+{
+	bool thread = fs_linux_file_of(dir) == FS_LINUX_THREAD;
+	size_t i, nr = thread ? ARRAY_SIZE(fs_linux_thread_files) : ARRAY_SIZE(fs_linux_proc_files);
+	int32_t pid = fs_linux_pid_of(dir);
+	int32_t tgid = thread ? (int32_t)((dir->parent >> 8) & 0xffffff) : pid;
+
+	(void)fs;
+	for (i = 0; i < nr; i++) {
+		enum fs_linux_file f =
+		        thread ? fs_linux_thread_files[i].f : fs_linux_proc_files[i].f;
+		const char *name =
+		        thread ? fs_linux_thread_files[i].name : fs_linux_proc_files[i].name;
+
+		if ((off_t)i + 3 <= off)
+			continue;
+		if (!fs_dirbuf_add(d, name, fs_dyn_ino(&fs_linux_kind, fs_linux_key(f, pid, tgid)),
+		                   f == FS_LINUX_TASKDIR ? S_IFDIR : S_IFREG, (off_t)i + 3))
+			break;
+	}
+}
+
+/* tasks/<pid>/task/ */
+static int fs_linux_taskdir_lookup(struct fs *fs, struct fs_node *dir, const char *name,
+                                   fuse_ino_t *ino)
+{
+	int32_t tid = fs_linux_parse_pid(name);
+
+	return tid < 0 ? -ENOENT
+	               : fs_linux_entry(fs, FS_LINUX_THREAD, tid, fs_linux_pid_of(dir), ino);
+}
+
+static void fs_linux_taskdir_list(struct fs *fs, struct fs_node *dir, off_t off,
+                                  struct fs_dirbuf *d)
+{
+	fs_linux_list_tasks(fs, fs_linux_pid_of(dir), off, d);
+}
+
+static const struct fs_kind_ops fs_linux_proc_ops =
+                                        {
+                                                .dir = true,
+                                                .dynamic = true,
+                                                .lookup = fs_linux_files_lookup,
+                                                .list = fs_linux_files_list,
+},
+                                fs_linux_thread_ops =
+                                        {
+                                                .dir = true,
+                                                .dynamic = true,
+                                                .lookup = fs_linux_files_lookup,
+                                                .list = fs_linux_files_list,
+},
+                                fs_linux_taskdir_ops = {
+                                        .dir = true,
+                                        .dynamic = true,
+                                        .lookup = fs_linux_taskdir_lookup,
+                                        .list = fs_linux_taskdir_list,
+};
+
+/* ---- linux/ and its fixed files ---- */
+
+/* Whether file f needs the kernel's BTF. */
+static bool fs_linux_typed(enum fs_linux_file f)
+{
+	return f != FS_LINUX_VERSION && f != FS_LINUX_KALLSYMS && f != FS_LINUX_ERRORS;
+}
+
+/* linux/ itself: there once a kernel is found. */
+static bool fs_linux_top_visible(struct fs *fs, struct fs_node *n)
+{
+	(void)n;
+	return fs_linux_guest(fs) != NULL;
+}
+
+/* Its files: those that need types only with BTF. */
+static bool fs_linux_file_visible(struct fs *fs, struct fs_node *n)
+{
+	struct linux_guest *lg = fs_linux_lg(fs);
+	const char *why;
+
+	return lg && (!fs_linux_typed(fs_linux_file_of(n)) || linux_guest_has_types(lg, &why));
+}
+
+static const struct fs_kind_ops fs_linux_top_ops = {
+        .dir = true,
+        .visible = fs_linux_top_visible,
+};
+
+static const struct fs_kind_ops fs_linux_file_ops = {
+        .open = fs_linux_text_open,
+        .read = fs_text_read,
+        .release = fs_text_release,
+        .size = fs_linux_text_size,
+        .dynamic = true,
+        .visible = fs_linux_file_visible,
+};
+
+static const struct fs_kind_ops fs_linux_tasks_ops = {
+        .dir = true,
+        .dynamic = true,
+        .visible = fs_linux_file_visible,
+        .lookup = fs_linux_tasks_lookup,
+        .list = fs_linux_tasks_list,
+};
+
 /* ---- the kind ---- */
 
 static int fs_linux_init(struct fs *fs, void **priv)
 {
 	struct fs_linux *fl = calloc(1, sizeof(*fl));
 
-	(void)fs;
 	if (!fl)
 		return -ENOMEM;
+	pthread_mutex_init(&fl->lock, NULL);
+	pthread_mutex_init(&fl->nodes_lock, NULL);
+	/* A dump never changes: looked at once.  A guest that runs, again and again. */
+	fl->changes = !fs->vm->dump;
 	*priv = fl;
 	return 0;
 }
@@ -380,130 +859,14 @@ static void fs_linux_exit(void *priv)
 {
 	struct fs_linux *fl = priv;
 
+	tdestroy(fl->nodes, free);
 	if (fl->lg) {
 		linux_guest_close(fl->lg);
 		free(fl->lg);
 	}
+	pthread_mutex_destroy(&fl->nodes_lock);
+	pthread_mutex_destroy(&fl->lock);
 	free(fl);
-}
-
-/* A kernel through the first vCPU whose page tables map one. */
-static bool fs_linux_exists(struct fs *fs, void *priv)
-{
-	struct fs_linux *fl = priv;
-	const struct guestkernel_mem mem = {phys_read_ram, &fs->vm->machine.as};
-	struct linux_guest *lg;
-	unsigned i, nr = vm_nr_cpus(fs->vm);
-	char err[256];
-	const char *why;
-
-	if (fl->lg)
-		return true;
-	lg = malloc(sizeof(*lg));
-	if (!lg)
-		return false;
-	for (i = 0; i < nr; i++) {
-		struct kvm_regs regs;
-		struct kvm_sregs s;
-		struct pagewalk_cpu cpu;
-		bool exact;
-
-		if (vm_cpu_state(fs->vm, i, &regs, &s, &exact))
-			continue;
-		cpu = (struct pagewalk_cpu){s.cr0, s.cr3, s.cr4, s.efer};
-		if (!linux_guest_open(lg, &cpu, &mem, err, sizeof(err)))
-			break;
-	}
-	if (i == nr) {
-		free(lg);
-		return false;
-	}
-	fl->lg = lg;
-	if (lg->has_btf)
-		fl->have_printk = !linux_printk_layout_btf(&lg->btf, &fl->printk);
-	if (!linux_guest_has_types(lg, &why))
-		fprintf(stderr, "kvmfs: linux/: %s: only version, kallsyms and errors are shown\n",
-		        why);
-	return true;
-}
-
-static int fs_linux_add(struct fs *fs, fuse_ino_t dir, const char *name,
-                        const struct fs_kind_ops *ops, mode_t mode, enum fs_linux_file f,
-                        const struct linux_task *t)
-{
-	struct fs_node *n;
-	fuse_ino_t ino;
-	int ret = fs_node_add(fs, dir, name, ops, mode, &ino);
-
-	if (ret)
-		return ret;
-	n = fs_node_get(fs, ino);
-	n->arg = ((unsigned long)(uint32_t)(t ? t->pid : 0) << 32) | f;
-	/* Where the task was at mount: where to look for it first (linux_task_find). */
-	n->priv = t ? (void *)(uintptr_t)t->addr : NULL;
-	return 0;
-}
-
-/* tasks/<pid>/ of a thread group leader t, with task/<tid>/ for its threads. */
-static int fs_linux_add_process(struct fs *fs, fuse_ino_t tasks, const struct linux_task *t,
-                                size_t nr)
-{
-	static const struct {
-		const char *name;
-		enum fs_linux_file f;
-	} files[] = {
-	        {"comm", FS_LINUX_COMM},           {"status", FS_LINUX_STATUS},
-	        {"cmdline", FS_LINUX_CMDLINE},     {"maps", FS_LINUX_MAPS},
-	        {"maps.json", FS_LINUX_MAPS_JSON},
-	};
-	fuse_ino_t dir, task, tdir;
-	char name[16];
-	size_t i, j;
-	int ret;
-
-	snprintf(name, sizeof(name), "%d", t[0].pid);
-	ret = fs_node_add(fs, tasks, name, &fs_dir_ops, 0555, &dir);
-	for (i = 0; !ret && i < sizeof(files) / sizeof(files[0]); i++)
-		ret = fs_linux_add(fs, dir, files[i].name, &fs_linux_text_ops, 0444, files[i].f,
-		                   &t[0]);
-	if (!ret)
-		ret = fs_linux_add(fs, dir, "mem", &fs_linux_mem_ops, 0400, 0, &t[0]);
-	if (!ret)
-		ret = fs_node_add(fs, dir, "task", &fs_dir_ops, 0555, &task);
-	for (j = 0; !ret && j < nr; j++) {
-		snprintf(name, sizeof(name), "%d", t[j].pid);
-		ret = fs_node_add(fs, task, name, &fs_dir_ops, 0555, &tdir);
-		if (!ret)
-			ret = fs_linux_add(fs, tdir, "comm", &fs_linux_text_ops, 0444,
-			                   FS_LINUX_COMM, &t[j]);
-		if (!ret)
-			ret = fs_linux_add(fs, tdir, "status", &fs_linux_text_ops, 0444,
-			                   FS_LINUX_STATUS, &t[j]);
-	}
-	return ret;
-}
-
-static int fs_linux_add_tasks(struct fs *fs, struct linux_guest *lg, fuse_ino_t top)
-{
-	struct linux_task *t;
-	fuse_ino_t tasks;
-	size_t nr, i, j;
-	int ret;
-
-	ret = fs_node_add(fs, top, "tasks", &fs_dir_ops, 0555, &tasks);
-	if (ret)
-		return ret;
-	if (linux_tasks_list(lg, &t, &nr))
-		return 0;
-	/* Each leader is followed by its other threads (linux_tasks_list). */
-	for (i = 0; !ret && i < nr; i = j) {
-		for (j = i + 1; j < nr && t[j].tgid == t[i].tgid && t[j].pid != t[j].tgid; j++)
-			;
-		if (t[i].pid)
-			ret = fs_linux_add_process(fs, tasks, &t[i], j - i);
-	}
-	free(t);
-	return ret;
 }
 
 static int fs_linux_build(struct fs *fs, fuse_ino_t top)
@@ -511,37 +874,42 @@ static int fs_linux_build(struct fs *fs, fuse_ino_t top)
 	static const struct {
 		const char *name;
 		enum fs_linux_file f;
-		bool typed; /* needs BTF */
 	} files[] = {
-	        {"version", FS_LINUX_VERSION, false},
-	        {"kallsyms", FS_LINUX_KALLSYMS, false},
-	        {"btf", FS_LINUX_BTF, true},
-	        {"dmesg", FS_LINUX_DMESG, true},
-	        {"modules", FS_LINUX_MODULES, true},
-	        {"modules.json", FS_LINUX_MODULES_JSON, true},
-	        {"tasks.json", FS_LINUX_TASKS_JSON, true},
-	        {"errors", FS_LINUX_ERRORS, false},
+	        {"version", FS_LINUX_VERSION},
+	        {"kallsyms", FS_LINUX_KALLSYMS},
+	        {"btf", FS_LINUX_BTF},
+	        {"dmesg", FS_LINUX_DMESG},
+	        {"modules", FS_LINUX_MODULES},
+	        {"modules.json", FS_LINUX_MODULES_JSON},
+	        {"tasks.json", FS_LINUX_TASKS_JSON},
+	        {"errors", FS_LINUX_ERRORS},
 	};
-	struct linux_guest *lg = fs_linux(fs)->lg;
-	const char *why;
-	bool typed = linux_guest_has_types(lg, &why);
+	struct fs_linux *fl = fs_linux(fs);
+	fuse_ino_t ino;
 	size_t i;
 	int ret = 0;
 
-	for (i = 0; !ret && i < sizeof(files) / sizeof(files[0]); i++)
-		if (typed || !files[i].typed)
-			ret = fs_linux_add(fs, top, files[i].name, &fs_linux_text_ops, 0444,
-			                   files[i].f, NULL);
-	if (!ret && typed)
-		ret = fs_linux_add_tasks(fs, lg, top);
+	for (i = 0; !ret && i < ARRAY_SIZE(files); i++) {
+		ret = fs_node_add(fs, top, files[i].name, &fs_linux_file_ops, 0444, &ino);
+		if (!ret)
+			fs_node_get(fs, ino)->arg = files[i].f;
+	}
+	if (!ret)
+		ret = fs_node_add(fs, top, "tasks", &fs_linux_tasks_ops, 0555, &fl->tasks_ino);
+	if (!ret)
+		fs_node_get(fs, fl->tasks_ino)->arg = FS_LINUX_TASKS;
+	/* The first look now: a dump's (and its stderr line) is made at mount. */
+	pthread_mutex_lock(&fl->lock);
+	fs_linux_search(fs, fl);
+	pthread_mutex_unlock(&fl->lock);
 	return ret;
 }
 
 const struct fs_kind fs_linux_kind = {
         .name = "linux",
-        .ops = &fs_dir_ops,
+        .ops = &fs_linux_top_ops,
         .init = fs_linux_init,
-        .exists = fs_linux_exists,
         .build = fs_linux_build,
         .exit = fs_linux_exit,
+        .node = fs_linux_node,
 };

@@ -95,6 +95,14 @@ static double fs_timeout(const struct fs_node *n)
 	return n->ops->dynamic ? 0.0 : FS_STATIC_TIMEOUT;
 }
 
+/* A node of the table that is there only at times (fs_kind_ops.visible). */
+static bool fs_node_visible(struct fs *fs, fuse_ino_t ino)
+{
+	struct fs_node *n = fs_node_get(fs, ino);
+
+	return !n->ops->visible || n->ops->visible(fs, n);
+}
+
 /* ---- FUSE operations ---- */
 
 static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
@@ -135,9 +143,14 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	memset(&e, 0, sizeof(e));
-	e.ino = fs_node_find(fs, parent, name);
-	if (!e.ino) {
-		fuse_reply_err(req, ENOENT);
+	if (p->ops->lookup) {
+		ret = p->ops->lookup(fs, p, name, &e.ino);
+	} else {
+		e.ino = fs_node_find(fs, parent, name);
+		ret = e.ino && fs_node_visible(fs, e.ino) ? 0 : -ENOENT;
+	}
+	if (ret) {
+		fuse_reply_err(req, -ret);
 		return;
 	}
 	ret = fs_stat(fs, e.ino, &e.attr);
@@ -376,57 +389,61 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		fuse_reply_open(req, fi);
 }
 
+struct fs_dirbuf {
+	fuse_req_t req;
+	char *buf;
+	size_t size, pos;
+};
+
+bool fs_dirbuf_add(struct fs_dirbuf *d, const char *name, fuse_ino_t ino, mode_t mode, off_t next)
+{
+	struct stat st = {.st_ino = ino, .st_mode = mode};
+	size_t ent = fuse_add_direntry(d->req, d->buf + d->pos, d->size - d->pos, name, &st, next);
+
+	if (ent > d->size - d->pos)
+		return false;
+	d->pos += ent;
+	return true;
+}
+
 static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                           struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_node *n = fs_node_get(fs, ino);
-	struct stat st = {0};
+	struct fs_dirbuf d = {.req = req, .size = size};
 	fuse_ino_t child;
-	size_t pos = 0, ent;
 	off_t idx;
-	char *buf;
 
 	(void)fi;
 	if (!n || !n->ops->dir) {
 		fuse_reply_err(req, n ? ENOTDIR : ENOENT);
 		return;
 	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
+	d.buf = malloc(size ? size : 1);
+	if (!d.buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	/* Entry i (0 ".", 1 "..", then the children) carries offset i + 1. */
-	child = n->first_child;
-	for (idx = 0; off >= 0; idx++) {
-		const char *name;
-		fuse_ino_t eino;
-
-		if (idx == 0) {
-			name = ".";
-			eino = ino;
-		} else if (idx == 1) {
-			name = "..";
-			eino = n->parent;
-		} else if (child) {
-			name = fs_node_get(fs, child)->name;
-			eino = child;
-			child = fs_node_get(fs, child)->next_sibling;
+	if ((off > 0 || fs_dirbuf_add(&d, ".", ino, S_IFDIR, 1)) &&
+	    (off > 1 || fs_dirbuf_add(&d, "..", n->parent, S_IFDIR, 2))) {
+		if (n->ops->list) {
+			n->ops->list(fs, n, off, &d);
 		} else {
-			break;
+			child = n->first_child;
+			for (idx = 2; child; idx++, child = fs_node_get(fs, child)->next_sibling) {
+				struct fs_node *c = fs_node_get(fs, child);
+
+				if (idx < off || !fs_node_visible(fs, child))
+					continue;
+				if (!fs_dirbuf_add(&d, c->name, child, fs_mode(fs, c), idx + 1))
+					break;
+			}
 		}
-		if (idx < off)
-			continue;
-		st.st_ino = eino;
-		st.st_mode = fs_mode(fs, fs_node_get(fs, eino));
-		ent = fuse_add_direntry(req, buf + pos, size - pos, name, &st, idx + 1);
-		if (ent > size - pos)
-			break;
-		pos += ent;
 	}
-	fuse_reply_buf(req, buf, pos);
-	free(buf);
+	fuse_reply_buf(req, d.buf, d.pos);
+	free(d.buf);
 }
 
 /* The tree's shape is fixed: nothing is created, removed or renamed. */

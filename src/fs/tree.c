@@ -249,6 +249,27 @@ void fs_tree_exit(struct fs *fs)
 	fs->kind_priv = NULL;
 }
 
+/* ---- inodes a kind makes when asked (internal.h) ---- */
+
+fuse_ino_t fs_dyn_ino(const struct fs_kind *kind, uint64_t key)
+{
+	size_t i;
+
+	for (i = 0; i < FS_NR_FILES; i++)
+		if (fs_files[i].kind == kind)
+			break;
+	return FS_INO_DYNAMIC | (uint64_t)i << 56 | (key & ((1ULL << 56) - 1));
+}
+
+struct fs_node *fs_tree_dyn_node(struct fs *fs, fuse_ino_t ino)
+{
+	size_t i = (size_t)((ino >> 56) & 0x7f);
+
+	if (i >= FS_NR_FILES || !fs->kind_priv || !fs_files[i].kind->node)
+		return NULL;
+	return fs_files[i].kind->node(fs, fs->kind_priv[i], ino & ((1ULL << 56) - 1));
+}
+
 /* ---- building the tree ---- */
 
 static bool fs_file_exists(struct fs *fs, const struct fs_file *f)

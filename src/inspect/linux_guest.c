@@ -450,6 +450,30 @@ bad:
 	lg->btf_len = 0;
 }
 
+/*
+ * The kernel's own root, init_top_pgt (swapper_pg_dir), from its symbol,
+ * for every walk of the kernel half: the root a vCPU held when the kernel
+ * was found is some process's, which may exit and free it, or early in
+ * boot early_top_pgt, which maps no more than the image.  The kernel half
+ * of every root is init_top_pgt's.
+ */
+static void lg_kernel_root(struct linux_guest *lg)
+{
+	uint64_t va;
+	unsigned i;
+
+	if (linux_kallsyms_lookup(&lg->ks, "init_top_pgt", &va))
+		return;
+	for (i = 0; i < lg->k.nr_runs; i++) {
+		const struct guestkernel_run *run = &lg->k.runs[i];
+
+		if (va >= run->va && va - run->va < run->size) {
+			lg->k.cpu.cr3 = run->pa + (va - run->va);
+			return;
+		}
+	}
+}
+
 int linux_guest_open(struct linux_guest *lg, const struct pagewalk_cpu *cpu,
                      const struct guestkernel_mem *phys, char *err, size_t errlen)
 {
@@ -463,20 +487,29 @@ int linux_guest_open(struct linux_guest *lg, const struct pagewalk_cpu *cpu,
 	if (guestkernel_find(cpu, phys, NULL, &lg->k))
 		return errmsg(err, errlen, -ENOENT,
 		              "no Linux kernel mapped by the vCPU's page tables");
-	/* The tables are data: the image's pieces that are not code. */
+	/*
+	 * The tables are data: the image's pieces that are not code - once
+	 * boot has ended (mark_rodata_ro).  Until then the image is mapped
+	 * executable in large pieces, and the search goes through all of it.
+	 */
 	for (i = 0; i < lg->k.nr_runs; i++)
 		if (!lg->k.runs[i].exec)
 			ranges[n++] =
 			        (struct linux_kallsyms_range){lg->k.runs[i].va, lg->k.runs[i].size};
-	ret = linux_kallsyms_find(&lg->ks, &lg->kmem, ranges, n, err, errlen);
+	ret = n ? linux_kallsyms_find(&lg->ks, &lg->kmem, ranges, n, err, errlen) : -ENOENT;
+	if (ret == -ENOENT) {
+		for (i = n = 0; i < lg->k.nr_runs; i++)
+			ranges[n++] =
+			        (struct linux_kallsyms_range){lg->k.runs[i].va, lg->k.runs[i].size};
+		ret = linux_kallsyms_find(&lg->ks, &lg->kmem, ranges, n, err, errlen);
+	}
 	if (ret)
 		return ret;
 	linux_kallsyms_lookup(&lg->ks, "init_task", &lg->init_task);
 	linux_kallsyms_lookup(&lg->ks, "modules", &lg->modules);
 	linux_kallsyms_lookup(&lg->ks, "special_mapping_vmops", &lg->special_mapping_vmops);
-	if (!linux_kallsyms_lookup(&lg->ks, "prb", &lg->prb) &&
-	    !linux_kmem_u64(&lg->kmem, lg->prb, &lg->prb))
-		lg->prb = 0;
+	linux_kallsyms_lookup(&lg->ks, "prb", &lg->prb_ptr);
+	lg_kernel_root(lg);
 	lg_btf(lg);
 	return 0;
 }

@@ -73,7 +73,8 @@ struct linux_guest {
 	char btf_err[192]; /* why has_btf is false */
 	struct linux_layout l;
 	char layout_err[160]; /* non-empty: a member the readers need is missing */
-	uint64_t init_task, modules, prb, special_mapping_vmops;
+	uint64_t init_task, modules, special_mapping_vmops;
+	uint64_t prb_ptr; /* &prb: which ring it points at changes early in boot */
 	unsigned long errors[LINUX_ERR_NR]; /* atomic */
 	unsigned long gen;                  /* atomic: linux_guest_begin's count */
 };

@@ -445,3 +445,107 @@ def test_refuses_options_of_a_vm(tmp_path):
     r = subprocess.run([str(KVMFS), "-attach", "x.sock", "-m", "2G", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "-attach takes no" in r.stderr
+
+
+# ---- MNT/linux/ of an attached guest (issue 24) ----
+
+DRGN_TASKS = """
+import json, sys, drgn
+from drgn.helpers.linux.pid import for_each_task
+from drgn.helpers.linux.sched import task_state_to_char
+prog = drgn.Program()
+prog.set_core_dump(sys.argv[1])
+prog.load_debug_info([sys.argv[2]])
+print(json.dumps(sorted([t.pid.value_(), t.tgid.value_(), t.comm.string_().decode(),
+                         t.real_parent.tgid.value_(), task_state_to_char(t)]
+                        for t in for_each_task(prog) if t.pid.value_())))
+"""
+
+
+def linux_tasks(a):
+    """[pid, tgid, comm, ppid, state] of every task under linux/tasks/*/task/*."""
+    out, top = [], a.path("linux") / "tasks"
+    for proc in os.listdir(top):
+        for tid in os.listdir(top / proc / "task"):
+            st = dict(l.split(":\t", 1)
+                      for l in (top / proc / "task" / tid / "status").read_text().splitlines())
+            out.append([int(tid), int(proc), st["Name"], int(st["PPid"]), st["State"][0]])
+    return sorted(out)
+
+
+def test_linux_tasks_equal_drgn_while_stopped(booted):
+    """linux/tasks of the attached guest, stopped through ctl, is drgn's for_each_task on
+    MNT/vmcore of the same stopped guest (with the debug vmlinux)."""
+    q, a = booted
+    if subprocess.run([PYTHON, "-c", "import drgn"]).returncode:
+        pytest.skip("python3-drgn missing")
+    a.path("ctl").write_text("stop\n")
+    try:
+        ours = linux_tasks(a)
+        r = subprocess.run([PYTHON, "-c", DRGN_TASKS, str(a.path("vmcore")),
+                            str(KDIR / "vmlinux-dbg")], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        assert ours == json.loads(r.stdout)
+        assert [1, 1, "init", 0, "S"] in ours and any(t[2] == "sh" for t in ours)
+    finally:
+        a.path("ctl").write_text("cont\n")
+
+
+def comm_pids(a, comm):
+    top = a.path("linux") / "tasks"
+    found = set()
+    for p in os.listdir(top):
+        try:
+            if (top / p / "comm").read_text() == comm + "\n":
+                found.add(int(p))
+        except FileNotFoundError:
+            pass  # gone between the listing and the read
+    return found
+
+
+def test_linux_tasks_follow_the_guest(booted, tmp_path):
+    """A process the guest's shell starts after the mount is listed and readable; once it
+    has exited, its directory is gone (ENOENT).  The shell's input: QEMU's serial backend
+    swapped (chardev-change) for a file of one command, its output still appended to the
+    console file."""
+    q, a = booted
+    assert comm_pids(a, "sleep") == set()
+    cmd = tmp_path / "cmd"
+    cmd.write_text("sleep 20\n")
+    q.qmp.cmd("chardev-change", id="serial0",
+              backend={"type": "file", "data": {"in": str(cmd), "out": str(q.console),
+                                                  "append": True}})
+    assert wait_for(lambda: comm_pids(a, "sleep"), 60, interval=0.2), "no sleep appeared"
+    pid, = comm_pids(a, "sleep")
+    proc = a.path("linux") / "tasks" / str(pid)
+    status = dict(l.split(":\t", 1) for l in (proc / "status").read_text().splitlines())
+    assert status["Name"] == "sleep" and status["Kthread"] == "0"
+    assert (proc / "cmdline").read_bytes() == b"sleep\x0020\x00"
+    assert "/bin/busybox" in (proc / "maps").read_text()
+    assert os.listdir(proc / "task") == [str(pid)]
+    # Its shell is its parent.
+    assert any(t[0] == int(status["PPid"]) and t[2] == "sh" for t in linux_tasks(a))
+    assert wait_for(lambda: not proc.exists(), 120, interval=0.5), "sleep did not end"
+    assert str(pid) not in os.listdir(a.path("linux") / "tasks")
+    with pytest.raises(FileNotFoundError):
+        (proc / "status").read_text()
+
+
+def test_linux_appears_when_the_kernel_runs(paused_qemu, tmp_path):
+    """Attached before the guest runs (-S): no linux/ (and a stat of the root that finds
+    none costs no search each time); once the kernel runs, linux/ is there, and its tasks
+    come as the kernel starts them."""
+    q = paused_qemu("-M", "pc", "-m", "512M", "-kernel", str(KDIR / "vmlinuz"),
+                    "-append", "console=ttyS0 nokaslr")
+    a = Attached(q.kvmfs_sock, tmp_path / "mnt")
+    try:
+        assert "linux" not in os.listdir(a.mnt) and not a.path("linux").exists()
+        q.qmp.cmd("cont")
+        assert wait_for(lambda: a.path("linux").exists(), 120, interval=0.2)
+        assert a.read("linux/version").startswith("Linux version ")
+        # pid 1 (kernel_init) and kthreadd: the kernel's own tables read after boot moved on.
+        assert wait_for(lambda: (a.path("linux") / "tasks" / "2").exists(), 120, interval=0.5)
+        assert a.read("linux/tasks/2/comm") == "kthreadd\n"
+        assert a.read("linux/tasks/1/status").startswith("Name:\t")
+    finally:
+        a.detach()

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (KVMFS, READY, ROOT, START_TIMEOUT, STOP_TIMEOUT, _spawn, is_mounted,
-                      lazy_unmount, require_fuse, wait_for)
+                      lazy_unmount, require_fuse, require_guest, wait_for)
 
 KDIR = ROOT / "build" / "debian-kernel"
 KDUMP = ROOT / "build" / "kdump"
@@ -264,6 +264,46 @@ def test_tasks_equal_drgn(guest):
     with open(guest.m.path("linux", "tasks", 2, "mem"), "rb") as f:
         f.seek(0x400000)
         assert f.read(4096) == b""
+
+
+def test_tasks_are_looked_up_not_listed_once(guest):
+    """tasks/ is derived when asked: listed in pid order, processes only (a thread is under
+    its process's task/), and a pid that is no task's is ENOENT."""
+    tasks = guest.m.path("linux", "tasks")
+    listing = os.listdir(tasks)
+    assert listing == sorted(listing, key=int) and "0" not in listing
+    leaders = sorted(str(t[0]) for t in guest.drgn["tasks"] if t[0] and t[0] == t[1])
+    assert sorted(listing, key=int) == sorted(leaders, key=int)
+    for name in ("99999", "01", "+1", "0", "1x"):
+        assert not (tasks / name).exists(), name
+        with pytest.raises(FileNotFoundError):
+            (tasks / name / "status").read_text()
+    assert sorted(os.listdir(tasks / "1")) == ["cmdline", "comm", "maps", "maps.json", "mem",
+                                               "status", "task"]
+    assert os.listdir(tasks / "1" / "task") == ["1"]
+    assert sorted(os.listdir(tasks / "1" / "task" / "1")) == ["comm", "status"]
+    assert not (tasks / "1" / "task" / "2").exists()  # kthreadd is no thread of init
+    assert not (tasks / "1" / "nothing").exists()
+
+
+@pytest.mark.guest
+def test_linux_appears_in_a_running_guest(kvmfs):
+    """An own KVM guest: linux/ comes once its kernel runs, and tasks/ follows it (the
+    initramfs's marker process appears).  Needs /dev/kvm: not run on a host without."""
+    require_guest("booting Debian's kernel needs KVM")
+    initramfs = ROOT / "build" / "initramfs.cpio"
+    if not initramfs.exists():
+        pytest.skip("build/initramfs.cpio missing (tools/make-initramfs.sh)")
+    k = kvmfs("-M", "pc", "-m", "1G", "-kernel", KDIR / "vmlinux", "-initrd", initramfs,
+              "-append", "console=ttyS0 nokaslr")
+    k.wait_guest(lambda: os.path.exists(k.path("linux", "tasks", "2", "comm")),
+                 "linux/tasks/2", 900)
+    assert Path(k.path("linux", "tasks", "2", "comm")).read_text() == "kthreadd\n"
+    marker = re.compile(r"kvmfs-initramfs: marker pid (\d+) ")
+    console = lambda: Path(k.path("console")).read_text(errors="replace")  # noqa: E731
+    k.wait_guest(lambda: marker.search(console()), "the marker line", 3600)
+    pid = marker.search(console()).group(1)
+    assert Path(k.path("linux", "tasks", pid, "comm")).read_text() == "sh\n"
 
 
 def user_pids(g):
