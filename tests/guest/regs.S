@@ -5,9 +5,10 @@
  *
  * From reset it enters 32-bit protected mode, builds page tables (the
  * first 2 MiB and the ROM's 2 MiB below 4G, identity-mapped with 2 MiB
- * pages), enters long mode with REGS_CR0/CR3/CR4/EFER, loads every segment
+ * pages, and 2 MiB of RAM at a kernel address, REGS_KERNEL_VA), enters long mode with REGS_CR0/CR3/CR4/EFER, loads every segment
  * register, the LDT and TR from its own GDT, the FS and GS bases through
- * their MSRs, the APIC base, CR2 and CR8, writes "REGSDONE" at REGS_DONE_GPA, then loads a
+ * their MSRs, the APIC base, CR2 and CR8, writes "KERNELVA" through the
+ * kernel address and "REGSDONE" at REGS_DONE_GPA, then loads a
  * GDT and IDT pointer that point nowhere (nothing reads them any more),
  * RFLAGS and the sixteen GPRs, and halts.  RIP is then regs_halted (nm).
  *
@@ -59,9 +60,15 @@ start32:
 	movw %ax, %ss
 	movl $REGS_STACK, %esp
 
-	/* PML4, PDPT, the PD of 0-1G and the PD of 3-4G: four pages from REGS_PML4_GPA. */
+	/*
+	 * Six pages from REGS_PML4_GPA: the PML4, the PDPT of the low half with
+	 * the PDs of 0-1G and 3-4G, the PDPT of the top 512G with the PD of
+	 * -2G..-1G.  Identity: the first 2 MiB (RAM) and the ROM's 2 MiB below
+	 * 4G; and REGS_KERNEL_GPA's 2 MiB of RAM at REGS_KERNEL_VA, where
+	 * Linux's kernel text is (tests read it through vcpus/0/vmem).
+	 */
 	movl $REGS_PML4_GPA, %edi
-	movl $(4 * 4096 / 4), %ecx
+	movl $(6 * 4096 / 4), %ecx
 	xorl %eax, %eax
 	rep stosl
 	movl $(REGS_PML4_GPA + 0x1000 + PTE_P_RW), REGS_PML4_GPA
@@ -69,6 +76,9 @@ start32:
 	movl $(REGS_PML4_GPA + 0x3000 + PTE_P_RW), REGS_PML4_GPA + 0x1000 + 3 * 8
 	movl $PDE_2M, REGS_PML4_GPA + 0x2000                   /* 0-2M: RAM */
 	movl $(0xffe00000 + PDE_2M), REGS_PML4_GPA + 0x3000 + 511 * 8 /* the ROM */
+	movl $(REGS_PML4_GPA + 0x4000 + PTE_P_RW), REGS_PML4_GPA + ((REGS_KERNEL_VA >> 39) & 511) * 8
+	movl $(REGS_PML4_GPA + 0x5000 + PTE_P_RW), REGS_PML4_GPA + 0x4000 + ((REGS_KERNEL_VA >> 30) & 511) * 8
+	movl $(REGS_KERNEL_GPA + PDE_2M), REGS_PML4_GPA + 0x5000 + ((REGS_KERNEL_VA >> 21) & 511) * 8
 
 	movl $REGS_CR4, %eax
 	movl %eax, %cr4
@@ -118,6 +128,9 @@ start64:
 	/* No segment is loaded from here on: the tables may point anywhere. */
 	lgdt gdt_final(%rip)
 	lidt idt_final(%rip)
+	movabsq $0x41564c454e52454b, %rax /* "KERNELVA", through the kernel mapping */
+	movabsq $(REGS_KERNEL_VA + REGS_KERNEL_MARK), %rdx
+	movq %rax, (%rdx)
 	movabsq $0x454e4f4453474552, %rax /* "REGSDONE" */
 	movq %rax, REGS_DONE_GPA
 

@@ -106,5 +106,13 @@
 #define REGS_PML4_GPA 0x10000
 #define REGS_STACK    0x9000
 #define REGS_DONE_GPA 0x700 /* "REGSDONE" once everything but the GPRs and RFLAGS is set */
+/*
+ * Linux's kernel text address, mapped to the 2 MiB of RAM from
+ * REGS_KERNEL_GPA (and nothing else maps them): "KERNELVA" is written at
+ * REGS_KERNEL_VA + REGS_KERNEL_MARK through it.
+ */
+#define REGS_KERNEL_VA   0xffffffff81000000
+#define REGS_KERNEL_GPA  0x200000
+#define REGS_KERNEL_MARK 0x5a8
 
 #endif

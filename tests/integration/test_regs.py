@@ -25,7 +25,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -182,10 +181,11 @@ def check_views(vcpu, fw, *, tr_busy, qemu=None, exact=True, extra=()):
 
 # ---- QEMU's TCG: its `info registers` and its dump of the same stop ----
 
-def qemu_dump_of_halted_firmware(fw, tmp_path):
+def qemu_dump_of_halted_firmware(fw, tmp_path, translate=()):
     """Runs regs.bin under QEMU until QEMU says the CPU is halted at
-    regs_halted; stops it, takes `info registers`, dumps it.  The dump's
-    path and the `info registers` text."""
+    regs_halted; stops it, takes `info registers` (and QEMU's own page walk,
+    `gva2gpa`, of each address in translate), dumps it.  The dump's path,
+    the `info registers` text and {address: guest-physical address}."""
     if shutil.which(QEMU) is None:
         pytest.fail(f"{QEMU} not found: tools/deps.sh check installs qemu-system-x86 "
                     "(or set QEMU_BIN)")
@@ -207,6 +207,12 @@ def qemu_dump_of_halted_firmware(fw, tmp_path):
         assert wait_for(halted, HALT_TIMEOUT, interval=0.1), qmp.hmp("info registers")
         qmp.cmd("stop")
         info = qmp.hmp("info registers")
+        gpa = {}
+        for va in translate:
+            out = qmp.hmp(f"gva2gpa {va:#x}")
+            m = re.search(r"gpa: (0x[0-9a-f]+)", out)
+            assert m, (hex(va), out)
+            gpa[va] = int(m[1], 16)
         qmp.cmd("dump-guest-memory", paging=False, protocol=f"file:{core}")
         qmp.cmd("quit")
         proc.wait(timeout=30)
@@ -215,7 +221,7 @@ def qemu_dump_of_halted_firmware(fw, tmp_path):
             proc.kill()
             proc.wait()
     assert "HLT=1" in info and at_hlt in info, info
-    return core, info
+    return core, info, gpa
 
 
 def test_tcg_dump_registers_are_qemus(kvmfs, firmware, tmp_path):
@@ -224,7 +230,7 @@ def test_tcg_dump_registers_are_qemus(kvmfs, firmware, tmp_path):
     and regs.h's value.  (A QEMU dump has no EFER: kvmfs takes long mode with
     paging to mean 0xd01, which is what regs.S writes, so EFER is checked
     but proves little here; CR8 and the APIC base are not in the dump.)"""
-    core, info = qemu_dump_of_halted_firmware(firmware, tmp_path)
+    core, info, _ = qemu_dump_of_halted_firmware(firmware, tmp_path)
     k = kvmfs("-dump", core, accel=False)
     assert os.listdir(k.path("vcpus")) == ["0"]
     check_views(k.path("vcpus", "0"), firmware, tr_busy=False, qemu=info)
