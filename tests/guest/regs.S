@@ -5,12 +5,13 @@
  *
  * From reset it enters 32-bit protected mode, builds page tables (the
  * first 2 MiB and the ROM's 2 MiB below 4G, identity-mapped with 2 MiB
- * pages, and 2 MiB of RAM at a kernel address, REGS_KERNEL_VA), enters long mode with REGS_CR0/CR3/CR4/EFER, loads every segment
- * register, the LDT and TR from its own GDT, the FS and GS bases through
- * their MSRs, the APIC base, CR2 and CR8, writes "KERNELVA" through the
- * kernel address and "REGSDONE" at REGS_DONE_GPA, then loads a
- * GDT and IDT pointer that point nowhere (nothing reads them any more),
- * RFLAGS and the sixteen GPRs, and halts.  RIP is then regs_halted (nm).
+ * pages, and 2 MiB of RAM at a kernel address, REGS_KERNEL_VA), enters
+ * long mode with REGS_CR0/CR3/CR4/EFER, loads every segment register, the
+ * LDT and TR from its own GDT, the FS and GS bases through their MSRs, the
+ * APIC base, CR2 and CR8, writes "KERNELVA" through the kernel address and
+ * "REGSDONE" at REGS_DONE_GPA, then loads a GDT and IDT pointer that point
+ * nowhere (nothing reads them any more), RFLAGS and the sixteen GPRs, and
+ * halts.  RIP is then regs_halted (nm).
  *
  * Run under QEMU (tests/integration/test_regs.py compares its `info
  * registers` with kvmfs's view of QEMU's dump) and under kvmfs with KVM.
@@ -76,9 +77,10 @@ start32:
 	movl $(REGS_PML4_GPA + 0x3000 + PTE_P_RW), REGS_PML4_GPA + 0x1000 + 3 * 8
 	movl $PDE_2M, REGS_PML4_GPA + 0x2000                   /* 0-2M: RAM */
 	movl $(0xffe00000 + PDE_2M), REGS_PML4_GPA + 0x3000 + 511 * 8 /* the ROM */
-	movl $(REGS_PML4_GPA + 0x4000 + PTE_P_RW), REGS_PML4_GPA + ((REGS_KERNEL_VA >> 39) & 511) * 8
-	movl $(REGS_PML4_GPA + 0x5000 + PTE_P_RW), REGS_PML4_GPA + 0x4000 + ((REGS_KERNEL_VA >> 30) & 511) * 8
-	movl $(REGS_KERNEL_GPA + PDE_2M), REGS_PML4_GPA + 0x5000 + ((REGS_KERNEL_VA >> 21) & 511) * 8
+#define KVA_INDEX(shift) (((REGS_KERNEL_VA) >> (shift)) & 511)
+	movl $(REGS_PML4_GPA + 0x4000 + PTE_P_RW), REGS_PML4_GPA + KVA_INDEX(39) * 8
+	movl $(REGS_PML4_GPA + 0x5000 + PTE_P_RW), REGS_PML4_GPA + 0x4000 + KVA_INDEX(30) * 8
+	movl $(REGS_KERNEL_GPA + PDE_2M), REGS_PML4_GPA + 0x5000 + KVA_INDEX(21) * 8
 
 	movl $REGS_CR4, %eax
 	movl %eax, %cr4
