@@ -1,6 +1,6 @@
 # guest.mk - builds the guest firmware images: the built-in guest
 # (build/guest/firmware.bin) and the test firmwares (triplefault.bin,
-# flood.bin, ring0.bin, romwrite.bin).  Each is a flat 256 KiB pc.bios image for 0xfffc0000.
+# flood.bin, ring0.bin, romwrite.bin, regs.bin).  Each is a flat 256 KiB pc.bios image for 0xfffc0000.
 #
 # Included by the main Makefile (after its default target), or used alone
 # from the repository root:  make -f firmware/firmware.mk [build/guest/...]
@@ -20,7 +20,8 @@ GUEST_LDFLAGS := -m elf_x86_64 -nostdlib --build-id=none -z noexecstack \
 	-z max-page-size=4096 --no-warn-rwx-segments
 
 GUEST_BINS := $(GUEST_DIR)/firmware.bin $(GUEST_DIR)/triplefault.bin \
-	$(GUEST_DIR)/flood.bin $(GUEST_DIR)/ring0.bin $(GUEST_DIR)/romwrite.bin
+	$(GUEST_DIR)/flood.bin $(GUEST_DIR)/ring0.bin $(GUEST_DIR)/romwrite.bin \
+	$(GUEST_DIR)/regs.bin
 
 _guest_saved_goal := $(.DEFAULT_GOAL)
 
@@ -36,6 +37,9 @@ $(GUEST_DIR)/firmware.o: firmware/firmware.S include/kvmfs/guest.h | $(GUEST_DIR
 # The test firmwares: one rule, and what they share (tests/guest/testfw.h).
 $(GUEST_DIR)/%.o: tests/guest/%.S tests/guest/testfw.h include/kvmfs/guest.h | $(GUEST_DIR)
 	$(GUEST_CC) $(GUEST_ASFLAGS) -c -o $@ $<
+
+# regs.S's values, which tests/integration/test_regs.py reads too.
+$(GUEST_DIR)/regs.o: tests/guest/regs.h
 
 $(GUEST_BINS:.bin=.elf): $(GUEST_DIR)/%.elf: $(GUEST_DIR)/%.o $(GUEST_LDS)
 	$(GUEST_LD) $(GUEST_LDFLAGS) -T $(GUEST_LDS) -o $@ $<

@@ -4,6 +4,11 @@
  * The descriptor "flags" column is QEMU's packing of a segment's attributes
  * (type << 8, S << 12, DPL << 13, P << 15, AVL << 20, L << 21, D/B << 22,
  * G << 23), so the text compares equal with QEMU's for the same state.
+ * (QEMU under TCG also shows the descriptor's limit bits 19:16 at << 16;
+ * struct kvm_segment has no such field, and QEMU under KVM shows 0 there.)
+ * The widths follow the mode as QEMU's target/i386/cpu-dump.c does: 64-bit
+ * registers and segment bases with a 64-bit CS, 64-bit GDT, IDT, CR2 and
+ * CR3 with EFER.LMA, 32-bit ones otherwise.
  * What KVM_GET_REGS/SREGS do not hold (interrupt shadow, A20, SMM, HLT,
  * debug registers) is left out rather than guessed.
  */
@@ -15,9 +20,15 @@
 
 #define REGS_EFER_LMA (1ULL << 10)
 
+static bool regs_lma(const struct kvm_sregs *s)
+{
+	return s->efer & REGS_EFER_LMA;
+}
+
+/* 64-bit mode, as against compatibility mode: QEMU's HF_CS64. */
 static bool regs_long_mode(const struct kvm_sregs *s)
 {
-	return (s->efer & REGS_EFER_LMA) && s->cs.l;
+	return regs_lma(s) && s->cs.l;
 }
 
 void regs_render(const struct kvm_regs *r, const struct kvm_sregs *s, struct strbuf *sb)
@@ -63,12 +74,15 @@ static uint32_t regs_seg_flags(const struct kvm_segment *g)
 	       (uint32_t)g->db << 22 | (uint32_t)g->g << 23;
 }
 
-/* QEMU's names of system descriptor types, legacy and long mode. */
+/*
+ * QEMU's names of system descriptor types, legacy and long mode (where type
+ * 0 is the upper half of a 16-byte descriptor).
+ */
 static const char *const regs_sys_types[2][16] = {
         {"Reserved", "TSS16-avl", "LDT", "TSS16-busy", "CallGate16", "TaskGate", "IntGate16",
          "TrapGate16", "Reserved", "TSS32-avl", "Reserved", "TSS32-busy", "CallGate32", "Reserved",
          "IntGate32", "TrapGate32"},
-        {"Reserved", "Reserved", "LDT", "Reserved", "Reserved", "Reserved", "Reserved", "Reserved",
+        {"<hiword>", "Reserved", "LDT", "Reserved", "Reserved", "Reserved", "Reserved", "Reserved",
          "Reserved", "TSS64-avl", "Reserved", "TSS64-busy", "CallGate64", "Reserved", "IntGate64",
          "TrapGate64"},
 };
@@ -76,8 +90,12 @@ static const char *const regs_sys_types[2][16] = {
 static void regs_render_seg(const char *name, const struct kvm_segment *g,
                             const struct kvm_sregs *s, struct strbuf *sb)
 {
-	sb_printf(sb, "%-3s=%04x %016llx %08x %08x", name, g->selector, g->base, g->limit,
-	          regs_seg_flags(g));
+	if (regs_long_mode(s))
+		sb_printf(sb, "%-3s=%04x %016llx %08x %08x", name, g->selector, g->base, g->limit,
+		          regs_seg_flags(g));
+	else
+		sb_printf(sb, "%-3s=%04x %08x %08x %08x", name, g->selector, (uint32_t)g->base,
+		          g->limit, regs_seg_flags(g));
 	/* Attributes mean something only in protected mode and for a present segment. */
 	if (!(s->cr0 & 1) || !g->present) {
 		sb_printf(sb, "\n");
@@ -85,7 +103,7 @@ static void regs_render_seg(const char *name, const struct kvm_segment *g,
 	}
 	sb_printf(sb, " DPL=%u ", g->dpl);
 	if (!g->s) {
-		sb_printf(sb, "%s\n", regs_sys_types[!!(s->efer & REGS_EFER_LMA)][g->type & 15]);
+		sb_printf(sb, "%s\n", regs_sys_types[regs_lma(s)][g->type & 15]);
 	} else if (g->type & 8) {
 		sb_printf(sb, "%s [%c%c%c]\n",
 		          g->l    ? "CS64"
@@ -94,7 +112,9 @@ static void regs_render_seg(const char *name, const struct kvm_segment *g,
 		          g->type & 4 ? 'C' : '-', g->type & 2 ? 'R' : '-',
 		          g->type & 1 ? 'A' : '-');
 	} else {
-		sb_printf(sb, "%s [-%c%c]\n", g->db ? "DS  " : "DS16", g->type & 2 ? 'W' : '-',
+		/* In long mode D/B means nothing for data: QEMU calls them all "DS". */
+		sb_printf(sb, "%s [%c%c%c]\n", g->db || regs_lma(s) ? "DS  " : "DS16",
+		          g->type & 4 ? 'E' : '-', g->type & 2 ? 'W' : '-',
 		          g->type & 1 ? 'A' : '-');
 	}
 }
@@ -112,10 +132,17 @@ void regs_render_sregs(const struct kvm_sregs *s, struct strbuf *sb)
 
 	for (i = 0; i < ARRAY_SIZE(segs); i++)
 		regs_render_seg(segs[i].name, segs[i].seg, s, sb);
-	sb_printf(sb, "GDT=     %016llx %08x\n", s->gdt.base, s->gdt.limit);
-	sb_printf(sb, "IDT=     %016llx %08x\n", s->idt.base, s->idt.limit);
-	sb_printf(sb, "CR0=%08llx CR2=%016llx CR3=%016llx CR4=%08llx\n", s->cr0, s->cr2, s->cr3,
-	          s->cr4);
+	if (regs_lma(s)) {
+		sb_printf(sb, "GDT=     %016llx %08x\n", s->gdt.base, s->gdt.limit);
+		sb_printf(sb, "IDT=     %016llx %08x\n", s->idt.base, s->idt.limit);
+		sb_printf(sb, "CR0=%08x CR2=%016llx CR3=%016llx CR4=%08x\n", (uint32_t)s->cr0,
+		          s->cr2, s->cr3, (uint32_t)s->cr4);
+	} else {
+		sb_printf(sb, "GDT=     %08x %08x\n", (uint32_t)s->gdt.base, s->gdt.limit);
+		sb_printf(sb, "IDT=     %08x %08x\n", (uint32_t)s->idt.base, s->idt.limit);
+		sb_printf(sb, "CR0=%08x CR2=%08x CR3=%08x CR4=%08x\n", (uint32_t)s->cr0,
+		          (uint32_t)s->cr2, (uint32_t)s->cr3, (uint32_t)s->cr4);
+	}
 	sb_printf(sb, "EFER=%016llx\n", s->efer);
 }
 

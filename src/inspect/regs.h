@@ -14,7 +14,7 @@ struct strbuf;
 
 /* RAX.. R15, RIP, RFL with its flag letters and the CPL (the 32-bit layout outside long mode). */
 void regs_render(const struct kvm_regs *r, const struct kvm_sregs *s, struct strbuf *sb);
-/* ES..GS, LDT, TR, GDT, IDT, CR0/2/3/4, EFER. */
+/* ES..GS, LDT, TR, GDT, IDT, CR0/2/3/4, EFER (32-bit widths where QEMU has them). */
 void regs_render_sregs(const struct kvm_sregs *s, struct strbuf *sb);
 /* exact: read from a stopped vCPU (false: KVM's copy from its last exit). */
 void regs_render_json(const struct kvm_regs *r, bool exact, struct strbuf *sb);

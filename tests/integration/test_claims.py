@@ -1,8 +1,11 @@
 """README claims about options and tools, each checked against something
 outside the code under test: QEMU's own `info ramblock`, /proc/PID/maps and
 /proc/PID/task, the ELF symbols of a test firmware, the x86 reset vector,
-the bytes of a -bios file.  (Claims about the tree itself are in
-test_fs.py, refused option values in test_badinput.py.)
+the bytes of a -bios file; /proc/PID/smaps's VmFlags (no THP on guest RAM),
+QEMU's own page walk (vmem's offsets), the boot_params and ACPI tables as
+Linux reads them (the RSDP pointer, ISA IRQ 4), Linux's /proc/interrupts.
+(Claims about the tree itself are in test_fs.py, refused option values in
+test_badinput.py.)
 
 Tests that need a running guest skip, saying so, without /dev/kvm.
 
@@ -22,7 +25,8 @@ import time
 import pytest
 
 from conftest import (KVMFS, PERCPU_GPA, PERCPU_SIZE, READY, ROOT, STATUS_GPA, STATUS_MAGIC,
-                      maps_entry, pread, read, require_guest, wait_for)
+                      lazy_unmount, maps_entry, pread, read, require_guest, ring0_emulated,
+                      wait_for)
 
 PC = ("-M", "pc", "-m", "64M")
 GUEST_BINS = ROOT / "build" / "guest"
@@ -32,6 +36,8 @@ BIOS_SIZE = 256 * KIB
 # include/kvmfs/guest.h
 # Generous: how fast things happen is make bench's business.
 WAIT = 60.0
+# Linux to its initramfs's shell: seconds natively, minutes under nested KVM.
+LINUX_TIMEOUT = 1800.0
 
 
 def nm(elf, symbol):
@@ -267,3 +273,210 @@ def test_rom_is_read_only_to_the_guest(kvmfs):
         assert pread(k.path("phys"), 8, gpa) == text
         assert pread(k.path("phys"), 8, gpa - 0xffff0000 + 0xf0000) == text
     assert k.proc.poll() is None
+
+
+# ---- guest RAM without transparent huge pages (MADV_NOHUGEPAGE) ----
+
+def smaps_vmflags(pid, lo, hi):
+    """The VmFlags of every mapping of /proc/PID/smaps that overlaps [lo, hi)."""
+    out, cur = [], None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
+            if m:
+                start, end = int(m[1], 16), int(m[2], 16)
+                cur = (start, end) if start < hi and lo < end else None
+            elif cur and line.startswith("VmFlags:"):
+                out.append((cur, line.split()[1:]))
+    return out
+
+
+@pytest.mark.parametrize("backing", ["memfd", "anon"])
+def test_guest_ram_has_no_transparent_huge_pages(kvmfs, backing):
+    """README: guest RAM is mapped with MADV_NOHUGEPAGE - the kernel's "nh"
+    VmFlag on every mapping that holds a RAM block (pc.ram, an -object's
+    block, the firmware's), whichever the backing and the host's THP setting."""
+    k = kvmfs(*PC, "-S", "-mem-backing", backing, "-object", "memory-backend-ram,id=extra,size=1M")
+    blocks = json.loads(read(k.path("ramblocks.json")))
+    assert {b["idstr"] for b in blocks} >= {"pc.ram", "extra", "pc.bios"}
+    for b in blocks:
+        maps = smaps_vmflags(k.pid, b["host"], b["host"] + b["max_length"])
+        assert maps, (b["idstr"], hex(b["host"]))
+        covered = sum(min(hi, b["host"] + b["max_length"]) - max(lo, b["host"])
+                      for (lo, hi), _ in maps)
+        assert covered == b["max_length"], b["idstr"]  # the mappings found hold all of it
+        for (lo, hi), flags in maps:
+            assert "nh" in flags and "hg" not in flags, (b["idstr"], hex(lo), hex(hi), flags)
+
+
+# ---- vcpus/N/vmem: offset = the address with its sign-extension bits cleared ----
+
+def test_vmem_offset_of_a_kernel_address(kvmfs, tmp_path):
+    """README: vmem's offset is the virtual address with its sign-extension
+    bits cleared (0xffffffff81000000 is at 0xffff81000000).  tests/guest/regs.S
+    maps 2 MiB of RAM at REGS_KERNEL_VA, Linux's kernel text address, and
+    writes "KERNELVA" through it; QEMU's own page walk (gva2gpa) of the
+    halted CPU says where that is in RAM, and vmem of the dump QEMU wrote at
+    that stop reads it at the cleared address - and nowhere in the low half."""
+    from test_regs import Firmware, qemu_dump_of_halted_firmware
+
+    fw = Firmware()
+    base, mark = fw.h["KERNEL_VA"], fw.h["KERNEL_MARK"]
+    assert base == 0xffffffff81000000  # the README's example
+    core, _, gpa = qemu_dump_of_halted_firmware(fw, tmp_path, translate=[base, base + mark])
+    assert gpa == {base: fw.h["KERNEL_GPA"], base + mark: fw.h["KERNEL_GPA"] + mark}
+    k = kvmfs("-dump", core, accel=False)
+    assert pread(k.path("phys"), 8, gpa[base + mark]) == b"KERNELVA"
+    vmem = k.path("vcpus", "0", "vmem")
+    assert os.stat(vmem).st_size == 1 << 48
+    assert pread(vmem, 8, 0xffff81000000 + mark) == b"KERNELVA"
+    assert pread(vmem, 4096, 0xffff81000000) == pread(k.path("phys"), 4096, gpa[base])
+    # Not at the physical address (unmapped in the low half: a hole); and
+    # nothing from 2^48 on, where the address itself would be.
+    assert pread(vmem, 8, gpa[base + mark]) == bytes(8)
+    assert pread(vmem, 8, 1 << 48) == b""
+    # The low half is the address itself: REGSDONE through the identity map.
+    assert pread(vmem, 8, fw.h["DONE_GPA"]) == b"REGSDONE"
+
+
+# ---- what Linux is given: the zero page's RSDP pointer, IRQ 4 in the MADT ----
+
+def tiny_vmlinux(path):
+    """An ELF vmlinux as the loader takes one: ET_EXEC x86-64, one PT_LOAD at
+    16 MiB physical, the entry its first byte (a hlt loop, never run)."""
+    code = b"\xf4\xeb\xfd".ljust(4096, b"\0")
+    paddr, vaddr = 0x1000000, 0xffffffff81000000
+    eh = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8) + struct.pack(
+        "<HHIQQQIHHHHHH", 2, 62, 1, paddr, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    ph = struct.pack("<IIQQQQQQ", 1, 5, 4096, vaddr, paddr, len(code), len(code), 4096)
+    path.write_bytes((eh + ph).ljust(4096, b"\0") + code)
+    return path
+
+
+def acpi_table(phys, gpa, sig):
+    """The ACPI table at gpa: its signature, length and checksum checked."""
+    head = pread(phys, 36, gpa)
+    assert head[:4] == sig, (hex(gpa), head[:4])
+    length = struct.unpack_from("<I", head, 4)[0]
+    table = pread(phys, length, gpa)
+    assert sum(table) % 256 == 0, f"{sig} checksum"
+    return table
+
+
+def zero_page_and_rsdp(k, cmdline):
+    """The zero page, found as a boot loader leaves it (boot_params in a page
+    of low RAM: 0xAA55 at 0x1fe, "HdrS" at 0x202, the command line where
+    cmd_line_ptr says), and the RSDP its acpi_rsdp_addr (0x070) points at."""
+    phys = k.path("phys")
+    low = pread(phys, 0xa0000, 0)
+    pages = [p for p in range(0, len(low), 4096)
+             if low[p + 0x1fe:p + 0x200] == b"\x55\xaa" and low[p + 0x202:p + 0x206] == b"HdrS"]
+    assert len(pages) == 1, [hex(p) for p in pages]
+    zp = low[pages[0]:pages[0] + 4096]
+    ptr = struct.unpack_from("<I", zp, 0x228)[0]
+    assert low[ptr:ptr + len(cmdline) + 1] == cmdline.encode() + b"\0"
+    rsdp = struct.unpack_from("<Q", zp, 0x070)[0]
+    assert rsdp, "acpi_rsdp_addr is 0"
+    return rsdp
+
+
+def test_zero_page_points_at_the_rsdp(kvmfs, tmp_path):
+    """README: ACPI tables in the EBDA, and the zero page points at the RSDP.
+    Built without a vCPU (-accel none: the loader places everything), read
+    through phys: boot_params.acpi_rsdp_addr is an ACPI 2.0 RSDP (both
+    checksums), inside the EBDA the BIOS data area names (segment at 0x40e),
+    whose XSDT leads to the MADT."""
+    cmdline = "console=ttyS0 kvmfs-claims"
+    k = kvmfs(*PC, "-accel", "none", "-kernel", tiny_vmlinux(tmp_path / "vmlinux"),
+              "-append", cmdline, accel=False)
+    phys = k.path("phys")
+    rsdp_gpa = zero_page_and_rsdp(k, cmdline)
+    rsdp = pread(phys, 36, rsdp_gpa)
+    assert rsdp[:8] == b"RSD PTR "
+    assert sum(rsdp[:20]) % 256 == 0 and sum(rsdp) % 256 == 0
+    assert rsdp[15] == 2 and struct.unpack_from("<I", rsdp, 20)[0] == 36  # ACPI 2.0+
+    ebda = struct.unpack("<H", pread(phys, 2, 0x40e))[0] << 4
+    assert ebda <= rsdp_gpa < ebda + 1024 <= 0xa0000, (hex(ebda), hex(rsdp_gpa))
+    xsdt = acpi_table(phys, struct.unpack_from("<Q", rsdp, 24)[0], b"XSDT")
+    entries = [struct.unpack_from("<Q", xsdt, o)[0] for o in range(36, len(xsdt), 8)]
+    assert [pread(phys, 4, e) for e in entries] == [b"APIC"]
+
+
+def test_serial_irq_4_in_the_madt(kvmfs, tmp_path):
+    """README: serial IRQ 4 - as the guest's firmware tables route it.  The
+    MADT the zero page leads to has one IOAPIC with GSI base 0, the 8259s
+    present (PCAT_COMPAT), and no interrupt source override for ISA IRQ 4:
+    ISA IRQ 4 is GSI 4, pin 4 of that IOAPIC and input 4 of the 8259 - where
+    kvmfs raises the UART's line (that it does: the guest test below)."""
+    k = kvmfs(*PC, "-accel", "none", "-kernel", tiny_vmlinux(tmp_path / "vmlinux"),
+              "-append", "console=ttyS0", accel=False)
+    phys = k.path("phys")
+    rsdp = pread(phys, 36, zero_page_and_rsdp(k, "console=ttyS0"))
+    xsdt = acpi_table(phys, struct.unpack_from("<Q", rsdp, 24)[0], b"XSDT")
+    madt = acpi_table(phys, struct.unpack_from("<Q", xsdt, 36)[0], b"APIC")
+    assert struct.unpack_from("<I", madt, 40)[0] & 1  # PCAT_COMPAT
+    ioapics, overrides, off = [], [], 44
+    while off < len(madt):
+        kind, length = madt[off], madt[off + 1]
+        assert length >= 2, madt[off:].hex()
+        if kind == 1:  # I/O APIC: id, reserved, address, GSI base
+            ioapics.append(struct.unpack_from("<I", madt, off + 8)[0])
+        elif kind == 2:  # interrupt source override: bus, source, GSI, flags
+            overrides.append((madt[off + 3], struct.unpack_from("<I", madt, off + 4)[0]))
+        off += length
+    assert ioapics == [0]
+    assert not [o for o in overrides if o[0] == 4 or o[1] == 4], overrides
+
+
+@pytest.mark.guest
+def test_linux_takes_its_serial_interrupts_on_irq_4(tmp_path):
+    """README: serial IRQ 4.  Linux's own count: Debian's kernel boots to the
+    initramfs's shell, which is given `cat /proc/interrupts` on kvmfs's stdin
+    (fed to the UART): the ttyS0 line is IRQ 4 and has taken interrupts -
+    the console's transmit and receive interrupts reach the guest there."""
+    require_guest("Linux must run to count its interrupts")
+    if ring0_emulated():
+        pytest.skip("ring 0 emulated (kvm_pvm): the initramfs's user space does not run there "
+                    "(test_linux.py, test_linux_user_space)")
+    kernel = ROOT / "build" / "debian-kernel" / "vmlinux"
+    if not kernel.exists():
+        pytest.skip(f"{kernel} missing: tools/fetch-debian-kernel.sh (test_linux.py fetches it)")
+    initramfs = ROOT / "build" / "initramfs.cpio"
+    if not initramfs.exists():
+        subprocess.run([str(ROOT / "tools" / "make-initramfs.sh"), str(initramfs)], check=True,
+                       capture_output=True, timeout=120)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    err_path = tmp_path / "kvmfs.err"
+    with open(tmp_path / "kvmfs.out", "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen([str(KVMFS), "-M", "pc", "-m", "256M", "-kernel", str(kernel),
+                                 "-initrd", str(initramfs), "-append", "console=ttyS0 nokaslr",
+                                 str(mnt)], stdin=subprocess.PIPE, stdout=out, stderr=err)
+    console = mnt / "console"
+
+    def text():
+        try:
+            return console.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    try:
+        assert wait_for(lambda: "kvmfs-initramfs: ready" in text() or proc.poll() is not None,
+                        LINUX_TIMEOUT), err_path.read_text() + text()[-2000:]
+        assert proc.poll() is None, err_path.read_text()
+        proc.stdin.write(b"cat /proc/interrupts; echo irq4-$((2+2))\n")
+        proc.stdin.flush()
+        assert wait_for(lambda: re.search(r"^irq4-4\r?$", text(), re.M), WAIT), text()[-2000:]
+        line = re.search(r"^\s*(\d+):\s+(\d+)\s.*\bttyS0\r?$", text(), re.M)
+        assert line, text()[-3000:]
+        assert line[1] == "4" and int(line[2]) > 0, line[0]
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)  # only the PID started here
+            try:
+                proc.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        proc.stdin.close()
+        lazy_unmount(mnt)
