@@ -182,13 +182,14 @@ static void vmcore_put_phdr(struct vmcore_phdrs *p, const Elf64_Phdr *ph)
 
 /*
  * PT_LOADs for virtual [va, va+size) at guest-physical pa: the file bytes of
- * pa's segments, with p_paddr -1, as /proc/kcore marks what is not its RAM
- * map.  Only the RAM/ROM segments claim guest-physical ranges: readers that
- * build physical memory from every PT_LOAD's p_paddr in file order
- * (Volatility 3's ELF layer) would otherwise see it end at the last alias.
- * gdb and drgn find these bytes by p_vaddr, crash by its phys_base, so none
- * of them needs the alias's physical address (tests/integration/
- * test_vmcore_readers.py).
+ * pa's segments, with p_paddr -1, as /proc/kcore has it for its vmalloc and
+ * module segments.  (kcore's and kdump's text segment keeps its physical
+ * address; ours does not.)  Only the RAM/ROM segments claim guest-physical
+ * ranges: readers that build physical memory from every PT_LOAD's p_paddr in
+ * file order (Volatility 3's ELF layer) would otherwise see it end at the
+ * last alias.  gdb and drgn find these bytes by p_vaddr, crash by its
+ * phys_base, so none of them needs the alias's physical address
+ * (tests/integration/test_vmcore_readers.py).
  */
 static void vmcore_put_virtual(struct vmcore_phdrs *p, uint64_t va, uint64_t pa, uint64_t size)
 {

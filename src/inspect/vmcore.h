@@ -13,9 +13,9 @@
  *     0xffffffff81000000 + KERNELOFFSET; holes stay holes) and, for a vCPU
  *     whose stack is in neither (vmalloc'd, as with VMAP_STACK), the mapped
  *     pages of the 16 KiB stack around its RSP.  Their p_paddr is -1, as
- *     /proc/kcore has it for what is not RAM: the RAM/ROM segments alone
- *     say where guest-physical memory is, for readers that take every
- *     p_paddr at its word (Volatility 3);
+ *     /proc/kcore has it for vmalloc space: the RAM/ROM segments alone say
+ *     where guest-physical memory is, for readers that take every p_paddr
+ *     at its word (Volatility 3);
  *   - a VMCOREINFO note: the kernel's own, one from a file, or one derived
  *     from what was found (guestkernel_derive_vmcoreinfo).
  * Otherwise p_vaddr = p_paddr, which is what the built-in guest's identity
@@ -58,7 +58,7 @@ struct guestkernel;
 #define VMCORE_QEMU_VERSION  1          /* QEMUCPUState's version */
 #define VMCORE_QEMU_SIZE     440        /* ... and size */
 #define VMCORE_NOTE_MAX      4096       /* longest VMCOREINFO text (VMCOREINFO_BYTES) */
-#define VMCORE_NO_PADDR      UINT64_MAX /* p_paddr of a segment that is no RAM range (kcore's -1) */
+#define VMCORE_NO_PADDR      UINT64_MAX /* p_paddr of an alias: no RAM range (kcore's -1) */
 
 struct vmcore_info {
 	const char *machine;

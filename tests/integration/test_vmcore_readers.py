@@ -12,7 +12,9 @@ Readers do not agree on what a core's PT_LOADs mean:
 So kvmfs's vmcore gives one PT_LOAD per RAM/ROM range of the flat view,
 p_paddr = its guest-physical address, in address order; the kernel-virtual
 aliases that follow (the image's text mapping, vmalloc'd stacks) carry
-p_paddr -1, as /proc/kcore marks what is not its RAM.  Checked here:
+p_paddr -1, as /proc/kcore's vmalloc and module segments do (kcore's and
+kdump's text segment keeps its physical address: kvmfs's does not, for the
+reader above; crash finds phys_base without it).  Checked here:
   - the PT_LOADs that claim a physical range (p_paddr != -1) are sorted and
     disjoint, are exactly phys.json's ranges, and their file bytes have the
     data and the holes that `phys` has there (SEEK_DATA/SEEK_HOLE on both);
@@ -44,7 +46,7 @@ from conftest import require_guest, system_map_symbol, wait_for
 from test_kernel_debug import (KDIR, LIVE_APPEND, LIVE_TIMEOUT, initramfs, kaslr_dump,  # noqa: F401
                                kernel, live_console, nokaslr_dump, vmcore_notes)
 
-NO_PADDR = (1 << 64) - 1  # /proc/kcore's p_paddr of a segment that is not RAM
+NO_PADDR = (1 << 64) - 1  # /proc/kcore's p_paddr of vmalloc space
 PAGE = 4096
 
 
