@@ -189,7 +189,9 @@ static void vmcore_put_phdr(struct vmcore_phdrs *p, const Elf64_Phdr *ph)
  * file order (Volatility 3's ELF layer) would otherwise see it end at the
  * last alias.  gdb and drgn find these bytes by p_vaddr, crash by its
  * phys_base, so none of them needs the alias's physical address
- * (tests/integration/test_vmcore_readers.py).
+ * (tests/integration/test_vmcore_readers.py).  makedumpfile takes phys_base
+ * from VMCOREINFO's NUMBER(phys_base), which the kernel's own note and the
+ * derived one carry; only without it would it look for the text's p_paddr.
  */
 static void vmcore_put_virtual(struct vmcore_phdrs *p, uint64_t va, uint64_t pa, uint64_t size)
 {
