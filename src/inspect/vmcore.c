@@ -180,7 +180,19 @@ static void vmcore_put_phdr(struct vmcore_phdrs *p, const Elf64_Phdr *ph)
 	p->nr++;
 }
 
-/* PT_LOADs for virtual [va, va+size) at guest-physical pa: the file bytes of pa's segments. */
+/*
+ * PT_LOADs for virtual [va, va+size) at guest-physical pa: the file bytes of
+ * pa's segments, with p_paddr -1, as /proc/kcore has it for its vmalloc and
+ * module segments.  (kcore's and kdump's text segment keeps its physical
+ * address; ours does not.)  Only the RAM/ROM segments claim guest-physical
+ * ranges: readers that build physical memory from every PT_LOAD's p_paddr in
+ * file order (Volatility 3's ELF layer) would otherwise see it end at the
+ * last alias.  gdb and drgn find these bytes by p_vaddr, crash by its
+ * phys_base, so none of them needs the alias's physical address
+ * (tests/integration/test_vmcore_readers.py).  makedumpfile takes phys_base
+ * from VMCOREINFO's NUMBER(phys_base), which the kernel's own note and the
+ * derived one carry; only without it would it look for the text's p_paddr.
+ */
 static void vmcore_put_virtual(struct vmcore_phdrs *p, uint64_t va, uint64_t pa, uint64_t size)
 {
 	const struct vmcore *vc = p->vc;
@@ -198,7 +210,7 @@ static void vmcore_put_virtual(struct vmcore_phdrs *p, uint64_t va, uint64_t pa,
 		                  .p_flags = PF_R | PF_W | PF_X,
 		                  .p_offset = s->file_offset + (lo - s->gpa),
 		                  .p_vaddr = va + (lo - pa),
-		                  .p_paddr = lo,
+		                  .p_paddr = VMCORE_NO_PADDR,
 		                  .p_filesz = hi - lo,
 		                  .p_memsz = hi - lo};
 		vmcore_put_phdr(p, &ph);

@@ -8,11 +8,14 @@
  * core that crash, drgn and gdb read as they read a kdump one:
  *   - each RAM/ROM range's p_vaddr is its direct-map address
  *     (page_offset_base + GPA);
- *   - more PT_LOADs map kernel virtual addresses onto the same file bytes:
- *     every run of the image's text mapping (_text at 0xffffffff81000000 +
- *     KERNELOFFSET; holes stay holes) and, for a vCPU whose stack is in
- *     neither (vmalloc'd, as with VMAP_STACK), the mapped pages of the
- *     16 KiB stack around its RSP;
+ *   - more PT_LOADs, after those, map kernel virtual addresses onto the
+ *     same file bytes: every run of the image's text mapping (_text at
+ *     0xffffffff81000000 + KERNELOFFSET; holes stay holes) and, for a vCPU
+ *     whose stack is in neither (vmalloc'd, as with VMAP_STACK), the mapped
+ *     pages of the 16 KiB stack around its RSP.  Their p_paddr is -1, as
+ *     /proc/kcore has it for vmalloc space: the RAM/ROM segments alone say
+ *     where guest-physical memory is, for readers that take every p_paddr
+ *     at its word (Volatility 3);
  *   - a VMCOREINFO note: the kernel's own, one from a file, or one derived
  *     from what was found (guestkernel_derive_vmcoreinfo).
  * Otherwise p_vaddr = p_paddr, which is what the built-in guest's identity
@@ -50,11 +53,12 @@ struct guestkernel;
 #define VMCORE_HEADER_ALIGN 4096       /* PT_LOAD data starts page aligned */
 /* An ELF note's name and descriptor are each padded to 4 bytes (in 64 bits: no wrap). */
 #define VMCORE_NOTE_ALIGN(x) ROUND_UP((uint64_t)(x), 4)
-#define VMCORE_STACK_SIZE    16384 /* THREAD_SIZE of x86-64 Linux */
-#define VMCORE_STACK_RUNS    4     /* mapped pieces of one stack, at most */
-#define VMCORE_QEMU_VERSION  1     /* QEMUCPUState's version */
-#define VMCORE_QEMU_SIZE     440   /* ... and size */
-#define VMCORE_NOTE_MAX      4096  /* longest VMCOREINFO text (VMCOREINFO_BYTES) */
+#define VMCORE_STACK_SIZE    16384      /* THREAD_SIZE of x86-64 Linux */
+#define VMCORE_STACK_RUNS    4          /* mapped pieces of one stack, at most */
+#define VMCORE_QEMU_VERSION  1          /* QEMUCPUState's version */
+#define VMCORE_QEMU_SIZE     440        /* ... and size */
+#define VMCORE_NOTE_MAX      4096       /* longest VMCOREINFO text (VMCOREINFO_BYTES) */
+#define VMCORE_NO_PADDR      UINT64_MAX /* p_paddr of an alias: no RAM range (kcore's -1) */
 
 struct vmcore_info {
 	const char *machine;

@@ -6,7 +6,8 @@
  * user_regs_struct has them and pr_pid 0, a QEMU CPU-state note per vCPU
  * where QEMU's QEMUCPUState has its fields, the KVMFS note, SEEK_DATA/
  * SEEK_HOLE over untouched memory - and, with a Linux kernel, the
- * kernel-virtual PT_LOADs onto the same file bytes and the VMCOREINFO note.
+ * kernel-virtual PT_LOADs onto the same file bytes (the image's runs, a
+ * vmalloc'd stack), with p_paddr -1, and the VMCOREINFO note.
  */
 #include <elf.h>
 #include <errno.h>
@@ -252,7 +253,10 @@ static void test_notes(void **state)
 	vmcore_free(vc);
 }
 
-/* A Linux guest: direct-map p_vaddr, the image's runs onto the same bytes, VMCOREINFO. */
+/*
+ * A Linux guest: direct-map p_vaddr, the image's runs onto the same bytes
+ * with no physical address of their own, VMCOREINFO.
+ */
 static void test_kernel_core(void **state)
 {
 	static const char vmci[] = "OSRELEASE=6.1.0-test\nPAGESIZE=4096\nKERNELOFFSET=0\n";
@@ -304,7 +308,8 @@ static void test_kernel_core(void **state)
 		read_at(vc, eh.e_phoff + (1 + vc->nr_segs + i) * sizeof(ph), &ph, sizeof(ph));
 		assert_int_equal(ph.p_type, PT_LOAD);
 		assert_int_equal(ph.p_vaddr, k.runs[i].va);
-		assert_int_equal(ph.p_paddr, k.runs[i].pa);
+		/* An alias: the RAM segment alone claims pa (Volatility's ELF layer). */
+		assert_int_equal(ph.p_paddr, VMCORE_NO_PADDR);
 		assert_int_equal(ph.p_filesz, k.runs[i].size);
 		assert_int_equal(ph.p_offset, ram->file_offset + (k.runs[i].pa - ram->gpa));
 		read_at(vc, ph.p_offset + 0x40, a, sizeof(a));
@@ -323,6 +328,63 @@ static void test_kernel_core(void **state)
 	assert_non_null(strstr(text, "\nvmcoreinfo=derived\n"));
 	vmcore_free(vc);
 	vmcore_free(plain);
+}
+
+/*
+ * A vCPU on a vmalloc'd stack (VMAP_STACK): the 16 KiB around its RSP get a
+ * PT_LOAD at their virtual address, onto the file bytes of the pages the
+ * vCPU's own 4-level tables map there - and no physical address of their own.
+ */
+static void test_stack_alias(void **state)
+{
+	const uint64_t root = 100 * MIB, stack_va = 0xffffc90000010000ULL, stack_pa = 120 * MIB;
+	struct guestkernel k = {.page_offset = 0xffff888000000000ULL,
+	                        .runs = {{0xffffffff81000000ULL, 16 * MIB, 2 * MIB, false, true}},
+	                        .nr_runs = 1,
+	                        .release = "6.1.0-test"};
+	struct kvm_regs regs = {.rsp = stack_va + 0x3f00};
+	struct kvm_sregs sregs = {.cr0 = 0x80050033, .cr3 = root, .cr4 = 0x20, .efer = 0xd01};
+	struct vmcore_info info = {.machine = "pc",
+	                           .ram_size = 512 * MIB,
+	                           .nr_cpus = 1,
+	                           .regs = &regs,
+	                           .sregs = &sregs,
+	                           .nr_regs = 1,
+	                           .kernel = &k};
+	uint64_t *pml4 = (uint64_t *)(m.ram_block->host + root);
+	uint64_t *pdpt = pml4 + 512, *pd = pdpt + 512, *pt = pd + 512;
+	const struct vmcore_segment *ram;
+	struct vmcore *vc = NULL;
+	uint8_t a[32], b[32];
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	unsigned i;
+
+	(void)state;
+	memset(pml4, 0, 4 * 4096);
+	pml4[(stack_va >> 39) & 511] = (root + 4096) | 3; /* present, writable */
+	pdpt[(stack_va >> 30) & 511] = (root + 2 * 4096) | 3;
+	pd[(stack_va >> 21) & 511] = (root + 3 * 4096) | 3;
+	for (i = 0; i < VMCORE_STACK_SIZE / 4096; i++)
+		pt[((stack_va >> 12) & 511) + i] = (stack_pa + i * 4096) | 3;
+	memcpy(m.ram_block->host + stack_pa + 0x3f00, "a frame on the stack", 20);
+
+	assert_int_equal(vmcore_build(&m.as, &info, &vc), 0);
+	read_at(vc, 0, &eh, sizeof(eh));
+	assert_int_equal(eh.e_phnum, 1 + vc->nr_segs + 1 + 1); /* + the run + the stack */
+	read_at(vc, eh.e_phoff + (1 + vc->nr_segs + 1) * sizeof(ph), &ph, sizeof(ph));
+	ram = &vc->segs[3]; /* pc.ram from 1 MiB */
+	assert_int_equal(ph.p_type, PT_LOAD);
+	assert_int_equal(ph.p_vaddr, stack_va);
+	assert_int_equal(ph.p_paddr, VMCORE_NO_PADDR);
+	assert_int_equal(ph.p_filesz, VMCORE_STACK_SIZE);
+	assert_int_equal(ph.p_memsz, VMCORE_STACK_SIZE);
+	assert_int_equal(ph.p_offset, ram->file_offset + (stack_pa - ram->gpa));
+	read_at(vc, ph.p_offset + 0x3f00, a, sizeof(a));
+	phys_read(&m.as, stack_pa + 0x3f00, b, sizeof(b));
+	assert_memory_equal(a, b, sizeof(a));
+	assert_memory_equal(a, "a frame on the stack", 20);
+	vmcore_free(vc);
 }
 
 static void test_holes(void **state)
@@ -349,9 +411,12 @@ static void test_holes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_header), cmocka_unit_test(test_bytes),
-	        cmocka_unit_test(test_notes),  cmocka_unit_test(test_kernel_core),
+	        cmocka_unit_test(test_header),
+	        cmocka_unit_test(test_bytes),
+	        cmocka_unit_test(test_notes),
+	        cmocka_unit_test(test_kernel_core),
 	        cmocka_unit_test(test_holes),
+	        cmocka_unit_test(test_stack_alias), /* last: it writes RAM */
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
