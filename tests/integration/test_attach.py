@@ -497,6 +497,33 @@ def test_qemu_killed_under_a_reader(paused_qemu, tmp_path):
         a.detach()
 
 
+def test_attach_by_pid(paused_qemu, tmp_path):
+    """-attach PID: the QMP sockets QEMU's command line names (-qmp unix:PATH, a relative
+    one from QEMU's directory; -chardev socket + -mon mode=control), the first that
+    answers: here the two -qmp sockets are held by other clients, so the -mon one."""
+    q = paused_qemu("-M", "pc", "-m", "256M", "-chardev",
+                    "socket,id=mon9,path=mon9.qmp,server=on,wait=off",
+                    "-mon", "chardev=mon9,mode=control")
+    # A relative path is QEMU's: kvmfs takes it from QEMU's working directory (q.dir).
+    mon = q.dir / "mon9.qmp"
+    assert wait_for(mon.exists, 10)
+    holder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    holder.connect(str(q.kvmfs_sock))  # the test's Qmp holds the other -qmp socket
+    try:
+        assert holder.recv(4096).startswith(b'{"QMP"')
+        a = Attached(str(q.proc.pid), tmp_path / "mnt")
+        try:
+            assert a.read("ramblocks.txt") == q.hmp("info ramblock")
+            # Later conversations go to the socket chosen at attach.
+            a.path("ctl").write_text("cont\n")
+            assert q.status() == "running"
+        finally:
+            a.detach()
+    finally:
+        holder.close()
+        mon.unlink(missing_ok=True)
+
+
 # ---- refusals: one line, exit 1, nothing mounted ----
 
 def refused(sock, mnt, prefix=()):
@@ -539,6 +566,17 @@ def test_refuses_without_permission(paused_qemu, tmp_path):
                   ["setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"])
     assert "needs to read QEMU's memory" in err, err
     assert q.status() == "prelaunch"
+
+
+def test_refuses_a_pid_without_qmp(tmp_path):
+    """A PID whose command line names no QMP socket, and a PID of no process."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        assert "no QMP socket on its command line" in refused(sleeper.pid, tmp_path / "m1")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert "no such process" in refused(sleeper.pid, tmp_path / "m2")
 
 
 def test_refuses_options_of_a_vm(tmp_path):
