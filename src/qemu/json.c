@@ -157,7 +157,12 @@ static int json_number(struct json_in *in, struct json *j)
 		in->p++;
 	}
 	while (in->p < in->end && *in->p >= '0' && *in->p <= '9') {
-		v = v * 10 + (uint64_t)(*in->p++ - '0');
+		uint64_t d = (uint64_t)(*in->p++ - '0');
+
+		/* Past 64 bits a size or an address would wrap to a wrong one: refuse it. */
+		if (v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
 		digits = true;
 	}
 	if (!digits)

@@ -112,6 +112,53 @@ out:
 	return ret;
 }
 
+/*
+ * q->path and an open conversation for arg: a socket path, or a PID whose
+ * command line names QMP sockets (the first that answers, and is that
+ * PID's: the peer of the socket must be the process named).
+ */
+static int qemu_open_arg(struct qemu *q, const char *arg, struct qmp *qmp, char *err, size_t errlen)
+{
+	char **socks = NULL;
+	size_t nr = 0, i;
+	pid_t pid;
+	int ret;
+
+	if (!qemu_arg_is_pid(arg, &pid)) {
+		q->path = strdup(arg);
+		if (!q->path)
+			return errmsg(err, errlen, -ENOMEM, "%s", strerror(ENOMEM));
+		ret = qmp_open(qmp, arg, QEMU_QMP_TIMEOUT_MS, err, errlen);
+		goto out;
+	}
+	ret = qemu_qmp_sockets(pid, &socks, &nr, err, errlen);
+	if (ret)
+		return ret;
+	/* One client at a time per socket: a socket someone holds is skipped. */
+	for (i = 0, ret = -ENOENT; i < nr && ret; i++)
+		ret = qmp_open(qmp, socks[i], QEMU_QMP_TIMEOUT_MS, err, errlen);
+	if (ret)
+		goto out;
+	if (qmp->pid != pid) {
+		ret = errmsg(err, errlen, -ESRCH, "PID %d: its QMP socket %s is served by PID %d",
+		             (int)pid, socks[i - 1], (int)qmp->pid);
+		qmp_close(qmp);
+		goto out;
+	}
+	q->path = strdup(socks[i - 1]);
+	if (!q->path) {
+		qmp_close(qmp);
+		ret = errmsg(err, errlen, -ENOMEM, "%s", strerror(ENOMEM));
+	}
+out:
+	if (ret) {
+		free(q->path);
+		q->path = NULL;
+	}
+	qemu_free_paths(socks, nr);
+	return ret;
+}
+
 int qemu_attach(struct qemu *q, const char *path, struct machine *m, bool writable, char *err,
                 size_t errlen)
 {
@@ -124,14 +171,10 @@ int qemu_attach(struct qemu *q, const char *path, struct machine *m, bool writab
 	memset(q, 0, sizeof(*q));
 	q->pidfd = q->mem_fd = q->pagemap_fd = -1;
 	pthread_mutex_init(&q->lock, NULL);
-	q->path = strdup(path);
-	if (!q->path) {
-		pthread_mutex_destroy(&q->lock);
-		return errmsg(err, errlen, -ENOMEM, "%s", strerror(ENOMEM));
-	}
-	ret = qmp_open(&qmp, path, QEMU_QMP_TIMEOUT_MS, err, errlen);
+	ret = qemu_open_arg(q, path, &qmp, err, errlen);
 	if (ret)
 		goto err_path;
+	path = q->path;
 	q->pid = qmp.pid;
 	q->version[0] = qmp.major;
 	q->version[1] = qmp.minor;

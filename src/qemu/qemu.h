@@ -34,7 +34,8 @@ struct qemu {
 };
 
 /*
- * Attach to the QEMU behind the QMP socket path: fill m (its ram list,
+ * Attach to the QEMU behind the QMP socket path (or, path a PID, behind
+ * the first of the QMP sockets its command line names that answers): fill m (its ram list,
  * regions and address space "memory", as QEMU has them), find every RAM
  * block's memory in QEMU's process and verify it against QEMU's own
  * reading of guest memory.  writable: memory is opened for writing.  On
@@ -53,6 +54,17 @@ void qemu_status(struct qemu *q, char *buf, size_t len);
 /* vCPU cpu's registers from `info registers`: exact when QEMU's vCPUs are stopped. */
 int qemu_cpu_state(struct qemu *q, unsigned cpu, struct kvm_regs *regs, struct kvm_sregs *sregs,
                    bool *exact);
+
+/*
+ * ---- pid.c ----
+ * `kvmfs -attach PID`: arg is a PID when it is digits only and no file of
+ * that name exists.  qemu_qmp_sockets lists the QMP unix sockets QEMU's
+ * command line names (-qmp unix:PATH, -chardev socket,path= with -mon
+ * mode=control), absolute; none is an error (err says what to add).
+ */
+bool qemu_arg_is_pid(const char *arg, pid_t *pid);
+int qemu_qmp_sockets(pid_t pid, char ***paths, size_t *nr, char *err, size_t errlen);
+void qemu_free_paths(char **paths, size_t nr);
 
 /*
  * ---- locate.c ----

@@ -56,7 +56,7 @@ class Qemu:
              "-serial", f"file:{self.console}",
              "-qmp", f"unix:{self.kvmfs_sock},server=on,wait=off",
              "-qmp", f"unix:{self.test_sock},server=on,wait=off"] + args,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=self.dir)
         self.qmp = Qmp(self.test_sock, connect_timeout=30)
 
     def hmp(self, line):
@@ -289,34 +289,134 @@ def test_registers_and_translate_agree_with_qemu(booted):
         q.qmp.cmd("cont")
 
 
-def test_vmcore_drgn_and_crash_list_the_busybox_processes(booted):
-    q, a = booted
-    if not shutil.which("crash") or subprocess.run([PYTHON, "-c", "import drgn"]).returncode:
-        pytest.skip("crash or python3-drgn missing")
-    a.path("ctl").write_text("stop\n")
-    try:
-        r = subprocess.run([PYTHON, "-c", """
+# drgn: every task (for_each_task), and what CPU 0 has loaded: the mm whose page
+# tables CR3 holds (cpu_tlbstate.loaded_mm: the current task's, or under lazy TLB the
+# mm the idle task borrowed from the process that ran last), a process of it, and the
+# bytes at its stack's top as drgn reads them through that mm's page tables.
+DRGN_TASKS = """
 import json, sys, drgn
 from drgn.helpers.linux.pid import for_each_task
+from drgn.helpers.linux.percpu import per_cpu
+from drgn.helpers.linux.mm import access_remote_vm
 prog = drgn.Program()
 prog.set_core_dump(sys.argv[1])
 prog.load_debug_info([sys.argv[2]])
-print(json.dumps(sorted([t.pid.value_(), t.comm.string_().decode()] for t in for_each_task(prog))))
-""", str(a.path("vmcore")), str(KDIR / "vmlinux-dbg")], capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stderr
-        tasks = json.loads(r.stdout)
-        assert [1, "init"] in tasks
-        assert any(comm == "sh" for _, comm in tasks), tasks
-        script = ("list task_struct.tasks -s task_struct.pid,comm -h init_task\nq\n")
-        c = subprocess.run(["crash", "-s", str(KDIR / "vmlinux-dbg"), str(a.path("vmcore"))],
-                           input=script, capture_output=True, text=True, timeout=600)
-        listed = set(re.findall(r'comm = "([^"\\]*)', c.stdout))
-        pids = {int(p) for p in re.findall(r"pid = (\d+)", c.stdout)}
-        # crash walks the same task list drgn does.
-        assert {comm for _, comm in tasks} <= listed | {"swapper/0"}, c.stdout[-2000:]
-        assert {pid for pid, _ in tasks} <= pids | {0}
-    finally:
-        a.path("ctl").write_text("cont\n")
+tasks = sorted([t.pid.value_(), t.comm.string_().decode()] for t in for_each_task(prog))
+loaded = per_cpu(prog["cpu_tlbstate"], 0).loaded_mm
+user = None
+if loaded.value_() != prog["init_mm"].address_of_().value_():
+    owner = next(t for t in for_each_task(prog) if t.mm.value_() == loaded.value_())
+    va = loaded.start_stack.value_()
+    user = {"pid": owner.pid.value_(), "comm": owner.comm.string_().decode(),
+            "pgd": loaded.pgd.value_(), "va": va,
+            "bytes": access_remote_vm(loaded, va, min(64, 4096 - va % 4096)).hex()}
+print(json.dumps({"tasks": tasks, "user": user,
+                  "current": per_cpu(prog["runqueues"], 0).curr.pid.value_(),
+                  "page_offset_base": prog["page_offset_base"].value_()}))
+"""
+
+# gdb walks init_task.tasks itself (container_of by hand), as for_each_task's list.
+GDB_TASKS = """
+python
+import gdb
+head = gdb.parse_and_eval("&init_task.tasks")
+off = int(gdb.parse_and_eval("(unsigned long)&((struct task_struct *)0)->tasks"))
+tp = gdb.lookup_type("struct task_struct").pointer()
+p = head["next"]
+while int(p) != int(head):
+    t = gdb.Value(int(p) - off).cast(tp)
+    print("task %d %s" % (int(t["pid"]), t["comm"].string()))
+    p = p["next"]
+end
+"""
+
+
+def gdb_tasks(core):
+    with tempfile.NamedTemporaryFile("w", suffix=".gdb") as f:
+        f.write(GDB_TASKS)
+        f.flush()
+        r = subprocess.run(["gdb", "-nx", "-batch", "-c", str(core), str(KDIR / "vmlinux-dbg"),
+                            "-x", f.name], capture_output=True, text=True, timeout=600)
+    tasks = sorted([int(p), c] for p, c in re.findall(r"^task (\d+) (.*)$", r.stdout, re.M))
+    assert tasks, r.stdout + r.stderr
+    return tasks
+
+
+def crash_tasks(core):
+    """crash's `ps` rows and its walk of init_task.tasks, each as sorted [pid, comm]
+    (kernel threads' [comm] unbracketed), and the pid of the row ps marks active."""
+    c = subprocess.run(["crash", "-s", str(KDIR / "vmlinux-dbg"), str(core)],
+                       input="ps\nlist task_struct.tasks -s task_struct.pid,comm -h init_task\nq\n",
+                       capture_output=True, text=True, timeout=600)
+    rows = re.findall(r"^(>?)\s*(\d+)\s+-?\d+\s+\d+\s+[0-9a-f]+\s+\S+\s+[\d.]+\s+\d+\s+\d+\s+(.+?)\s*$",
+                      c.stdout, re.M)
+    listed = re.findall(r'pid = (\d+),\s*comm = "([^"\\]*)', c.stdout)
+    assert rows and listed, c.stdout[-2000:] + c.stderr[-2000:]
+    ps = sorted([int(p), re.sub(r"^\[(.*)\]$", r"\1", comm)] for _, p, comm in rows)
+    active = [int(p) for mark, p, _ in rows if mark]
+    return ps, sorted([int(p), comm] for p, comm in listed), active
+
+
+def test_vmcore_crash_drgn_gdb_list_the_busybox_processes(booted):
+    """crash's walk of the task list, drgn's for_each_task and gdb's walk of
+    init_task.tasks on MNT/vmcore list the same tasks, busybox's among them (crash's ps
+    as much as crash 8.0.2 finds on this kernel); a user address of the process whose
+    page tables CPU 0 has loaded (its stack's top) translates (vcpus/0/translate) where
+    QEMU's gva2gpa says, and phys there holds what drgn reads at it through that mm."""
+    q, a = booted
+    if not shutil.which("crash") or not shutil.which("gdb") or \
+            subprocess.run([PYTHON, "-c", "import drgn"]).returncode:
+        pytest.skip("crash, gdb or python3-drgn missing")
+    core = a.path("vmcore")
+    for attempt in range(10):
+        a.path("ctl").write_text("stop\n")
+        try:
+            r = subprocess.run([PYTHON, "-c", DRGN_TASKS, str(core), str(KDIR / "vmlinux-dbg")],
+                               capture_output=True, text=True, timeout=600)
+            assert r.returncode == 0, r.stderr
+            d = json.loads(r.stdout)
+            # Lazy TLB leaves a user mm loaded on an idle CPU almost always; if CPU 0
+            # was stopped with init_mm's page tables (no user address to check), let
+            # the guest run on and stop it again.
+            if d["user"] is None and attempt < 9:
+                time.sleep(0.5)
+                continue
+            tasks = d["tasks"]
+            assert [1, "init"] in tasks
+            assert any(comm == "sh" for _, comm in tasks), tasks
+            # crash walks the task list to the same tasks, plus init_task (swapper/0),
+            # which for_each_task leaves out; gdb's walk is drgn's list.
+            ps, listed, active = crash_tasks(core)
+            assert listed == sorted(tasks + [[0, "swapper/0"]])
+            assert gdb_tasks(core) == tasks
+            # crash 8.0.2's ps finds no task of this kernel (6.1) in its PID hash but the
+            # idle one and CPU 0's active one ("active task ... not found in PID hash", on
+            # QEMU's own dump-guest-memory of this guest too): what it lists is drgn's,
+            # and the task it marks active is the one CPU 0 runs.
+            assert [0, "swapper/0"] in ps
+            assert all(t in tasks for t in ps if t != [0, "swapper/0"]), ps
+            assert active == [d["current"]]
+
+            # gva2gpa walks the page tables of CR3 of the monitor's CPU (0): the
+            # loaded mm's, so a user address of that mm is only meaningful there.
+            u = d["user"]
+            assert u is not None, "CPU 0 never had a user mm loaded"
+            cr3 = int(re.search(r"CR3=([0-9a-f]+)", q.hmp("info registers")).group(1), 16)
+            assert cr3 & ~0xfff & ((1 << 52) - 1) == u["pgd"] - d["page_offset_base"]
+            va = u["va"]
+            a.path("vcpus/0/translate").write_text(hex(va))
+            got = re.search(r"^pa 0x([0-9a-f]+)", a.read("vcpus/0/translate"), re.M)
+            want = re.search(r"gpa: 0x([0-9a-f]+)", q.hmp(f"gva2gpa {va:#x}"))
+            assert got and want, (u, a.read("vcpus/0/translate"), q.hmp(f"gva2gpa {va:#x}"))
+            assert int(got.group(1), 16) == int(want.group(1), 16), (u, hex(va))
+            assert va < 1 << 47  # a user address
+            # phys at that GPA holds what drgn read at the address through the process's mm.
+            with open(a.path("phys"), "rb") as f:
+                f.seek(int(got.group(1), 16))
+                assert f.read(len(u["bytes"]) // 2).hex() == u["bytes"]
+            return
+        finally:
+            a.path("ctl").write_text("cont\n")
 
 
 def test_detach_leaves_qemu_running(booted, tmp_path):
@@ -397,6 +497,33 @@ def test_qemu_killed_under_a_reader(paused_qemu, tmp_path):
         a.detach()
 
 
+def test_attach_by_pid(paused_qemu, tmp_path):
+    """-attach PID: the QMP sockets QEMU's command line names (-qmp unix:PATH, a relative
+    one from QEMU's directory; -chardev socket + -mon mode=control), the first that
+    answers: here the two -qmp sockets are held by other clients, so the -mon one."""
+    q = paused_qemu("-M", "pc", "-m", "256M", "-chardev",
+                    "socket,id=mon9,path=mon9.qmp,server=on,wait=off",
+                    "-mon", "chardev=mon9,mode=control")
+    # A relative path is QEMU's: kvmfs takes it from QEMU's working directory (q.dir).
+    mon = q.dir / "mon9.qmp"
+    assert wait_for(mon.exists, 10)
+    holder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    holder.connect(str(q.kvmfs_sock))  # the test's Qmp holds the other -qmp socket
+    try:
+        assert holder.recv(4096).startswith(b'{"QMP"')
+        a = Attached(str(q.proc.pid), tmp_path / "mnt")
+        try:
+            assert a.read("ramblocks.txt") == q.hmp("info ramblock")
+            # Later conversations go to the socket chosen at attach.
+            a.path("ctl").write_text("cont\n")
+            assert q.status() == "running"
+        finally:
+            a.detach()
+    finally:
+        holder.close()
+        mon.unlink(missing_ok=True)
+
+
 # ---- refusals: one line, exit 1, nothing mounted ----
 
 def refused(sock, mnt, prefix=()):
@@ -439,6 +566,17 @@ def test_refuses_without_permission(paused_qemu, tmp_path):
                   ["setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace"])
     assert "needs to read QEMU's memory" in err, err
     assert q.status() == "prelaunch"
+
+
+def test_refuses_a_pid_without_qmp(tmp_path):
+    """A PID whose command line names no QMP socket, and a PID of no process."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        assert "no QMP socket on its command line" in refused(sleeper.pid, tmp_path / "m1")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert "no such process" in refused(sleeper.pid, tmp_path / "m2")
 
 
 def test_refuses_options_of_a_vm(tmp_path):

@@ -76,6 +76,19 @@ TSC rate (memread tsc).  Measured with nothing holding dirty logging
 logging costs the guest.  Where ctl refuses `dirty-log on`, that column is
 recorded as not measured, saying so.
 
+Attach (issue 23; `--only attach` runs this section alone, into
+build/bench-attach.json): two 4 GiB `-M pc` QEMU guests (TCG without
+/dev/kvm) booted to the busybox shell and idle since, one with default
+(anonymous) RAM, one with memory-backend-memfd share=on as its memory.
+Whole reads of the RAM block by memread's pread loop: ramblocks/pc.ram next
+to /proc/QEMU/mem at QEMU's own mapping of it, ramblocks/m next to pread of
+QEMU's memfd (/proc/QEMU/fd/N); and the time from starting `kvmfs -attach`
+to drgn's for_each_task list through vmcore, next to QMP's
+dump-guest-memory of the whole guest plus the same drgn list on the dump
+(both lists must agree; drgn reads the dump through `kvmfs -dump`'s vmcore,
+as QEMU's dump of this guest has no VMCOREINFO of its own).  Without QEMU, the kernel or drgn the section is
+recorded as not measured, saying why.
+
 Start-up: `-m 1G/64G/256G -S` to mounted, and RSS, with `-accel none` and,
 with /dev/kvm, with KVM (whose memslot metadata grows with the guest).
 
@@ -1016,6 +1029,273 @@ def pt_targets(res, not_measured, meta):
     return out
 
 
+# ---- attach: a QEMU's guest through kvmfs -attach (issue 23, item 6) ----
+
+ATTACH_RAM = 4 * GIB      # the booted QEMU guests of the attach section
+ATTACH_BOOT_TIMEOUT = 900.0
+ATTACH_NAMES = ("attach anon: kvmfs pc.ram seq 1M", "attach anon: /proc/pid/mem seq 1M",
+                "attach memfd: kvmfs m seq 1M", "attach memfd: memfd pread seq 1M",
+                "attach: kvmfs -attach + drgn ps", "attach: dump-guest-memory + drgn ps")
+DRGN_PS = """
+import json, sys, drgn
+from drgn.helpers.linux.pid import for_each_task
+prog = drgn.Program()
+prog.set_core_dump(sys.argv[1])
+prog.load_debug_info([sys.argv[2]])
+print(json.dumps(sorted([t.pid.value_(), t.comm.string_().decode()] for t in for_each_task(prog))))
+"""
+
+
+class BootedQemu:
+    """A QEMU (TCG or KVM) this script started, booted to the busybox shell:
+    one QMP socket for kvmfs, one for the script."""
+
+    def __init__(self, tag, args):
+        sys.path.insert(0, str(ROOT / "tools"))
+        from qmp import Qmp  # tools/qmp.py
+        self.dir = Path(tempfile.mkdtemp(prefix=f"kvmfs-bench-{tag}-"))
+        self.kvmfs_sock, self.sock = self.dir / "kvmfs.qmp", self.dir / "bench.qmp"
+        self.console = self.dir / "console.txt"
+        kdir = BUILD / "debian-kernel"
+        accel = "kvm" if have_kvm() else "tcg"
+        self.proc = subprocess.Popen(
+            ["qemu-system-x86_64", "-accel", accel, "-nodefaults", "-display", "none",
+             "-serial", f"file:{self.console}", "-M", "pc", "-m", f"{ATTACH_RAM >> 30}G",
+             "-kernel", str(kdir / "vmlinuz"), "-initrd", str(BUILD / "initramfs.cpio"),
+             "-append", "console=ttyS0 nokaslr panic=-1",
+             "-qmp", f"unix:{self.kvmfs_sock},server=on,wait=off",
+             "-qmp", f"unix:{self.sock},server=on,wait=off"] + list(args),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        self.qmp = Qmp(self.sock, connect_timeout=30, timeout=None)
+
+    def booted(self):
+        try:
+            return "kvmfs-initramfs: ready" in self.console.read_text(errors="replace")
+        except OSError:
+            return False
+
+    def stop(self):
+        # Only ever the QEMU started here.
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.qmp.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def kvmfs_plain(args, tag):
+    """A kvmfs with args and no VM option (Kvmfs: startup_s is start to served).  Kvmfs
+    adds -accel none where there is no /dev/kvm, and neither -attach nor -dump takes
+    a VM option: have_kvm says yes while it builds the command line."""
+    orig = have_kvm
+    globals()["have_kvm"] = lambda: True
+    try:
+        return Kvmfs(args, tag)
+    finally:
+        globals()["have_kvm"] = orig
+
+
+class DumpMount(Kvmfs):
+    """kvmfs -dump FILE on a mountpoint of its own (a dump's tree has no ramblocks.json,
+    which Kvmfs waits for: here the vmcore is waited for)."""
+
+    def __init__(self, dump):  # not Kvmfs.__init__: its wait needs ramblocks.json
+        self.mnt = Path(tempfile.mkdtemp(prefix="kvmfs-bench-dump-mnt-"))
+        self.err_path = self.mnt.with_suffix(".err")
+        parent_dev = os.stat(self.mnt).st_dev
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen([str(KVMFS), "-dump", str(dump), str(self.mnt)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err)
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kvmfs -dump exited: {self.err_path.read_text()}")
+            try:
+                if os.stat(self.mnt).st_dev != parent_dev:
+                    os.stat(self.mnt / "vmcore")
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"kvmfs -dump not mounted after {START_TIMEOUT}s")
+            time.sleep(0.001)
+
+
+def attach_kvmfs(q, tag):
+    return kvmfs_plain(["-attach", str(q.kvmfs_sock)], tag)
+
+
+def anon_ram_mapping(pid, size):
+    """Host address of QEMU's mapping of a private anonymous RAM block of size bytes:
+    read-write, MADV_DONTFORK ("dc"), exactly that size; None unless exactly one."""
+    found, cur = [], None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                cur = (lo, hi - lo, head[1], len(head) == 5)
+            elif head[0] == "VmFlags:" and cur and cur[1] == size and cur[2].startswith("rw") \
+                    and cur[3] and "dc" in head[1:]:
+                found.append(cur[0])
+    return found[0] if len(found) == 1 else None
+
+
+def qemu_memfd(pid):
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("/memfd:memory-backend-memfd"):
+                return f"/proc/{pid}/fd/{fd}"
+        except OSError:
+            pass
+    return None
+
+
+def drgn_ps(core):
+    r = subprocess.run(["/usr/bin/python3", "-c", DRGN_PS, str(core),
+                        str(BUILD / "debian-kernel" / "vmlinux-dbg")],
+                       capture_output=True, text=True, timeout=1800)
+    if r.returncode:
+        raise RuntimeError(f"drgn on {core}: {r.stderr.strip().splitlines()[-1:]}")
+    return json.loads(r.stdout)
+
+
+def attach_missing():
+    kdir = BUILD / "debian-kernel"
+    if not shutil.which("qemu-system-x86_64"):
+        return "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
+    for f in (kdir / "vmlinuz", kdir / "vmlinux-dbg", BUILD / "initramfs.cpio"):
+        if not f.exists():
+            return f"{f} missing (tools/fetch-debian-kernel.sh --debug, tools/make-initramfs.sh)"
+    if subprocess.run(["/usr/bin/python3", "-c", "import drgn"], capture_output=True).returncode:
+        return "python3-drgn missing"
+    return None
+
+
+def attach_read_round(res, anon, memfd):
+    """Whole reads of each booted guest's RAM block through kvmfs, next to the same
+    bytes read the way that bypasses it (memread's pread loop for both)."""
+    k = attach_kvmfs(anon, "attach-anon")
+    try:
+        f = str(k.path("ramblocks", "pc.ram"))
+        res.add("attach anon: kvmfs pc.ram seq 1M", memread("file", f, ATTACH_RAM)["MBps"], "MB/s")
+        io = k.blocks["pc.ram"].get("io")
+    finally:
+        k.stop()
+    host = anon_ram_mapping(anon.pid, ATTACH_RAM)
+    if host is None:
+        raise RuntimeError("QEMU's pc.ram mapping not found in its smaps")
+    res.add("attach anon: /proc/pid/mem seq 1M",
+            memread("procmem", anon.pid, host, ATTACH_RAM)["MBps"], "MB/s")
+    k = attach_kvmfs(memfd, "attach-memfd")
+    try:
+        f = str(k.path("ramblocks", "m"))
+        res.add("attach memfd: kvmfs m seq 1M", memread("file", f, ATTACH_RAM)["MBps"], "MB/s")
+        mio = k.blocks["m"].get("io")
+    finally:
+        k.stop()
+    res.add("attach memfd: memfd pread seq 1M",
+            memread("file", qemu_memfd(memfd.pid), ATTACH_RAM)["MBps"], "MB/s")
+    return io, mio
+
+
+def attach_debug_round(res, q, tmp):
+    """kvmfs -attach started to a drgn process list through its vmcore, next to
+    QEMU's dump-guest-memory (QMP, the whole guest to an ELF file) + the same drgn
+    on the dump.  Both lists are returned (they must be the same tasks)."""
+    t0 = time.monotonic()
+    k = attach_kvmfs(q, "attach-drgn")
+    try:
+        t_mounted = time.monotonic() - t0
+        ours = drgn_ps(k.path("vmcore"))
+        res.add("attach: kvmfs -attach + drgn ps", time.monotonic() - t0, "s")
+    finally:
+        k.stop()
+    # drgn cannot open QEMU's dump of this guest by itself: it has no VMCOREINFO
+    # (that needs -device vmcoreinfo and the guest's qemu_fw_cfg module, which the
+    # busybox initramfs does not load).  kvmfs -dump's vmcore adds it (derived from
+    # the kernel's own memory), so the dump is read through that: the fastest way
+    # from a dump to drgn here.
+    dump = tmp / "dump.elf"
+    t0 = time.monotonic()
+    q.qmp.cmd("dump-guest-memory", paging=False, protocol=f"file:{dump}")
+    t_dump = time.monotonic() - t0
+    kd = DumpMount(dump)
+    try:
+        theirs = drgn_ps(kd.mnt / "vmcore")
+        res.add("attach: dump-guest-memory + drgn ps", time.monotonic() - t0, "s")
+    finally:
+        kd.stop()
+    dump.unlink()
+    res.add("attach: kvmfs -attach to mounted", t_mounted, "s")
+    res.add("attach: dump-guest-memory alone", t_dump, "s")
+    return ours, theirs
+
+
+def measure_attach(res, reps, not_measured, meta):
+    """Two 4 GiB QEMU guests booted to busybox (idle since): default anonymous RAM
+    and memory-backend-memfd; reads and the debugger path, reps times each."""
+    why = attach_missing()
+    if why:
+        for name in ATTACH_NAMES:
+            not_measured[name] = f"not measured: {why}"
+        return
+    anon = BootedQemu("attach-anon", [])
+    memfd = None
+    try:
+        memfd = BootedQemu("attach-memfd", [
+            "-object", f"memory-backend-memfd,id=m,size={ATTACH_RAM >> 30}G,share=on",
+            "-machine", "memory-backend=m"])
+        log("attach: booting two 4 GiB QEMU guests to busybox")
+        t0 = time.monotonic()
+        while not (anon.booted() and memfd.booted()):
+            if time.monotonic() - t0 > ATTACH_BOOT_TIMEOUT:
+                raise RuntimeError("the QEMU guests did not reach their shell")
+            time.sleep(1)
+        meta["attach: boot seconds"] = round(time.monotonic() - t0, 1)
+        tmp = Path(tempfile.mkdtemp(prefix="kvmfs-bench-dump-"))
+        try:
+            for rep in range(reps):
+                log(f"attach: repetition {rep + 1}/{reps}")
+                meta["io: attach anon pc.ram"], meta["io: attach memfd m"] = \
+                    attach_read_round(res, anon, memfd)
+                ours, theirs = attach_debug_round(res, anon, tmp)
+                meta["attach: drgn ps agree"] = ours == theirs
+                meta["attach: drgn tasks"] = len(ours)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        anon.stop()
+        if memfd:
+            memfd.stop()
+    res.ratio("attach anon: kvmfs pc.ram seq 1M", "attach anon: /proc/pid/mem seq 1M")
+    res.ratio("attach memfd: kvmfs m seq 1M", "attach memfd: memfd pread seq 1M")
+    res.ratio("attach: kvmfs -attach + drgn ps", "attach: dump-guest-memory + drgn ps",
+              higher_is_better=False)
+
+
+def attach_targets(res, not_measured, meta):
+    """Issue 23 item 6, from the attach section's figures."""
+    out = []
+    for what, name, base, want, hib in (
+            ("attach anon read vs /proc/pid/mem", "attach anon: kvmfs pc.ram seq 1M",
+             "attach anon: /proc/pid/mem seq 1M", 1.0, True),
+            ("attach -> drgn ps vs dump + drgn", "attach: kvmfs -attach + drgn ps",
+             "attach: dump-guest-memory + drgn ps", 10.0, False)):
+        r = res.ratio_stats(name, base, hib)
+        if r is None:
+            out.append({"target": what, "want": f">= {want}x", "got": None, "met": None,
+                        "note": not_measured.get(name, "not measured")})
+        else:
+            out.append({"target": what, "want": f">= {want}x", "got": r["median"],
+                        "met": r["median"] >= want, "note": "median of per-repetition ratios"})
+    return out
+
+
 def machine():
     def sh(*cmd):
         try:
@@ -1067,11 +1347,38 @@ def print_table(res, tgts, not_measured):
         print(f"{t['target']:40} {t['want']:>10}  {fmt(t['got']):>16}  {met}  {t['note']}")
 
 
+ATTACH_METHOD = ("two 4 GiB -M pc QEMU guests (TCG without /dev/kvm) booted to the busybox "
+                 "shell, idle: default RAM (anonymous) and memory-backend-memfd share=on; "
+                 "whole reads of the RAM block by memread's 1 MiB pread loop: ramblocks/pc.ram "
+                 "vs /proc/QEMU/mem at QEMU's mapping, ramblocks/m vs pread of QEMU's memfd "
+                 "(/proc/QEMU/fd/N); kvmfs -attach started to drgn's for_each_task list "
+                 "through vmcore done, vs QMP dump-guest-memory (paging false, to a file) "
+                 "+ kvmfs -dump of it (drgn needs the VMCOREINFO QEMU's dump lacks here) started "
+                 "to the same drgn list through that vmcore done (the dump deleted after)")
+
+
+def write_doc(args, mach, res, tgts, not_measured, meta, method, t_start):
+    """build/bench-SECTION.json of a run of one section (--only), and its table."""
+    doc = {"machine": mach, "method": method,
+           "io": {k_: v for k_, v in meta.items() if k_.startswith("io: ")},
+           "meta": meta, "figures": {name: res.figure(name) for name in res.order},
+           "not_measured": not_measured, "targets": tgts,
+           "seconds": round(time.monotonic() - t_start, 1)}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    print_table(res, tgts, not_measured)
+    print(f"\nbench: {doc['seconds']} s; wrote {args.out}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--out", default=str(BUILD / "bench.json"))
+    ap.add_argument("--out", default=None,
+                    help="default build/bench.json (build/bench-SECTION.json with --only)")
+    ap.add_argument("--only", choices=("attach",),
+                    help="run one section only: attach (kvmfs -attach on booted QEMU guests)")
     args = ap.parse_args()
+    args.out = args.out or str(BUILD / (f"bench-{args.only}.json" if args.only else "bench.json"))
     for tool in (KVMFS, MEMREAD, FRESH):
         if not tool.exists():
             sys.exit(f"bench: {tool} is missing: run make bench")
@@ -1085,6 +1392,11 @@ def main():
     mach = machine()
     log(f"{mach['nproc']} CPUs, kernel {mach['kernel']}, libfuse {mach['libfuse']}, "
         f"{'KVM' if mach['kvm'] else 'no /dev/kvm: -accel none'}; {args.reps} repetitions")
+    if args.only == "attach":
+        measure_attach(res, args.reps, not_measured, meta)
+        write_doc(args, mach, res, attach_targets(res, not_measured, meta), not_measured, meta,
+                  {"attach": ATTACH_METHOD, "repetitions": args.reps}, t_start)
+        return
 
     log("start-up and RSS: -m 1G, 64G, 256G with -S")
     measure_startup(res, args.reps)
@@ -1128,7 +1440,10 @@ def main():
         for name in LIVE_NAMES + WRITE_NAMES:
             not_measured[name] = "not measured: no /dev/kvm (kvmfs ran with -accel none)"
 
-    tgts = targets(res, not_measured, state, meta)
+    log("attach: kvmfs -attach on booted QEMU guests")
+    measure_attach(res, args.reps, not_measured, meta)
+
+    tgts = targets(res, not_measured, state, meta) + attach_targets(res, not_measured, meta)
     doc = {"machine": mach,
            "method": {"idle": "4 GiB -M pc -S, nothing ever written; each baseline on a "
                                "guest of its own (they allocate what they read)",
@@ -1164,10 +1479,12 @@ def main():
                       "guest write": "1 GiB -M pc guest: mailbox command "
                                      f"'write {WRITE_GPA:#x} {WRITE_MIB}' (firmware), "
                                      "MiB/s = bytes stored / (TSC cycles / host TSC Hz), "
-                                     "no reader vs after `dirty-log on` on ctl"},
+                                     "no reader vs after `dirty-log on` on ctl",
+                      "attach": ATTACH_METHOD},
            "io": {k_: v for k_, v in meta.items() if k_.startswith("io: ")},
            "passthrough": meta.get("passthrough"),
            "guest_write": meta.get("guest_write"),
+           "attach": {k_: v for k_, v in meta.items() if k_.startswith("attach")},
            "figures": {name: res.figure(name) for name in res.order},
            "not_measured": not_measured,
            "targets": tgts,
