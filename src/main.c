@@ -331,6 +331,14 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/*
+	 * Whoever holds kvmfs's stdout or its terminal must not stop or end
+	 * it (hw/echo.h): a reader gone is EPIPE, not death; terminal I/O of
+	 * a background kvmfs (`kvmfs MNT &`) is EIO, not a stopped process.
+	 */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
+	signal(SIGTTIN, SIG_IGN);
 
 	if (o.dump)
 		ret = vm_init_dump(&vm, &o, &dump, err, sizeof(err));
