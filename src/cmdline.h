@@ -36,6 +36,7 @@ struct options {
 	bool no_passthrough; /* -o no_passthrough: RAM files never bypass kvmfs */
 	bool allow_other;
 	bool flat_out;
+	bool serial_null; /* -serial null: the console only in the tree, stdin not read */
 	enum accel accel;
 	enum ram_backing backing;
 	unsigned sweep_ms; /* dirty-log sweep period */

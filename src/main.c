@@ -367,7 +367,7 @@ int main(int argc, char **argv)
 		errmsg(err, sizeof(err), ret, "starting threads: %s", strerror(-ret));
 		goto out_dirty;
 	}
-	if (pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
+	if (!o.serial_null && pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
 		pthread_detach(pump);
 
 	if (o.dump) {
