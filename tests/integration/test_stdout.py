@@ -33,9 +33,9 @@ from conftest import (GUEST_TIMEOUT, KVMFS, READY, START_TIMEOUT, STOP_TIMEOUT, 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 4096          # the reader's pipe: one page, soon full
 ECHO_QUEUE = 64 << 10     # src/hw/echo.h: what kvmfs holds for stdout beyond the pipe
-# The console must grow well past what the pipe and the queue hold together
-# before the guest can be said to run with stdout blocked.
-PAST_BLOCKED = 2 * (PIPE_SIZE + ECHO_QUEUE)
+# The console must grow past what the pipe and the queue hold together before
+# the guest can be said to run with stdout blocked (and kvmfs to drop).
+PAST_BLOCKED = PIPE_SIZE + ECHO_QUEUE
 DROP_NOTE = "kvmfs: stdout does not take the guest console as fast as it comes"
 MARK = re.compile(rb"\n\[kvmfs: (\d+) bytes of console left out here: stdout did not take them\]\n")
 # A whole `pass N` line of the built-in guest (a line cut short has no newline).
