@@ -236,10 +236,10 @@ def test_survives_head_1(start):
     finally:
         os.close(wfd)
     out, _ = head.communicate(timeout=GUEST_TIMEOUT)
-    with open(r.path("console"), "rb") as f:
-        assert out == f.readline() and out.endswith(b"\n"), out
     # head is gone: the next console byte meets EPIPE, and kvmfs goes on.
     r.wait(lambda: "stdout: Broken pipe" in r.stderr(), "the line saying the echo ended")
+    with open(r.path("console"), "rb") as f:
+        assert out == f.readline() and out.endswith(b"\n"), out
     r.passes_go_on()
     assert r.proc.poll() is None and is_mounted(r.mnt)
     assert r.stderr().count("kvmfs: stdout: Broken pipe: the guest console is no longer "
