@@ -15,7 +15,9 @@
 
 /*
  * One write() at most this long: after poll() says the descriptor takes
- * bytes, a pipe takes a page without blocking and a terminal as much.
+ * bytes, a pipe takes a page without blocking.  A terminal says so while it
+ * has room for one byte and may block on the rest: then only the drop note
+ * waits, and echo_exit interrupts the write.
  */
 #define ECHO_CHUNK 4096
 /*
@@ -29,7 +31,7 @@
 #define ECHO_DRAIN_MS     200
 #define ECHO_DRAIN_MAX_MS 2000
 #define ECHO_STOP_MS      10
-/* The real-time signals glibc leaves to programs, after the vCPU kick and the FS wake-up. */
+/* Real-time: SIGUSR1 and SIGUSR2 are the vCPU kick's and the FS wake-up's. */
 #define ECHO_STOP_SIGNAL (SIGRTMIN + 1)
 
 /* Only there to make a blocked call return EINTR. */

@@ -22,9 +22,10 @@
  * works on sockets only, and reopening /proc/self/fd/1 gives a pipe or a
  * terminal a description of its own, but a file a second offset (and no
  * description at all to a socket).  A thread of our own may block in
- * write() at no cost to anyone; before each write it waits with poll() for
- * the descriptor to take bytes, so that it stays free to say the drop note
- * and to end when told.
+ * write() at no cost to anyone.  Before each write it waits with poll() for
+ * the descriptor to take bytes, so that it mostly waits where it can still
+ * say the drop note and end when told; a write that blocks all the same (a
+ * terminal with room for less than it was given) is interrupted at exit.
  */
 #ifndef KVMFS_HW_ECHO_H
 #define KVMFS_HW_ECHO_H
