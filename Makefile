@@ -1,6 +1,7 @@
 # kvmfs - a KVM virtual machine whose memory is a filesystem.
 #
-#   make run     build and start the default VM, mounted at $(MNT)
+#   make run     build and start the default VM, mounted at $(MNT) [SERIAL=stdio: its
+#                console here too, not only in $(MNT)/console]
 #   make check   build and run every test: the layer check, format-check, unit (cmocka),
 #                integration (pytest), the same under ASan+UBSan, a valgrind session,
 #                the fuzzers for FUZZ_SECONDS each
@@ -75,12 +76,20 @@ $(BUILD)/tests/test_fs_%: tests/unit/test_fs_%.c $(LIB_OBJS) $(FS_OBJS) \
 KERNEL_APPEND ?= console=ttyS0 earlyprintk=serial nokaslr
 # Without /dev/kvm no guest can run: the machine and its tree are still shown.
 RUN_ACCEL = $(if $(wildcard /dev/kvm),,-accel none)
+# The terminal make run starts in stays kvmfs's own (its ready line, its errors,
+# Ctrl-C): the guest's console, 10 lines a second from the built-in guest, is
+# one `tail -f` away in another.  SERIAL=stdio brings it here, as QEMU's
+# -nographic does.
+SERIAL ?= null
 run: $(BUILD)/kvmfs
-	@mkdir -p $(MNT)
+	@# Only a missing mountpoint is made: kvmfs says itself what is wrong with another.
+	@[ -e "$(MNT)" ] || mkdir -p "$(MNT)" 2>/dev/null || true
 	@[ -e /dev/kvm ] || echo "kvmfs: no /dev/kvm on this host: no guest runs (-accel none); the tree is still there"
 	@echo "kvmfs: mounting at $(MNT); look with: ls $(MNT); hexdump -C -n 64 $(MNT)/ramblocks/pc.ram;"
-	@echo "       cat $(MNT)/flatview $(MNT)/memslots; tail -f $(MNT)/console.  Ctrl-C ends it."
-	$(BUILD)/kvmfs $(RUN_ACCEL) $(RUN_ARGS) $(if $(KERNEL),-kernel $(KERNEL) -append "$(KERNEL_APPEND)") \
+	@echo "       cat $(MNT)/flatview $(MNT)/memslots.  Ctrl-C ends it."
+	@$(if $(filter null,$(SERIAL)),echo "       The guest's console: tail -f $(MNT)/console (in another terminal)")
+	$(BUILD)/kvmfs $(RUN_ACCEL) -serial $(SERIAL) $(RUN_ARGS) \
+		$(if $(KERNEL),-kernel $(KERNEL) -append "$(KERNEL_APPEND)") \
 		$(if $(INITRD),-initrd $(INITRD)) $(KVMFS_ARGS) $(MNT)
 
 unit-bins: $(UNIT_BINS)

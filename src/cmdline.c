@@ -110,6 +110,9 @@ void cmdline_usage(void)
 	       "  -mem-backing memfd|anon\n"
 	       "                 how guest RAM is allocated (default memfd)\n"
 	       "  -flat-out      the built-in guest does not pause between passes\n"
+	       "  -serial stdio|null\n"
+	       "                 the serial port on stdin/stdout too (default), or only in\n"
+	       "                 the tree's console file\n"
 	       "  -object memory-backend-ram,id=ID,size=SIZE\n"
 	       "                 an extra RAM block, mapped nowhere (size in bytes\n"
 	       "                 unless suffixed); it shows in ramblocks/\n"
@@ -163,6 +166,7 @@ enum {
 	OPT_ACCEL,
 	OPT_BACKING,
 	OPT_FLAT_OUT,
+	OPT_SERIAL,
 	OPT_WRITABLE,
 	OPT_SWEEP,
 	OPT_OBJECT,
@@ -186,6 +190,7 @@ static const struct option long_opts[] = {
         {"accel", required_argument, NULL, OPT_ACCEL},
         {"mem-backing", required_argument, NULL, OPT_BACKING},
         {"flat-out", no_argument, NULL, OPT_FLAT_OUT},
+        {"serial", required_argument, NULL, OPT_SERIAL},
         {"writable", no_argument, NULL, OPT_WRITABLE},
         {"o", required_argument, NULL, OPT_O},
         {"sweep-ms", required_argument, NULL, OPT_SWEEP},
@@ -324,9 +329,9 @@ static const char *option_name(int c)
 /* Options that only mean something for a VM that runs: none of them goes with -dump. */
 static bool live_only(int c)
 {
-	static const int opts[] = {OPT_SMP,      OPT_PAUSED, OPT_BIOS,   OPT_KERNEL,
-	                           OPT_INITRD,   OPT_APPEND, OPT_ACCEL,  OPT_BACKING,
-	                           OPT_FLAT_OUT, OPT_SWEEP,  OPT_OBJECT, OPT_WRITABLE};
+	static const int opts[] = {OPT_SMP,    OPT_PAUSED,   OPT_BIOS,    OPT_KERNEL,   OPT_INITRD,
+	                           OPT_APPEND, OPT_ACCEL,    OPT_BACKING, OPT_FLAT_OUT, OPT_SWEEP,
+	                           OPT_OBJECT, OPT_WRITABLE, OPT_SERIAL};
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(opts); i++)
@@ -397,6 +402,14 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 				             "-mem-backing '%s': unknown (memfd, anon)", optarg);
 			break;
 		case OPT_FLAT_OUT: o->flat_out = true; break;
+		case OPT_SERIAL:
+			/* QEMU's null: the port is there, its output only in the tree. */
+			if (!strcmp(optarg, "stdio") || !strcmp(optarg, "null"))
+				o->serial_null = !strcmp(optarg, "null");
+			else
+				ret = errmsg(err, errlen, CMDLINE_ERROR,
+				             "-serial '%s': unknown (stdio, null)", optarg);
+			break;
 		case OPT_WRITABLE: o->writable = true; break;
 		case OPT_O: ret = parse_mount_opts(optarg, o, err, errlen); break;
 		case OPT_SWEEP:

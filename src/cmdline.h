@@ -37,6 +37,7 @@ struct options {
 	bool no_passthrough; /* -o no_passthrough: RAM files never bypass kvmfs */
 	bool allow_other;
 	bool flat_out;
+	bool serial_null; /* -serial null: the console only in the tree, stdin not read */
 	enum accel accel;
 	bool accel_given; /* -accel appeared: no falling back to none */
 	enum ram_backing backing;

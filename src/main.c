@@ -343,6 +343,14 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/*
+	 * Whoever holds kvmfs's stdout or its terminal must not stop or end
+	 * it (hw/echo.h): a reader gone is EPIPE, not death; terminal I/O of
+	 * a background kvmfs (`kvmfs MNT &`) is EIO, not a stopped process.
+	 */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
+	signal(SIGTTIN, SIG_IGN);
 
 	if (o.attach)
 		ret = vm_init_attach(&vm, &o, err, sizeof(err));
@@ -376,7 +384,7 @@ int main(int argc, char **argv)
 		errmsg(err, sizeof(err), ret, "starting threads: %s", strerror(-ret));
 		goto out_dirty;
 	}
-	if (pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
+	if (!o.serial_null && pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
 		pthread_detach(pump);
 
 	if (o.attach) {

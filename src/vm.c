@@ -145,7 +145,7 @@ int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const v
 	vm->opts = *o;
 	runstate_init(&vm->rs, o->accel == ACCEL_KVM ? o->cpus : 0, vm_kick_vcpus, vm);
 
-	ret = console_init(&vm->console, STDOUT_FILENO);
+	ret = console_init(&vm->console, o->serial_null ? -1 : STDOUT_FILENO);
 	if (ret) {
 		errmsg(err, errlen, ret, "console: %s", strerror(-ret));
 		goto err_locks;

@@ -1,4 +1,4 @@
-/* console.c - the guest's serial output, echoed and kept in a ring. */
+/* console.c - the guest's serial output, kept in a ring and echoed. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,13 +8,20 @@
 
 int console_init(struct console *c, int echo_fd)
 {
+	int ret;
+
 	memset(c, 0, sizeof(*c));
 	/* Lazily committed like guest RAM: a quiet guest costs no memory. */
 	c->ring = calloc(1, CONSOLE_KEEP);
 	if (!c->ring)
 		return -ENOMEM;
+	ret = echo_init(&c->echo, echo_fd, STDERR_FILENO);
+	if (ret) {
+		free(c->ring);
+		c->ring = NULL;
+		return ret;
+	}
 	pthread_mutex_init(&c->lock, NULL);
-	c->echo_fd = echo_fd;
 	return 0;
 }
 
@@ -22,6 +29,7 @@ void console_exit(struct console *c)
 {
 	if (!c->ring)
 		return;
+	echo_exit(&c->echo);
 	free(c->ring);
 	c->ring = NULL;
 	pthread_mutex_destroy(&c->lock);
@@ -37,22 +45,8 @@ void console_write(struct console *c, const void *buf, size_t len)
 		c->ring[(c->total + i) % CONSOLE_KEEP] = p[i];
 	c->total += len;
 	pthread_mutex_unlock(&c->lock);
-	/*
-	 * Best effort: a closed stdout must not stop the guest.  EINTR is
-	 * expected - vCPU threads are kicked with a signal to leave KVM_RUN.
-	 */
-	while (c->echo_fd >= 0 && len) {
-		ssize_t n = write(c->echo_fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			c->echo_fd = -1;
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	/* Never a write(2) here: this is a vCPU thread (hw/echo.h). */
+	echo_put(&c->echo, buf, len);
 }
 
 uint64_t console_size(struct console *c)
