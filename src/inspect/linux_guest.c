@@ -304,6 +304,7 @@ static const struct lg_member lg_members[] = {
         LG_M("mm_struct", "arg_start", mm_arg_start),
         LG_M("mm_struct", "arg_end", mm_arg_end),
         LG_M("mm_struct", "total_vm", mm_total_vm),
+        LG_OPT("mm_struct", "context.flags", mm_context_flags),
         LG_M("vm_area_struct", "vm_start", vma_start),
         LG_M("vm_area_struct", "vm_end", vma_end),
         LG_M("vm_area_struct", "vm_flags", vma_flags),
@@ -383,6 +384,11 @@ static void lg_layout(struct linux_guest *lg)
 		} else if (m->field == offsetof(struct linux_layout, task_state)) {
 			l->task_state_size =
 			        !linux_btf_size(&lg->btf, type, &size) ? (unsigned)size : 4;
+		} else if (m->field == offsetof(struct linux_layout, mm_context_flags)) {
+			/* unsigned short before 6.4, unsigned long since (LAM's bits) */
+			l->mm_context_flags_size =
+			        !linux_btf_size(&lg->btf, type, &size) && size <= 8 ? (unsigned)size
+			                                                            : 0;
 		}
 		*(uint64_t *)((char *)l + m->field) = off;
 	}
@@ -451,6 +457,26 @@ bad:
 }
 
 /*
+ * What get_gate_vma() (arch/x86/entry/vsyscall/vsyscall_64.c) looks at.
+ * CONFIG_COMPAT is known by kernel/compat.c's functions, built only with
+ * it.  vsyscall_mode's NONE by its enum in BTF: it has been the last of
+ * { EMULATE, NATIVE or XONLY, NONE } since 4.4, so 2 without it.
+ */
+static void lg_gate(struct linux_guest *lg)
+{
+	uint64_t va;
+
+	if (linux_kallsyms_lookup(&lg->ks, "gate_vma", &lg->gate_vma) ||
+	    linux_kallsyms_lookup(&lg->ks, "vsyscall_mode", &lg->vsyscall_mode))
+		lg->gate_vma = lg->vsyscall_mode = 0;
+	lg->compat = !linux_kallsyms_lookup(&lg->ks, "compat_get_bitmap", &va) ||
+	             !linux_kallsyms_lookup(&lg->ks, "get_compat_sigset", &va);
+	lg->vsyscall_none = 2;
+	if (lg->has_btf)
+		linux_btf_enum_value(&lg->btf, "EMULATE", "NONE", &lg->vsyscall_none);
+}
+
+/*
  * The kernel's own root, init_top_pgt (swapper_pg_dir), from its symbol,
  * for every walk of the kernel half: the root a vCPU held when the kernel
  * was found is some process's, which may exit and free it, or early in
@@ -511,6 +537,7 @@ int linux_guest_open(struct linux_guest *lg, const struct pagewalk_cpu *cpu,
 	linux_kallsyms_lookup(&lg->ks, "prb", &lg->prb_ptr);
 	lg_kernel_root(lg);
 	lg_btf(lg);
+	lg_gate(lg);
 	return 0;
 }
 

@@ -40,6 +40,8 @@ struct linux_layout {
 	        cred_fsgid;
 	uint64_t mm_mt_root, mm_mmap, mm_pgd, mm_start_brk, mm_brk, mm_start_stack;
 	uint64_t mm_arg_start, mm_arg_end, mm_total_vm;
+	uint64_t mm_context_flags; /* x86's mm->context.flags (MM_CONTEXT_HAS_VSYSCALL) */
+	unsigned mm_context_flags_size;
 	bool have_maple; /* 6.1+: mm->mm_mt; before: the mm->mmap list */
 	uint64_t vma_start, vma_end, vma_flags, vma_pgoff, vma_file, vma_ops, vma_private, vma_mm,
 	        vma_next;
@@ -74,6 +76,15 @@ struct linux_guest {
 	struct linux_layout l;
 	char layout_err[160]; /* non-empty: a member the readers need is missing */
 	uint64_t init_task, modules, special_mapping_vmops;
+	/*
+	 * The vsyscall page, as get_gate_vma() decides whether an mm has it:
+	 * gate_vma and vsyscall_mode by their symbols (0: absent), the value
+	 * of NONE (from BTF), and whether the kernel has CONFIG_COMPAT (then
+	 * the mm must also have MM_CONTEXT_HAS_VSYSCALL).
+	 */
+	uint64_t gate_vma, vsyscall_mode;
+	int64_t vsyscall_none;
+	bool compat;
 	uint64_t prb_ptr; /* &prb: which ring it points at changes early in boot */
 	unsigned long errors[LINUX_ERR_NR]; /* atomic */
 	unsigned long gen;                  /* atomic: linux_guest_begin's count */

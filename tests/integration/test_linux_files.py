@@ -16,6 +16,10 @@ against references kvmfs did not compute:
   - `objcopy --only-section=.BTF` of the vmlinux for btf;
   - the console QEMU logged for dmesg.
 
+The same kernel booted with vsyscall=xonly (its own dump, made in a temporary
+directory unless build/kdump has tcg-vsyscall-xonly.core) has the gate area in
+every process's maps, as drgn evaluates get_gate_vma() over DWARF.
+
 A copy of the no-KASLR dump with its .BTF bytes zeroed (in the test's own
 temporary directory) stands for a kernel built without BTF.
 
@@ -95,7 +99,27 @@ def vma_name(mm, v):
     return ""
 
 
-out = {"tasks": [], "maps": {}, "map_count": {}, "mem": {}, "cmdline": {}, "modules": []}
+def perms_of(f):
+    return ("r" if f & 1 else "-") + ("w" if f & 2 else "-") + ("x" if f & 4 else "-") + \
+        ("s" if f & 0x80 else "p")
+
+
+# get_gate_vma() (arch/x86/entry/vsyscall/vsyscall_64.c), evaluated here over DWARF:
+# vsyscall_mode is not NONE and, with CONFIG_COMPAT (task_struct.compat_robust_list
+# exists only then), mm->context.flags has MM_CONTEXT_HAS_VSYSCALL (bit 1).
+mode = prog["vsyscall_mode"]
+none = dict((e.name, e.value) for e in mode.type_.enumerators)["NONE"]
+compat = prog.type("struct task_struct").has_member("compat_robust_list")
+gate_vma = prog["gate_vma"]
+def gate(mm):
+    if mode.value_() == none or (compat and not mm.context.flags.value_() & 2):
+        return None
+    return [gate_vma.vm_start.value_(), gate_vma.vm_end.value_(),
+            perms_of(gate_vma.vm_flags.value_()), 0, 0, "[vsyscall]"]
+
+
+out = {"tasks": [], "maps": {}, "map_count": {}, "mem": {}, "cmdline": {}, "modules": [],
+       "gate": {}, "vsyscall_mode": mode.format_(type_name=False)}
 for t in for_each_task(prog):
     pid = t.pid.value_()
     out["tasks"].append([pid, t.tgid.value_(), t.comm.string_().decode(),
@@ -105,13 +129,13 @@ for t in for_each_task(prog):
         continue
     maps = []
     for v in mt_vmas(mm):
-        f = v.vm_flags.value_()
-        perms = ("r" if f & 1 else "-") + ("w" if f & 2 else "-") + ("x" if f & 4 else "-") + \
-            ("s" if f & 0x80 else "p")
+        perms = perms_of(v.vm_flags.value_())
         ino = v.vm_file.f_inode.i_ino.value_() if v.vm_file else 0
         off = v.vm_pgoff.value_() << 12 if v.vm_file else 0
         maps.append([v.vm_start.value_(), v.vm_end.value_(), perms, off, ino, vma_name(mm, v)])
-    out["maps"][pid] = maps
+    g = gate(mm)
+    out["gate"][pid] = g is not None
+    out["maps"][pid] = maps + ([g] if g else [])
     out["map_count"][pid] = mm.map_count.value_()
     out["cmdline"][pid] = [a.decode(errors="replace") for a in cmdline(t)]
     # A page of its stack (where the stack pointer was left) and of its data.
@@ -185,7 +209,7 @@ def run_drgn(vmcore):
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     d = json.loads(r.stdout)
-    for k in ("maps", "map_count", "mem", "cmdline"):
+    for k in ("maps", "map_count", "mem", "cmdline", "gate"):
         d[k] = {int(p): v for p, v in d[k].items()}
     return d
 
@@ -310,19 +334,20 @@ def user_pids(g):
     return sorted(g.drgn["maps"])
 
 
-def test_maps_equal_drgn(guest):
-    pids = user_pids(guest)
+def check_maps(g):
+    pids = user_pids(g)
     # init and the shell, both busybox: its text, data, heap, stack, vvar, vdso.
     assert len(pids) >= 2
     for pid in pids:
-        ours = json.loads(guest.m.text("linux", "tasks", pid, "maps.json"))
+        ours = json.loads(g.m.text("linux", "tasks", pid, "maps.json"))
         got = [[v["start"], v["end"], v["perms"], v["offset"], v["inode"], v["path"]] for v in ours]
-        assert got == guest.drgn["maps"][pid], pid
-        assert len(got) == guest.drgn["map_count"][pid]
+        assert got == g.drgn["maps"][pid], pid
+        # map_count counts the mm's VMAs: the gate area, last, is none of them.
+        assert len(got) == g.drgn["map_count"][pid] + g.drgn["gate"][pid]
         paths = [v[5] for v in got]
         assert "/bin/busybox" in paths and "[stack]" in paths and "[vdso]" in paths
         # The text form: /proc/PID/maps's columns, the name from column 74.
-        lines = guest.m.text("linux", "tasks", pid, "maps").splitlines()
+        lines = g.m.text("linux", "tasks", pid, "maps").splitlines()
         assert len(lines) == len(got)
         for line, v in zip(lines, ours):
             head = (f"{v['start']:08x}-{v['end']:08x} {v['perms']} {v['offset']:08x} "
@@ -332,6 +357,60 @@ def test_maps_equal_drgn(guest):
                 assert line[73:] == v["path"] and line[len(head):73].strip() == ""
             else:
                 assert line == head
+
+
+def test_maps_equal_drgn(guest):
+    check_maps(guest)
+    # Debian's kernel is built with LEGACY_VSYSCALL_NONE: no gate area unless booted with
+    # vsyscall=.
+    assert guest.drgn["vsyscall_mode"] == "NONE"
+    assert not any(guest.drgn["gate"].values())
+
+
+# ---- the vsyscall page ----
+
+VSYSCALL_DUMP = "tcg-vsyscall-xonly"
+VSYSCALL_APPEND = "console=ttyS0 nokaslr panic=-1 ignore_loglevel vsyscall=xonly"
+
+
+@pytest.fixture(scope="module")
+def vsyscall_guest(tmp_path_factory):
+    """The kernel booted with vsyscall=xonly: build/kdump's copy if there is one (nothing here
+    writes it), else a dump made now in a temporary directory (a TCG boot, a minute or two)."""
+    require_fuse()
+    need_dump("tcg-nokaslr")
+    core = KDUMP / f"{VSYSCALL_DUMP}.core"
+    tmp = tmp_path_factory.mktemp("vsyscall")
+    if not core.exists():
+        initramfs = ROOT / "build" / "initramfs.cpio"
+        if not initramfs.exists() or not shutil.which("qemu-system-x86_64"):
+            pytest.skip("no build/initramfs.cpio or qemu-system-x86_64 to make a vsyscall dump")
+        core = tmp / f"{VSYSCALL_DUMP}.core"
+        r = subprocess.run([PYTHON, str(ROOT / "tools" / "qemu-dump.py"), "--idle",
+                            "--kernel", str(KDIR / "vmlinuz"), "--initrd", str(initramfs),
+                            "--append", VSYSCALL_APPEND, str(core)],
+                           capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+    m = Mount(core, tmp)
+    try:
+        yield Guest(VSYSCALL_DUMP, core, m)
+    finally:
+        m.stop()
+        if core.parent == tmp:
+            core.unlink()
+
+
+def test_maps_vsyscall_equal_drgn(vsyscall_guest):
+    """[vsyscall] last in every process's maps, as get_gate_vma() decides and /proc prints it."""
+    g = vsyscall_guest
+    assert g.drgn["vsyscall_mode"] == "XONLY"
+    assert user_pids(g) and all(g.drgn["gate"][pid] for pid in user_pids(g))
+    check_maps(g)
+    for pid in user_pids(g):
+        assert g.m.text("linux", "tasks", pid, "maps").splitlines()[-1] == (
+            "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0"
+            + " " * 18 + "[vsyscall]")
+    assert g.m.text("linux", "tasks", 2, "maps") == ""  # a kernel thread: no mm, no gate
 
 
 def test_mem_and_cmdline_equal_drgn(guest):
