@@ -80,7 +80,9 @@ struct fs_linux {
 	struct linux_guest *lg; /* NULL: no kernel found (yet) */
 	struct linux_printk_layout printk;
 	bool have_printk;
-	bool changes; /* a guest that runs: look again later; a dump: once */
+	bool changes;             /* a guest that runs: look again later; a dump: once */
+	struct linux_given given; /* -vmlinux, -system-map: read once, at start */
+	bool told;                /* the line on what the kernel lacks is printed */
 	pthread_mutex_t lock;
 	bool searched;
 	uint64_t next_try, scanned; /* CLOCK_MONOTONIC ns */
@@ -434,9 +436,19 @@ static void fs_linux_open(struct fs *fs, struct fs_linux *fl, const struct pagew
 
 	if (!lg)
 		return;
-	for (i = 0; i < nr; i++)
-		if (cpus[i].cr0 && !linux_guest_open(lg, &cpus[i], &mem, err, sizeof(err)))
+	for (i = 0; i < nr; i++) {
+		int ret = cpus[i].cr0 ? linux_guest_open(lg, &cpus[i], &mem, &fl->given, err,
+		                                         sizeof(err))
+		                      : -ENOENT;
+
+		if (!ret)
 			break;
+		/* A kernel, but no symbols for it: said once, what to give. */
+		if (ret == -ENODATA && !fl->told) {
+			fprintf(stderr, "kvmfs: linux/: %s\n", err);
+			fl->told = true;
+		}
+	}
 	if (i == nr) {
 		free(lg);
 		return;
@@ -844,6 +856,8 @@ static const struct fs_kind_ops fs_linux_tasks_ops = {
 static int fs_linux_init(struct fs *fs, void **priv)
 {
 	struct fs_linux *fl = calloc(1, sizeof(*fl));
+	char err[512];
+	int ret;
 
 	if (!fl)
 		return -ENOMEM;
@@ -851,6 +865,16 @@ static int fs_linux_init(struct fs *fs, void **priv)
 	pthread_mutex_init(&fl->nodes_lock, NULL);
 	/* A dump never changes: looked at once.  A guest that runs, again and again. */
 	fl->changes = !fs->vm->dump;
+	ret = linux_given_load(&fl->given, fs->vm->opts.vmlinux, fs->vm->opts.system_map, err,
+	                       sizeof(err));
+	if (ret) {
+		/* A file given that cannot serve: said now, and kvmfs does not start. */
+		fprintf(stderr, "kvmfs: %s\n", err);
+		pthread_mutex_destroy(&fl->nodes_lock);
+		pthread_mutex_destroy(&fl->lock);
+		free(fl);
+		return ret;
+	}
 	*priv = fl;
 	return 0;
 }
@@ -860,6 +884,7 @@ static void fs_linux_exit(void *priv)
 	struct fs_linux *fl = priv;
 
 	tdestroy(fl->nodes, free);
+	linux_given_free(&fl->given);
 	if (fl->lg) {
 		linux_guest_close(fl->lg);
 		free(fl->lg);

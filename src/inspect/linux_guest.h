@@ -21,6 +21,7 @@
 
 #include "inspect/guestkernel.h"
 #include "inspect/linux_btf.h"
+#include "inspect/linux_given.h"
 #include "inspect/linux_kallsyms.h"
 #include "inspect/linux_kmem.h"
 
@@ -91,12 +92,17 @@ struct linux_guest {
 };
 
 /*
- * Find the kernel through cpu and read its symbols and types.  0 with lg
- * set up; -ENOENT when no Linux kernel is mapped or it has no kallsyms
- * (err says which); -ENOMEM.
+ * Find the kernel through cpu and read its symbols and types: its own, or
+ * given's (NULL: nothing given) where given has them - -system-map's
+ * symbols, moved by the offset of the kernel's _text, instead of its
+ * kallsyms; -vmlinux's BTF instead of its .BTF.  0 with lg set up; -ENOENT
+ * when no Linux kernel is mapped; -ENODATA when one is but it has no
+ * kallsyms and no System.map is given, or the one given is not its (err
+ * says what is missing and what to give); -ENOMEM.
  */
 int linux_guest_open(struct linux_guest *lg, const struct pagewalk_cpu *cpu,
-                     const struct guestkernel_mem *phys, char *err, size_t errlen);
+                     const struct guestkernel_mem *phys, const struct linux_given *given, char *err,
+                     size_t errlen);
 void linux_guest_close(struct linux_guest *lg);
 
 /* Whether the readers of tasks, maps and modules can run; if not, *why (one line). */
