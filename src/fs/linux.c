@@ -615,6 +615,25 @@ static struct fs_node *fs_linux_node(struct fs *fs, void *priv, uint64_t key)
 }
 
 /*
+ * Where task pid was last seen, for a node of it not looked up before: its
+ * directory's (tasks/<pid>/ or task/<tid>/), which a listing sets.
+ * Without a hint a look walks the whole task list - for every file of
+ * every task, that is quadratic in the tasks.
+ */
+static uint64_t fs_linux_hint(struct fs *fs, struct fs_node *n, int32_t pid, int32_t tgid)
+{
+	void *hint = __atomic_load_n(&n->priv, __ATOMIC_RELAXED);
+	struct fs_node *dir;
+
+	if (hint)
+		return (uint64_t)(uintptr_t)hint;
+	dir = fs_node_get(fs, fs_dyn_ino(&fs_linux_kind,
+	                                 pid == tgid ? fs_linux_key(FS_LINUX_PROC, pid, tgid)
+	                                             : fs_linux_key(FS_LINUX_THREAD, pid, tgid)));
+	return dir ? (uint64_t)(uintptr_t)__atomic_load_n(&dir->priv, __ATOMIC_RELAXED) : 0;
+}
+
+/*
  * The node of file f of task pid (thread group tgid), if that task is
  * there now: its inode number, the task remembered as the next look's hint.
  */
@@ -629,9 +648,7 @@ static int fs_linux_entry(struct fs *fs, enum fs_linux_file f, int32_t pid, int3
 	if (!lg || !n)
 		return -ENOENT;
 	linux_guest_begin(lg);
-	if (linux_task_find(lg, pid,
-	                    (uint64_t)(uintptr_t)__atomic_load_n(&n->priv, __ATOMIC_RELAXED), &t) ||
-	    t.tgid != tgid)
+	if (linux_task_find(lg, pid, fs_linux_hint(fs, n, pid, tgid), &t) || t.tgid != tgid)
 		return -ENOENT;
 	__atomic_store_n(&n->priv, (void *)(uintptr_t)t.addr, __ATOMIC_RELAXED);
 	*ino = i;
@@ -683,11 +700,16 @@ static void fs_linux_list_tasks(struct fs *fs, int32_t tgid, off_t off, struct f
 
 		if ((off_t)t[i].pid + 3 <= off || (i && t[i].pid == t[i - 1].pid))
 			continue;
+		fuse_ino_t ino = fs_dyn_ino(&fs_linux_kind,
+		                            fs_linux_key(f, t[i].pid, tgid ? tgid : t[i].pid));
+		struct fs_node *dir = fs_node_get(fs, ino);
+
+		/* The listing found it: where its files' first looks start (fs_linux_hint). */
+		if (dir)
+			__atomic_store_n(&dir->priv, (void *)(uintptr_t)t[i].addr,
+			                 __ATOMIC_RELAXED);
 		snprintf(name, sizeof(name), "%d", t[i].pid);
-		if (!fs_dirbuf_add(d, name,
-		                   fs_dyn_ino(&fs_linux_kind,
-		                              fs_linux_key(f, t[i].pid, tgid ? tgid : t[i].pid)),
-		                   S_IFDIR, (off_t)t[i].pid + 3))
+		if (!fs_dirbuf_add(d, name, ino, S_IFDIR, (off_t)t[i].pid + 3))
 			break;
 	}
 	free(t);
