@@ -32,7 +32,10 @@
  * gone is ENOENT.  Every file's content is read from guest memory when it
  * is opened.  A kernel without BTF keeps version, kallsyms and errors -
  * errors says why the rest is missing, and so does one line on stderr when
- * the kernel is found.
+ * the kernel is found.  -vmlinux FILE and -system-map FILE (read when the
+ * kind starts: a file that cannot serve stops kvmfs there) stand in for a
+ * kernel's missing BTF or kallsyms (inspect/linux_given.h); a kernel
+ * without kallsyms and no -system-map has no linux/, and one line says so.
  *
  * The kind's state is the guest (struct fs_linux).  The fixed nodes under
  * linux/ have arg = the file's kind (enum fs_linux_file); the nodes under

@@ -6,6 +6,8 @@
  * symbols __start_BTF and __stop_BTF).  The structure members the readers
  * of tasks, maps and modules use are looked up once, here, in one table
  * (struct linux_layout); the printk reader keeps its own (linux_printk.h).
+ * Where the kernel lacks them, what the user gave stands in
+ * (linux_given.h): a System.map's symbols, a vmlinux's .BTF.
  *
  * A kernel without BTF still has its version and symbols: open succeeds
  * with has_btf false and btf_err saying why, and the readers that need
