@@ -137,6 +137,11 @@ void cmdline_usage(void)
 	       "  -vmcoreinfo FILE\n"
 	       "                 the VMCOREINFO note of vmcore, instead of the guest\n"
 	       "                 kernel's own or the one kvmfs derives\n"
+	       "  -vmlinux FILE  linux/'s struct layouts from FILE's .BTF section, for a\n"
+	       "                 guest kernel without BTF (DWARF alone is not read)\n"
+	       "  -system-map FILE\n"
+	       "                 linux/'s symbols from FILE (moved by the KASLR offset),\n"
+	       "                 for a guest kernel without kallsyms\n"
 	       "\n"
 	       "Information:\n"
 	       "  --help         this text\n"
@@ -173,6 +178,8 @@ enum {
 	OPT_DUMP,
 	OPT_VMCOREINFO,
 	OPT_ATTACH,
+	OPT_VMLINUX,
+	OPT_SYSTEM_MAP,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -198,6 +205,8 @@ static const struct option long_opts[] = {
         {"dump", required_argument, NULL, OPT_DUMP},
         {"vmcoreinfo", required_argument, NULL, OPT_VMCOREINFO},
         {"attach", required_argument, NULL, OPT_ATTACH},
+        {"vmlinux", required_argument, NULL, OPT_VMLINUX},
+        {"system-map", required_argument, NULL, OPT_SYSTEM_MAP},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -421,6 +430,8 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 		case OPT_DUMP: o->dump = optarg; break;
 		case OPT_VMCOREINFO: o->vmcoreinfo = optarg; break;
 		case OPT_ATTACH: o->attach = optarg; break;
+		case OPT_VMLINUX: o->vmlinux = optarg; break;
+		case OPT_SYSTEM_MAP: o->system_map = optarg; break;
 		case OPT_HELP: cmdline_usage(); return CMDLINE_EXIT;
 		case OPT_VERSION: return CMDLINE_VERSION;
 		case ':':

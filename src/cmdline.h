@@ -32,6 +32,8 @@ struct options {
 	bool layout_given;      /* -M or -m appeared (a raw -dump image's layout) */
 	const char *attach;     /* -attach: a running QEMU's QMP socket, instead of a VM */
 	const char *vmcoreinfo; /* -vmcoreinfo: the vmcore's VMCOREINFO note, from a file */
+	const char *vmlinux;    /* -vmlinux: linux/'s types from its .BTF */
+	const char *system_map; /* -system-map: linux/'s symbols */
 	bool writable;
 	bool direct_io;
 	bool no_passthrough; /* -o no_passthrough: RAM files never bypass kvmfs */

@@ -32,7 +32,10 @@
  * gone is ENOENT.  Every file's content is read from guest memory when it
  * is opened.  A kernel without BTF keeps version, kallsyms and errors -
  * errors says why the rest is missing, and so does one line on stderr when
- * the kernel is found.
+ * the kernel is found.  -vmlinux FILE and -system-map FILE (read when the
+ * kind starts: a file that cannot serve stops kvmfs there) stand in for a
+ * kernel's missing BTF or kallsyms (inspect/linux_given.h); a kernel
+ * without kallsyms and no -system-map has no linux/, and one line says so.
  *
  * The kind's state is the guest (struct fs_linux).  The fixed nodes under
  * linux/ have arg = the file's kind (enum fs_linux_file); the nodes under
@@ -80,7 +83,9 @@ struct fs_linux {
 	struct linux_guest *lg; /* NULL: no kernel found (yet) */
 	struct linux_printk_layout printk;
 	bool have_printk;
-	bool changes; /* a guest that runs: look again later; a dump: once */
+	bool changes;             /* a guest that runs: look again later; a dump: once */
+	struct linux_given given; /* -vmlinux, -system-map: read once, at start */
+	bool told;                /* the line on what the kernel lacks is printed */
 	pthread_mutex_t lock;
 	bool searched;
 	uint64_t next_try, scanned; /* CLOCK_MONOTONIC ns */
@@ -434,9 +439,19 @@ static void fs_linux_open(struct fs *fs, struct fs_linux *fl, const struct pagew
 
 	if (!lg)
 		return;
-	for (i = 0; i < nr; i++)
-		if (cpus[i].cr0 && !linux_guest_open(lg, &cpus[i], &mem, err, sizeof(err)))
+	for (i = 0; i < nr; i++) {
+		int ret = cpus[i].cr0 ? linux_guest_open(lg, &cpus[i], &mem, &fl->given, err,
+		                                         sizeof(err))
+		                      : -ENOENT;
+
+		if (!ret)
 			break;
+		/* A kernel, but no symbols for it: said once, what to give. */
+		if (ret == -ENODATA && !fl->told) {
+			fprintf(stderr, "kvmfs: linux/: %s\n", err);
+			fl->told = true;
+		}
+	}
 	if (i == nr) {
 		free(lg);
 		return;
@@ -603,6 +618,25 @@ static struct fs_node *fs_linux_node(struct fs *fs, void *priv, uint64_t key)
 }
 
 /*
+ * Where task pid was last seen, for a node of it not looked up before: its
+ * directory's (tasks/<pid>/ or task/<tid>/), which a listing sets.
+ * Without a hint a look walks the whole task list - for every file of
+ * every task, that is quadratic in the tasks.
+ */
+static uint64_t fs_linux_hint(struct fs *fs, struct fs_node *n, int32_t pid, int32_t tgid)
+{
+	void *hint = __atomic_load_n(&n->priv, __ATOMIC_RELAXED);
+	struct fs_node *dir;
+
+	if (hint)
+		return (uint64_t)(uintptr_t)hint;
+	dir = fs_node_get(fs, fs_dyn_ino(&fs_linux_kind,
+	                                 pid == tgid ? fs_linux_key(FS_LINUX_PROC, pid, tgid)
+	                                             : fs_linux_key(FS_LINUX_THREAD, pid, tgid)));
+	return dir ? (uint64_t)(uintptr_t)__atomic_load_n(&dir->priv, __ATOMIC_RELAXED) : 0;
+}
+
+/*
  * The node of file f of task pid (thread group tgid), if that task is
  * there now: its inode number, the task remembered as the next look's hint.
  */
@@ -617,9 +651,7 @@ static int fs_linux_entry(struct fs *fs, enum fs_linux_file f, int32_t pid, int3
 	if (!lg || !n)
 		return -ENOENT;
 	linux_guest_begin(lg);
-	if (linux_task_find(lg, pid,
-	                    (uint64_t)(uintptr_t)__atomic_load_n(&n->priv, __ATOMIC_RELAXED), &t) ||
-	    t.tgid != tgid)
+	if (linux_task_find(lg, pid, fs_linux_hint(fs, n, pid, tgid), &t) || t.tgid != tgid)
 		return -ENOENT;
 	__atomic_store_n(&n->priv, (void *)(uintptr_t)t.addr, __ATOMIC_RELAXED);
 	*ino = i;
@@ -671,11 +703,16 @@ static void fs_linux_list_tasks(struct fs *fs, int32_t tgid, off_t off, struct f
 
 		if ((off_t)t[i].pid + 3 <= off || (i && t[i].pid == t[i - 1].pid))
 			continue;
+		fuse_ino_t ino = fs_dyn_ino(&fs_linux_kind,
+		                            fs_linux_key(f, t[i].pid, tgid ? tgid : t[i].pid));
+		struct fs_node *dir = fs_node_get(fs, ino);
+
+		/* The listing found it: where its files' first looks start (fs_linux_hint). */
+		if (dir)
+			__atomic_store_n(&dir->priv, (void *)(uintptr_t)t[i].addr,
+			                 __ATOMIC_RELAXED);
 		snprintf(name, sizeof(name), "%d", t[i].pid);
-		if (!fs_dirbuf_add(d, name,
-		                   fs_dyn_ino(&fs_linux_kind,
-		                              fs_linux_key(f, t[i].pid, tgid ? tgid : t[i].pid)),
-		                   S_IFDIR, (off_t)t[i].pid + 3))
+		if (!fs_dirbuf_add(d, name, ino, S_IFDIR, (off_t)t[i].pid + 3))
 			break;
 	}
 	free(t);
@@ -844,6 +881,8 @@ static const struct fs_kind_ops fs_linux_tasks_ops = {
 static int fs_linux_init(struct fs *fs, void **priv)
 {
 	struct fs_linux *fl = calloc(1, sizeof(*fl));
+	char err[512];
+	int ret;
 
 	if (!fl)
 		return -ENOMEM;
@@ -851,6 +890,16 @@ static int fs_linux_init(struct fs *fs, void **priv)
 	pthread_mutex_init(&fl->nodes_lock, NULL);
 	/* A dump never changes: looked at once.  A guest that runs, again and again. */
 	fl->changes = !fs->vm->dump;
+	ret = linux_given_load(&fl->given, fs->vm->opts.vmlinux, fs->vm->opts.system_map, err,
+	                       sizeof(err));
+	if (ret) {
+		/* A file given that cannot serve: said now, and kvmfs does not start. */
+		fprintf(stderr, "kvmfs: %s\n", err);
+		pthread_mutex_destroy(&fl->nodes_lock);
+		pthread_mutex_destroy(&fl->lock);
+		free(fl);
+		return ret;
+	}
 	*priv = fl;
 	return 0;
 }
@@ -860,6 +909,7 @@ static void fs_linux_exit(void *priv)
 	struct fs_linux *fl = priv;
 
 	tdestroy(fl->nodes, free);
+	linux_given_free(&fl->given);
 	if (fl->lg) {
 		linux_guest_close(fl->lg);
 		free(fl->lg);

@@ -306,3 +306,39 @@ int linux_btf_sizeof(const struct linux_btf *btf, const char *type, uint64_t *si
 		return -ENOENT;
 	return linux_btf_size(btf, (uint32_t)id, size) ? -ENOENT : 0;
 }
+
+/* Enumerator name of enum type t (ENUM: 8-byte records, ENUM64: 12): its value, or false. */
+static bool btf_enumerator(const struct linux_btf *btf, const uint8_t *t, const char *name,
+                           int64_t *val)
+{
+	bool e64 = btf_info_kind(le32(t + 4)) == LINUX_BTF_ENUM64;
+	uint32_t i, vlen = btf_vlen(t), rec = e64 ? 12 : 8;
+
+	for (i = 0; i < vlen; i++) {
+		const uint8_t *r = t + BTF_TYPE_LEN + i * rec;
+
+		if (strcmp(btf_name(btf, le32(r)), name))
+			continue;
+		*val = e64 ? (int64_t)((uint64_t)le32(r + 8) << 32 | le32(r + 4))
+		           : (int64_t)(int32_t)le32(r + 4);
+		return true;
+	}
+	return false;
+}
+
+int linux_btf_enum_value(const struct linux_btf *btf, const char *with, const char *name,
+                         int64_t *val)
+{
+	uint32_t id;
+	int64_t unused;
+
+	for (id = 1; id < btf->nr; id++) {
+		const uint8_t *t = btf_type(btf, id);
+		unsigned kind = btf_info_kind(le32(t + 4));
+
+		if ((kind == LINUX_BTF_ENUM || kind == LINUX_BTF_ENUM64) &&
+		    btf_enumerator(btf, t, with, &unused) && btf_enumerator(btf, t, name, val))
+			return 0;
+	}
+	return -ENOENT;
+}

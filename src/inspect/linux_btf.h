@@ -91,5 +91,12 @@ int linux_btf_offsetof(const struct linux_btf *btf, const char *type, const char
                        uint64_t *offset);
 /* sizeof(struct name): -ENOENT. */
 int linux_btf_sizeof(const struct linux_btf *btf, const char *type, uint64_t *size);
+/*
+ * The value of enumerator name in the first enum that also has enumerator
+ * with: anonymous enums are found by their members (vsyscall_mode's
+ * { EMULATE, XONLY, NONE }, whose NONE alone is in many).  0, or -ENOENT.
+ */
+int linux_btf_enum_value(const struct linux_btf *btf, const char *with, const char *name,
+                         int64_t *val);
 
 #endif

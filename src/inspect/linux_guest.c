@@ -304,6 +304,7 @@ static const struct lg_member lg_members[] = {
         LG_M("mm_struct", "arg_start", mm_arg_start),
         LG_M("mm_struct", "arg_end", mm_arg_end),
         LG_M("mm_struct", "total_vm", mm_total_vm),
+        LG_OPT("mm_struct", "context.flags", mm_context_flags),
         LG_M("vm_area_struct", "vm_start", vma_start),
         LG_M("vm_area_struct", "vm_end", vma_end),
         LG_M("vm_area_struct", "vm_flags", vma_flags),
@@ -383,6 +384,11 @@ static void lg_layout(struct linux_guest *lg)
 		} else if (m->field == offsetof(struct linux_layout, task_state)) {
 			l->task_state_size =
 			        !linux_btf_size(&lg->btf, type, &size) ? (unsigned)size : 4;
+		} else if (m->field == offsetof(struct linux_layout, mm_context_flags)) {
+			/* unsigned short before 6.4, unsigned long since (LAM's bits) */
+			l->mm_context_flags_size =
+			        !linux_btf_size(&lg->btf, type, &size) && size <= 8 ? (unsigned)size
+			                                                            : 0;
 		}
 		*(uint64_t *)((char *)l + m->field) = off;
 	}
@@ -401,17 +407,37 @@ static void lg_layout(struct linux_guest *lg)
 		         "the kernel's BTF has neither task_struct.thread_node nor thread_group");
 }
 
-/* The .BTF section between __start_BTF and __stop_BTF, parsed. */
-static void lg_btf(struct linux_guest *lg)
+#define LG_GIVE_BTF "give -vmlinux FILE, the kernel's vmlinux with a .BTF section"
+
+/* The .BTF section between __start_BTF and __stop_BTF, or -vmlinux's, parsed. */
+static void lg_btf(struct linux_guest *lg, const struct linux_given *given)
 {
 	uint64_t start, stop;
 	uint16_t magic;
+	char why[128];
 
+	if (given && given->btf) {
+		lg->btf_data = malloc(given->btf_len);
+		if (!lg->btf_data) {
+			snprintf(lg->btf_err, sizeof(lg->btf_err), "BTF: out of memory");
+			return;
+		}
+		memcpy(lg->btf_data, given->btf, given->btf_len);
+		lg->btf_len = given->btf_len;
+		if (linux_btf_parse(&lg->btf, lg->btf_data, lg->btf_len, why, sizeof(why))) {
+			snprintf(lg->btf_err, sizeof(lg->btf_err), "-vmlinux %s: %s",
+			         given->vmlinux, why);
+			goto bad;
+		}
+		lg->has_btf = true;
+		lg_layout(lg);
+		return;
+	}
 	if (linux_kallsyms_lookup(&lg->ks, "__start_BTF", &start) ||
 	    linux_kallsyms_lookup(&lg->ks, "__stop_BTF", &stop)) {
 		snprintf(lg->btf_err, sizeof(lg->btf_err),
 		         "the guest kernel has no BTF (no __start_BTF in its kallsyms: "
-		         "CONFIG_DEBUG_INFO_BTF off)");
+		         "CONFIG_DEBUG_INFO_BTF off): " LG_GIVE_BTF);
 		return;
 	}
 	if (stop <= start || stop - start > LINUX_BTF_MAX) {
@@ -424,7 +450,7 @@ static void lg_btf(struct linux_guest *lg)
 	if (!linux_kmem_read(&lg->kmem, start, &magic, sizeof(magic)) || magic != LINUX_BTF_MAGIC) {
 		snprintf(lg->btf_err, sizeof(lg->btf_err),
 		         "the guest kernel has no BTF at __start_BTF %#" PRIx64
-		         " (no 0xeb9f magic there)",
+		         " (no 0xeb9f magic there): " LG_GIVE_BTF,
 		         start);
 		return;
 	}
@@ -451,6 +477,26 @@ bad:
 }
 
 /*
+ * What get_gate_vma() (arch/x86/entry/vsyscall/vsyscall_64.c) looks at.
+ * CONFIG_COMPAT is known by kernel/compat.c's functions, built only with
+ * it.  vsyscall_mode's NONE by its enum in BTF: it has been the last of
+ * { EMULATE, NATIVE or XONLY, NONE } since 4.4, so 2 without it.
+ */
+static void lg_gate(struct linux_guest *lg)
+{
+	uint64_t va;
+
+	if (linux_kallsyms_lookup(&lg->ks, "gate_vma", &lg->gate_vma) ||
+	    linux_kallsyms_lookup(&lg->ks, "vsyscall_mode", &lg->vsyscall_mode))
+		lg->gate_vma = lg->vsyscall_mode = 0;
+	lg->compat = !linux_kallsyms_lookup(&lg->ks, "compat_get_bitmap", &va) ||
+	             !linux_kallsyms_lookup(&lg->ks, "get_compat_sigset", &va);
+	lg->vsyscall_none = 2;
+	if (lg->has_btf)
+		linux_btf_enum_value(&lg->btf, "EMULATE", "NONE", &lg->vsyscall_none);
+}
+
+/*
  * The kernel's own root, init_top_pgt (swapper_pg_dir), from its symbol,
  * for every walk of the kernel half: the root a vCPU held when the kernel
  * was found is some process's, which may exit and free it, or early in
@@ -474,8 +520,41 @@ static void lg_kernel_root(struct linux_guest *lg)
 	}
 }
 
+/*
+ * -system-map's symbols, moved by where the kernel's _text really is, and
+ * checked: linux_banner must be the banner there.
+ */
+static int lg_system_map(struct linux_guest *lg, const struct linux_given *given, char *err,
+                         size_t errlen)
+{
+	const char *line = strstr(given->map, " T _text\n"), *p = line;
+	char why[128], banner[16];
+	uint64_t text = 0, va;
+	int ret;
+
+	while (p > given->map && p[-1] != '\n')
+		p--;
+	text = strtoull(p, NULL, 16);
+	ret = linux_kallsyms_from_map(&lg->ks, given->map, lg->k.text_va - text, why, sizeof(why));
+	if (ret)
+		return errmsg(err, errlen, ret == -ENOMEM ? ret : -ENODATA, "-system-map %s: %s",
+		              given->system_map, why);
+	if (linux_kallsyms_lookup(&lg->ks, "linux_banner", &va) ||
+	    !linux_kmem_read(&lg->kmem, va, banner, sizeof(banner)) ||
+	    memcmp(banner, "Linux version ", 14)) {
+		linux_kallsyms_free(&lg->ks);
+		return errmsg(
+		        err, errlen, -ENODATA,
+		        "-system-map %s is not the guest kernel's: its linux_banner, moved by "
+		        "_text's offset, is no 'Linux version' banner",
+		        given->system_map);
+	}
+	return 0;
+}
+
 int linux_guest_open(struct linux_guest *lg, const struct pagewalk_cpu *cpu,
-                     const struct guestkernel_mem *phys, char *err, size_t errlen)
+                     const struct guestkernel_mem *phys, const struct linux_given *given, char *err,
+                     size_t errlen)
 {
 	struct linux_kallsyms_range ranges[GUESTKERNEL_MAX_RUNS];
 	unsigned i, n = 0;
@@ -487,6 +566,12 @@ int linux_guest_open(struct linux_guest *lg, const struct pagewalk_cpu *cpu,
 	if (guestkernel_find(cpu, phys, NULL, &lg->k))
 		return errmsg(err, errlen, -ENOENT,
 		              "no Linux kernel mapped by the vCPU's page tables");
+	if (given && given->map) {
+		ret = lg_system_map(lg, given, err, errlen);
+		if (ret)
+			return ret;
+		goto symbols;
+	}
 	/*
 	 * The tables are data: the image's pieces that are not code - once
 	 * boot has ended (mark_rodata_ro).  Until then the image is mapped
@@ -503,14 +588,21 @@ int linux_guest_open(struct linux_guest *lg, const struct pagewalk_cpu *cpu,
 			        (struct linux_kallsyms_range){lg->k.runs[i].va, lg->k.runs[i].size};
 		ret = linux_kallsyms_find(&lg->ks, &lg->kmem, ranges, n, err, errlen);
 	}
+	if (ret == -ENOENT)
+		return errmsg(err, errlen, -ENODATA,
+		              "the guest kernel %s has no kallsyms (CONFIG_KALLSYMS off?): give "
+		              "-system-map FILE, its System.map",
+		              lg->k.release);
 	if (ret)
 		return ret;
+symbols:
 	linux_kallsyms_lookup(&lg->ks, "init_task", &lg->init_task);
 	linux_kallsyms_lookup(&lg->ks, "modules", &lg->modules);
 	linux_kallsyms_lookup(&lg->ks, "special_mapping_vmops", &lg->special_mapping_vmops);
 	linux_kallsyms_lookup(&lg->ks, "prb", &lg->prb_ptr);
 	lg_kernel_root(lg);
-	lg_btf(lg);
+	lg_btf(lg, given);
+	lg_gate(lg);
 	return 0;
 }
 

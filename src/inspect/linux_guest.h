@@ -6,6 +6,8 @@
  * symbols __start_BTF and __stop_BTF).  The structure members the readers
  * of tasks, maps and modules use are looked up once, here, in one table
  * (struct linux_layout); the printk reader keeps its own (linux_printk.h).
+ * Where the kernel lacks them, what the user gave stands in
+ * (linux_given.h): a System.map's symbols, a vmlinux's .BTF.
  *
  * A kernel without BTF still has its version and symbols: open succeeds
  * with has_btf false and btf_err saying why, and the readers that need
@@ -21,6 +23,7 @@
 
 #include "inspect/guestkernel.h"
 #include "inspect/linux_btf.h"
+#include "inspect/linux_given.h"
 #include "inspect/linux_kallsyms.h"
 #include "inspect/linux_kmem.h"
 
@@ -40,6 +43,8 @@ struct linux_layout {
 	        cred_fsgid;
 	uint64_t mm_mt_root, mm_mmap, mm_pgd, mm_start_brk, mm_brk, mm_start_stack;
 	uint64_t mm_arg_start, mm_arg_end, mm_total_vm;
+	uint64_t mm_context_flags; /* x86's mm->context.flags (MM_CONTEXT_HAS_VSYSCALL) */
+	unsigned mm_context_flags_size;
 	bool have_maple; /* 6.1+: mm->mm_mt; before: the mm->mmap list */
 	uint64_t vma_start, vma_end, vma_flags, vma_pgoff, vma_file, vma_ops, vma_private, vma_mm,
 	        vma_next;
@@ -74,18 +79,32 @@ struct linux_guest {
 	struct linux_layout l;
 	char layout_err[160]; /* non-empty: a member the readers need is missing */
 	uint64_t init_task, modules, special_mapping_vmops;
+	/*
+	 * The vsyscall page, as get_gate_vma() decides whether an mm has it:
+	 * gate_vma and vsyscall_mode by their symbols (0: absent), the value
+	 * of NONE (from BTF), and whether the kernel has CONFIG_COMPAT (then
+	 * the mm must also have MM_CONTEXT_HAS_VSYSCALL).
+	 */
+	uint64_t gate_vma, vsyscall_mode;
+	int64_t vsyscall_none;
+	bool compat;
 	uint64_t prb_ptr; /* &prb: which ring it points at changes early in boot */
 	unsigned long errors[LINUX_ERR_NR]; /* atomic */
 	unsigned long gen;                  /* atomic: linux_guest_begin's count */
 };
 
 /*
- * Find the kernel through cpu and read its symbols and types.  0 with lg
- * set up; -ENOENT when no Linux kernel is mapped or it has no kallsyms
- * (err says which); -ENOMEM.
+ * Find the kernel through cpu and read its symbols and types: its own, or
+ * given's (NULL: nothing given) where given has them - -system-map's
+ * symbols, moved by the offset of the kernel's _text, instead of its
+ * kallsyms; -vmlinux's BTF instead of its .BTF.  0 with lg set up; -ENOENT
+ * when no Linux kernel is mapped; -ENODATA when one is but it has no
+ * kallsyms and no System.map is given, or the one given is not its (err
+ * says what is missing and what to give); -ENOMEM.
  */
 int linux_guest_open(struct linux_guest *lg, const struct pagewalk_cpu *cpu,
-                     const struct guestkernel_mem *phys, char *err, size_t errlen);
+                     const struct guestkernel_mem *phys, const struct linux_given *given, char *err,
+                     size_t errlen);
 void linux_guest_close(struct linux_guest *lg);
 
 /* Whether the readers of tasks, maps and modules can run; if not, *why (one line). */

@@ -2,6 +2,7 @@
  * linux_kallsyms.c - find and decode the kernel's compressed symbol table
  * (see linux_kallsyms.h for the layout and how each table is recognised).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -410,6 +411,85 @@ int linux_kallsyms_find(struct linux_kallsyms *ks, const struct linux_kmem *mem,
 		                               "(CONFIG_KALLSYMS off?)"
 		                             : "kallsyms: out of memory");
 	return 0;
+}
+
+#define KS_IMAGE_START 0xffffffff80000000ULL /* __START_KERNEL_map */
+
+int linux_kallsyms_from_map(struct linux_kallsyms *ks, const char *text, uint64_t delta, char *err,
+                            size_t errlen)
+{
+	size_t cap = 0, used = 0, ncap = 0, line = 0;
+	const char *p = text;
+
+	memset(ks, 0, sizeof(*ks));
+	while (*p) {
+		const char *eol = strchrnul(p, '\n'), *name;
+		uint64_t addr = 0;
+		size_t len, digits = 0;
+		char type;
+
+		line++;
+		for (; digits < 16 && isxdigit((unsigned char)p[digits]); digits++)
+			addr = addr << 4 |
+			       (uint64_t)(isdigit((unsigned char)p[digits])
+			                          ? p[digits] - '0'
+			                          : (tolower((unsigned char)p[digits]) - 'a' + 10));
+		name = p + digits + 3;
+		if (!digits || name > eol || p[digits] != ' ' || p[digits + 2] != ' ' ||
+		    !isgraph((unsigned char)p[digits + 1]) || name == eol)
+			goto bad;
+		type = p[digits + 1];
+		len = (size_t)(eol - name);
+		if (len > KS_NAME_MAX)
+			goto bad;
+		if (ks->nr == cap) {
+			uint64_t *a;
+			char *t;
+			uint32_t *n;
+
+			cap = cap ? 2 * cap : 65536;
+			a = realloc(ks->addr, cap * sizeof(*a));
+			if (a)
+				ks->addr = a;
+			t = a ? realloc(ks->type, cap) : NULL;
+			if (t)
+				ks->type = t;
+			n = t ? realloc(ks->name, cap * sizeof(*n)) : NULL;
+			if (!n)
+				goto nomem;
+			ks->name = n;
+		}
+		if (used + len + 1 > ncap) {
+			char *q;
+
+			ncap = 2 * ncap + len + 1 + (1u << 20);
+			q = realloc(ks->names, ncap);
+			if (!q)
+				goto nomem;
+			ks->names = q;
+		}
+		ks->addr[ks->nr] = addr >= KS_IMAGE_START ? addr + delta : addr;
+		ks->type[ks->nr] = type;
+		ks->name[ks->nr] = (uint32_t)used;
+		memcpy(ks->names + used, name, len);
+		ks->names[used + len] = '\0';
+		used += len + 1;
+		ks->nr++;
+		p = *eol ? eol + 1 : eol;
+	}
+	if (!ks->nr) {
+		linux_kallsyms_free(ks);
+		return errmsg(err, errlen, -EINVAL, "no symbols in it");
+	}
+	if (ks_index(ks))
+		goto nomem;
+	return 0;
+bad:
+	linux_kallsyms_free(ks);
+	return errmsg(err, errlen, -EINVAL, "line %zu is not 'ADDRESS TYPE NAME'", line);
+nomem:
+	linux_kallsyms_free(ks);
+	return errmsg(err, errlen, -ENOMEM, "out of memory");
 }
 
 void linux_kallsyms_free(struct linux_kallsyms *ks)

@@ -53,6 +53,14 @@ struct linux_kallsyms {
 int linux_kallsyms_find(struct linux_kallsyms *ks, const struct linux_kmem *mem,
                         const struct linux_kallsyms_range *ranges, unsigned nr_ranges, char *err,
                         size_t errlen);
+/*
+ * The symbols of a System.map's text ("address type name" lines, as nm -n
+ * prints them), those at or above START_KERNEL_MAP - the image - moved by
+ * delta (the KASLR offset), the rest (per-CPU offsets, absolute values)
+ * kept.  0, or -EINVAL / -ENOMEM with the reason in err.
+ */
+int linux_kallsyms_from_map(struct linux_kallsyms *ks, const char *text, uint64_t delta, char *err,
+                            size_t errlen);
 void linux_kallsyms_free(struct linux_kallsyms *ks);
 /* The address of the first symbol named name: 0, or -ENOENT. */
 int linux_kallsyms_lookup(const struct linux_kallsyms *ks, const char *name, uint64_t *addr);

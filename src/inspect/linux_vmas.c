@@ -207,6 +207,56 @@ static void mt_walk(struct vma_walk *w, uint64_t entry, uint64_t max, unsigned d
 	}
 }
 
+/*
+ * The gate area after the VMAs, as /proc's m_next() adds it: when
+ * get_gate_vma(mm) would return it (vsyscall_mode is not NONE and, with
+ * CONFIG_COMPAT, the mm has MM_CONTEXT_HAS_VSYSCALL, bit 1 of
+ * context.flags), with gate_vma's own range and flags (VM_EXEC alone when
+ * map_vsyscall() set XONLY).  Its name is gate_vma_ops's.
+ */
+#define LINUX_MM_CONTEXT_HAS_VSYSCALL 0x2
+
+static void vma_gate(struct vma_walk *w)
+{
+	struct linux_guest *lg = w->lg;
+	const struct linux_layout *l = &lg->l;
+	struct linux_vma *v;
+	uint64_t flags = 0, start, end, vmflags;
+	uint32_t mode;
+
+	if (w->err || !lg->gate_vma || !linux_guest_u32(lg, lg->vsyscall_mode, &mode) ||
+	    (int64_t)mode == lg->vsyscall_none)
+		return;
+	if (lg->compat &&
+	    (!l->mm_context_flags_size ||
+	     !linux_guest_read(lg, w->mm + l->mm_context_flags, &flags, l->mm_context_flags_size) ||
+	     !(flags & LINUX_MM_CONTEXT_HAS_VSYSCALL)))
+		return;
+	if (!linux_guest_u64(lg, lg->gate_vma + l->vma_start, &start) ||
+	    !linux_guest_u64(lg, lg->gate_vma + l->vma_end, &end) ||
+	    !linux_guest_u64(lg, lg->gate_vma + l->vma_flags, &vmflags))
+		return;
+	if (start >= end || start < w->last_end) {
+		linux_guest_error(lg, LINUX_ERR_INVALID);
+		return;
+	}
+	if (w->nr == w->cap) {
+		v = realloc(w->v, (w->cap + 1) * sizeof(*v));
+		if (!v) {
+			w->err = -ENOMEM;
+			return;
+		}
+		w->v = v;
+		w->cap++;
+	}
+	v = &w->v[w->nr++];
+	memset(v, 0, sizeof(*v));
+	v->start = start;
+	v->end = end;
+	v->flags = vmflags;
+	strcpy(v->name, "[vsyscall]");
+}
+
 int linux_vmas_read(struct linux_guest *lg, uint64_t mm, struct linux_vma **out, size_t *nr)
 {
 	const struct linux_layout *l = &lg->l;
@@ -239,6 +289,7 @@ int linux_vmas_read(struct linux_guest *lg, uint64_t mm, struct linux_vma **out,
 				break;
 		}
 	}
+	vma_gate(&w);
 	if (w.err == -ENOMEM) {
 		free(w.v);
 		return -ENOMEM;

@@ -4,8 +4,8 @@
  * mm->mmap list before it - each with its range, rights, file offset, the
  * file's device and inode, and a name: the file's path (its dentry chain
  * up through the mounts), [heap], [stack], or a special mapping's own
- * ([vdso], [vvar]).  The gate area ([vsyscall]), which is no VMA of the
- * mm, is not listed.
+ * ([vdso], [vvar]) - and last, as /proc adds it, the gate area
+ * ([vsyscall]), which is no VMA of the mm, where get_gate_vma() has it.
  *
  * The tree walk is bounded in depth and entries, and every VMA is checked
  * (its vm_mm is the mm, start below end, after the previous one); one that

@@ -16,6 +16,10 @@ against references kvmfs did not compute:
   - `objcopy --only-section=.BTF` of the vmlinux for btf;
   - the console QEMU logged for dmesg.
 
+The same kernel booted with vsyscall=xonly (its own dump, made in a temporary
+directory unless build/kdump has tcg-vsyscall-xonly.core) has the gate area in
+every process's maps, as drgn evaluates get_gate_vma() over DWARF.
+
 A copy of the no-KASLR dump with its .BTF bytes zeroed (in the test's own
 temporary directory) stands for a kernel built without BTF.
 
@@ -28,6 +32,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import types
 from pathlib import Path
 
 import pytest
@@ -95,7 +100,27 @@ def vma_name(mm, v):
     return ""
 
 
-out = {"tasks": [], "maps": {}, "map_count": {}, "mem": {}, "cmdline": {}, "modules": []}
+def perms_of(f):
+    return ("r" if f & 1 else "-") + ("w" if f & 2 else "-") + ("x" if f & 4 else "-") + \
+        ("s" if f & 0x80 else "p")
+
+
+# get_gate_vma() (arch/x86/entry/vsyscall/vsyscall_64.c), evaluated here over DWARF:
+# vsyscall_mode is not NONE and, with CONFIG_COMPAT (task_struct.compat_robust_list
+# exists only then), mm->context.flags has MM_CONTEXT_HAS_VSYSCALL (bit 1).
+mode = prog["vsyscall_mode"]
+none = dict((e.name, e.value) for e in mode.type_.enumerators)["NONE"]
+compat = prog.type("struct task_struct").has_member("compat_robust_list")
+gate_vma = prog["gate_vma"]
+def gate(mm):
+    if mode.value_() == none or (compat and not mm.context.flags.value_() & 2):
+        return None
+    return [gate_vma.vm_start.value_(), gate_vma.vm_end.value_(),
+            perms_of(gate_vma.vm_flags.value_()), 0, 0, "[vsyscall]"]
+
+
+out = {"tasks": [], "maps": {}, "map_count": {}, "mem": {}, "cmdline": {}, "modules": [],
+       "gate": {}, "vsyscall_mode": mode.format_(type_name=False)}
 for t in for_each_task(prog):
     pid = t.pid.value_()
     out["tasks"].append([pid, t.tgid.value_(), t.comm.string_().decode(),
@@ -105,13 +130,13 @@ for t in for_each_task(prog):
         continue
     maps = []
     for v in mt_vmas(mm):
-        f = v.vm_flags.value_()
-        perms = ("r" if f & 1 else "-") + ("w" if f & 2 else "-") + ("x" if f & 4 else "-") + \
-            ("s" if f & 0x80 else "p")
+        perms = perms_of(v.vm_flags.value_())
         ino = v.vm_file.f_inode.i_ino.value_() if v.vm_file else 0
         off = v.vm_pgoff.value_() << 12 if v.vm_file else 0
         maps.append([v.vm_start.value_(), v.vm_end.value_(), perms, off, ino, vma_name(mm, v)])
-    out["maps"][pid] = maps
+    g = gate(mm)
+    out["gate"][pid] = g is not None
+    out["maps"][pid] = maps + ([g] if g else [])
     out["map_count"][pid] = mm.map_count.value_()
     out["cmdline"][pid] = [a.decode(errors="replace") for a in cmdline(t)]
     # A page of its stack (where the stack pointer was left) and of its data.
@@ -134,12 +159,12 @@ print(json.dumps(out))
 class Mount:
     """One kvmfs -dump of one core, for every test of the module."""
 
-    def __init__(self, core, tmp):
+    def __init__(self, core, tmp, args=()):
         self.core = core
         self.mnt = tmp / "mnt"
         self.mnt.mkdir()
         self.err = tmp / "kvmfs.err"
-        self.proc = _spawn(["-dump", core], self.mnt, tmp / "kvmfs.out", self.err, False, KVMFS)
+        self.proc = _spawn(["-dump", core] + list(args), self.mnt, tmp / "kvmfs.out", self.err, False, KVMFS)
         up = wait_for(lambda: self.proc.poll() is not None or
                       (READY in self.stderr() and is_mounted(self.mnt)), START_TIMEOUT)
         if not up or self.proc.poll() is not None:
@@ -185,7 +210,7 @@ def run_drgn(vmcore):
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     d = json.loads(r.stdout)
-    for k in ("maps", "map_count", "mem", "cmdline"):
+    for k in ("maps", "map_count", "mem", "cmdline", "gate"):
         d[k] = {int(p): v for p, v in d[k].items()}
     return d
 
@@ -310,19 +335,20 @@ def user_pids(g):
     return sorted(g.drgn["maps"])
 
 
-def test_maps_equal_drgn(guest):
-    pids = user_pids(guest)
+def check_maps(g):
+    pids = user_pids(g)
     # init and the shell, both busybox: its text, data, heap, stack, vvar, vdso.
     assert len(pids) >= 2
     for pid in pids:
-        ours = json.loads(guest.m.text("linux", "tasks", pid, "maps.json"))
+        ours = json.loads(g.m.text("linux", "tasks", pid, "maps.json"))
         got = [[v["start"], v["end"], v["perms"], v["offset"], v["inode"], v["path"]] for v in ours]
-        assert got == guest.drgn["maps"][pid], pid
-        assert len(got) == guest.drgn["map_count"][pid]
+        assert got == g.drgn["maps"][pid], pid
+        # map_count counts the mm's VMAs: the gate area, last, is none of them.
+        assert len(got) == g.drgn["map_count"][pid] + g.drgn["gate"][pid]
         paths = [v[5] for v in got]
         assert "/bin/busybox" in paths and "[stack]" in paths and "[vdso]" in paths
         # The text form: /proc/PID/maps's columns, the name from column 74.
-        lines = guest.m.text("linux", "tasks", pid, "maps").splitlines()
+        lines = g.m.text("linux", "tasks", pid, "maps").splitlines()
         assert len(lines) == len(got)
         for line, v in zip(lines, ours):
             head = (f"{v['start']:08x}-{v['end']:08x} {v['perms']} {v['offset']:08x} "
@@ -332,6 +358,60 @@ def test_maps_equal_drgn(guest):
                 assert line[73:] == v["path"] and line[len(head):73].strip() == ""
             else:
                 assert line == head
+
+
+def test_maps_equal_drgn(guest):
+    check_maps(guest)
+    # Debian's kernel is built with LEGACY_VSYSCALL_NONE: no gate area unless booted with
+    # vsyscall=.
+    assert guest.drgn["vsyscall_mode"] == "NONE"
+    assert not any(guest.drgn["gate"].values())
+
+
+# ---- the vsyscall page ----
+
+VSYSCALL_DUMP = "tcg-vsyscall-xonly"
+VSYSCALL_APPEND = "console=ttyS0 nokaslr panic=-1 ignore_loglevel vsyscall=xonly"
+
+
+@pytest.fixture(scope="module")
+def vsyscall_guest(tmp_path_factory):
+    """The kernel booted with vsyscall=xonly: build/kdump's copy if there is one (nothing here
+    writes it), else a dump made now in a temporary directory (a TCG boot, a minute or two)."""
+    require_fuse()
+    need_dump("tcg-nokaslr")
+    core = KDUMP / f"{VSYSCALL_DUMP}.core"
+    tmp = tmp_path_factory.mktemp("vsyscall")
+    if not core.exists():
+        initramfs = ROOT / "build" / "initramfs.cpio"
+        if not initramfs.exists() or not shutil.which("qemu-system-x86_64"):
+            pytest.skip("no build/initramfs.cpio or qemu-system-x86_64 to make a vsyscall dump")
+        core = tmp / f"{VSYSCALL_DUMP}.core"
+        r = subprocess.run([PYTHON, str(ROOT / "tools" / "qemu-dump.py"), "--idle",
+                            "--kernel", str(KDIR / "vmlinuz"), "--initrd", str(initramfs),
+                            "--append", VSYSCALL_APPEND, str(core)],
+                           capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+    m = Mount(core, tmp)
+    try:
+        yield Guest(VSYSCALL_DUMP, core, m)
+    finally:
+        m.stop()
+        if core.parent == tmp:
+            core.unlink()
+
+
+def test_maps_vsyscall_equal_drgn(vsyscall_guest):
+    """[vsyscall] last in every process's maps, as get_gate_vma() decides and /proc prints it."""
+    g = vsyscall_guest
+    assert g.drgn["vsyscall_mode"] == "XONLY"
+    assert user_pids(g) and all(g.drgn["gate"][pid] for pid in user_pids(g))
+    check_maps(g)
+    for pid in user_pids(g):
+        assert g.m.text("linux", "tasks", pid, "maps").splitlines()[-1] == (
+            "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0"
+            + " " * 18 + "[vsyscall]")
+    assert g.m.text("linux", "tasks", 2, "maps") == ""  # a kernel thread: no mm, no gate
 
 
 def test_mem_and_cmdline_equal_drgn(guest):
@@ -440,37 +520,172 @@ def sparse_copy(src, dst):
         o.truncate()
 
 
+def zero_btf_copy(core, copy, sm):
+    """A sparse copy of the no-KASLR dump with the .BTF section's bytes zeroed."""
+    # No KASLR, phys_base 0: the image lies at its link address less __START_KERNEL_map.
+    start, stop = sm["__start_BTF"] - START_KERNEL_MAP, sm["__stop_BTF"] - START_KERNEL_MAP
+    sparse_copy(core, copy)
+    with open(copy, "r+b") as f:
+        for paddr, off, filesz in elf_loads(copy):
+            lo, hi = max(start, paddr), min(stop, paddr + filesz)
+            if lo < hi:
+                f.seek(off + lo - paddr)
+                f.write(bytes(hi - lo))
+
+
+def full_map():
+    return {l.split()[2]: int(l.split()[0], 16) for l in
+            (KDIR / "System.map").read_text().splitlines()}
+
+
+def linux_lines(m):
+    return [l for l in m.stderr().splitlines() if "linux/" in l]
+
+
 def test_kernel_without_btf(tmp_path):
     require_fuse()
     core = need_dump("tcg-nokaslr")
-    sm = {l.split()[2]: int(l.split()[0], 16) for l in
-          (KDIR / "System.map").read_text().splitlines()}
-    # No KASLR, phys_base 0: the image lies at its link address less __START_KERNEL_map.
-    start, stop = sm["__start_BTF"] - START_KERNEL_MAP, sm["__stop_BTF"] - START_KERNEL_MAP
+    sm = full_map()
     copy = tmp_path / "nobtf.core"
     try:
-        sparse_copy(core, copy)
-        with open(copy, "r+b") as f:
-            for paddr, off, filesz in elf_loads(copy):
-                lo, hi = max(start, paddr), min(stop, paddr + filesz)
-                if lo < hi:
-                    f.seek(off + lo - paddr)
-                    f.write(bytes(hi - lo))
+        zero_btf_copy(core, copy, sm)
         m = Mount(copy, tmp_path)
         try:
-            lines = [l for l in m.stderr().splitlines() if "linux/" in l]
-            assert lines == [f"kvmfs: linux/: the guest kernel has no BTF at __start_BTF "
-                             f"{sm['__start_BTF']:#x} (no 0xeb9f magic there): only version, "
-                             f"kallsyms and errors are shown"]
+            missing = (f"the guest kernel has no BTF at __start_BTF {sm['__start_BTF']:#x} "
+                       f"(no 0xeb9f magic there): give -vmlinux FILE, the kernel's vmlinux "
+                       f"with a .BTF section")
+            assert linux_lines(m) == [
+                f"kvmfs: linux/: {missing}: only version, kallsyms and errors are shown"]
             assert sorted(os.listdir(m.path("linux"))) == ["errors", "kallsyms", "version"]
             assert m.text("linux", "errors").splitlines()[-1] == (
-                f"missing the guest kernel has no BTF at __start_BTF {sm['__start_BTF']:#x} "
-                f"(no 0xeb9f magic there): no btf, dmesg, modules or tasks")
+                f"missing {missing}: no btf, dmesg, modules or tasks")
             # What needs no types is still right.
             assert m.text("linux", "version").startswith("Linux version ")
             ks = dict((l.split()[2], int(l.split()[0], 16))
                       for l in m.text("linux", "kallsyms").splitlines())
             assert ks["init_task"] == sm["init_task"]
+        finally:
+            m.stop()
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def test_vmlinux_gives_the_types(tmp_path):
+    """-vmlinux: the same kernel without BTF in memory, its types from the vmlinux's .BTF:
+    tasks/ equal drgn's again, btf is the file's section."""
+    require_fuse()
+    core = need_dump("tcg-nokaslr")
+    sections = subprocess.run(["readelf", "-SW", str(KDIR / "vmlinux")], capture_output=True,
+                              text=True, check=True).stdout
+    assert " .BTF " in sections  # Debian's vmlinux has it: given as it is
+    copy = tmp_path / "nobtf.core"
+    try:
+        zero_btf_copy(core, copy, full_map())
+        m = Mount(copy, tmp_path, ["-vmlinux", KDIR / "vmlinux"])
+        try:
+            assert linux_lines(m) == []
+            assert {"btf", "dmesg", "tasks", "tasks.json"} <= set(os.listdir(m.path("linux")))
+            g = types.SimpleNamespace(m=m, drgn=run_drgn(m.path("vmcore")))
+            drgn = sorted([t for t in g.drgn["tasks"] if t[0] != 0])
+            assert len(drgn) > 20 and sorted(our_tasks(g)) == drgn
+            for pid in user_pids(g):
+                ours = json.loads(m.text("linux", "tasks", pid, "maps.json"))
+                assert [[v["start"], v["end"], v["perms"], v["offset"], v["inode"], v["path"]]
+                        for v in ours] == g.drgn["maps"][pid]
+            ref = tmp_path / "btf"
+            subprocess.run(["objcopy", "-O", "binary", "--only-section=.BTF",
+                            str(KDIR / "vmlinux"), str(ref)], check=True)
+            assert m.path("linux", "btf").read_bytes() == ref.read_bytes()
+            assert m.text("linux", "errors") == "unreadable 0\nloop 0\ninvalid 0\n"
+        finally:
+            m.stop()
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def test_vmlinux_and_system_map_refused_when_unusable(tmp_path):
+    """A -vmlinux without .BTF (DWARF alone, or nothing) or a -system-map that is none: one
+    line, exit 1, nothing mounted."""
+    core = need_dump("tcg-nokaslr")
+    src = tmp_path / "x.c"
+    src.write_text("int x;\n")
+    dwarf = tmp_path / "dwarf.o"
+    subprocess.run(["cc", "-g", "-c", str(src), "-o", str(dwarf)], check=True)
+    (tmp_path / "mnt").mkdir()
+    for args, line in (
+            (["-vmlinux", dwarf], f"kvmfs: -vmlinux {dwarf}: no .BTF section, only DWARF, "
+             "which kvmfs does not read (unsupported: add BTF with pahole -J, or give a "
+             "vmlinux built with CONFIG_DEBUG_INFO_BTF)"),
+            (["-vmlinux", KDIR / "System.map"], f"kvmfs: -vmlinux {KDIR / 'System.map'}: not "
+             "an x86-64 ELF file (give the kernel's vmlinux)"),
+            (["-system-map", KDIR / "version"], f"kvmfs: -system-map {KDIR / 'version'}: not "
+             "a System.map (no 'ADDRESS T _text' line)")):
+        r = subprocess.run([str(KVMFS), "-dump", str(core)] + [str(a) for a in args]
+                           + [str(tmp_path / "mnt")], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, r
+        assert r.stderr.splitlines()[0] == line
+        assert not is_mounted(tmp_path / "mnt")
+
+
+def test_system_map_gives_the_symbols(tmp_path):
+    """The KASLR dump with its kallsyms tables zeroed: without -system-map one line saying
+    what is missing and what to give, and no linux/; with it, System.map's symbols moved by
+    the KASLR offset, and tasks/ equal drgn's."""
+    require_fuse()
+    core = need_dump("tcg-kaslr-derived")
+    plain = need_dump("tcg-nokaslr")
+    sm = full_map()
+    # The tables are the same bytes in both dumps (offsets relative to _text): where they lie
+    # in the KASLR one is found by their content, read from the no-KASLR one.
+    start = sm["kallsyms_offsets"] - START_KERNEL_MAP
+    stop = sm["kallsyms_token_index"] + 512 - START_KERNEL_MAP
+    token = sm["kallsyms_token_table"] - START_KERNEL_MAP
+    def file_off(path, paddr):
+        for p, off, filesz in elf_loads(path):
+            if p <= paddr < p + filesz:
+                return off + paddr - p
+    with open(plain, "rb") as f:
+        f.seek(file_off(plain, token))
+        needle = f.read(1024)
+    copy = tmp_path / "noksyms.core"
+    try:
+        sparse_copy(core, copy)
+        with open(copy, "r+b") as f:
+            import mmap
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                at = mm.find(needle)
+                assert at > 0 and mm.find(needle, at + 1) < 0
+            f.seek(at - (token - start))
+            f.write(bytes(stop - start))
+        tmp1 = tmp_path / "without"
+        tmp1.mkdir()
+        m = Mount(copy, tmp1)
+        try:
+            release = (KDIR / "version").read_text().strip()
+            assert linux_lines(m) == [
+                f"kvmfs: linux/: the guest kernel {release} has no kallsyms (CONFIG_KALLSYMS "
+                f"off?): give -system-map FILE, its System.map"]
+            assert "linux" not in os.listdir(m.mnt)
+        finally:
+            m.stop()
+        tmp2 = tmp_path / "with"
+        tmp2.mkdir()
+        m = Mount(copy, tmp2, ["-system-map", KDIR / "System.map"])
+        try:
+            assert linux_lines(m) == []
+            g = types.SimpleNamespace(m=m, drgn=run_drgn(m.path("vmcore")))
+            drgn = sorted([t for t in g.drgn["tasks"] if t[0] != 0])
+            assert len(drgn) > 20 and sorted(our_tasks(g)) == drgn
+            ks = {}
+            for l in m.text("linux", "kallsyms").splitlines():
+                a, _, n = l.split()
+                ks.setdefault(n, int(a, 16))
+            offset = g.drgn["text"] - sm["_text"]
+            assert offset != 0 and ks["_text"] == g.drgn["text"]
+            unique = system_map()
+            names = [n for n in unique if unique[n] >= START_KERNEL_MAP][::80]
+            assert len(names) > 500
+            assert all(ks[n] == sm[n] + offset for n in names)
         finally:
             m.stop()
     finally:

@@ -3,7 +3,8 @@
  * through nested and anonymous structs and unions, bitfields, sizes of
  * arrays, pointers and typedef chains; and blobs it must refuse (bad
  * magic, sections past the end, a record cut short, an unknown kind, a
- * string section without its NUL), and a typedef loop that must not hang.
+ * string section without its NUL), and a typedef loop that must not hang;
+ * enumerator values, an anonymous enum found by a sibling enumerator.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -220,12 +221,58 @@ static void test_refused(void **state)
 	assert_int_equal(linux_btf_parse(&btf, b.out, 10, err, sizeof(err)), -EINVAL);
 }
 
+static void enumerator(struct blob *b, const char *name, int32_t v)
+{
+	u32(b, str(b, name));
+	u32(b, (uint32_t)v);
+}
+
+/* An anonymous enum found by its members (vsyscall_mode's), past another with NONE. */
+static void test_enum_value(void **state)
+{
+	struct linux_btf btf;
+	struct blob b;
+	char err[128];
+	int64_t v = 0;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	str(&b, "");
+	type(&b, "other", LINUX_BTF_ENUM, 2, false, 4);
+	enumerator(&b, "NONE", 7);
+	enumerator(&b, "SOME", -1);
+	type(&b, NULL, LINUX_BTF_ENUM, 3, false, 4);
+	enumerator(&b, "EMULATE", 0);
+	enumerator(&b, "XONLY", 1);
+	enumerator(&b, "NONE", 2);
+	type(&b, "big", LINUX_BTF_ENUM64, 2, false, 8);
+	u32(&b, str(&b, "WIDE"));
+	u32(&b, 5);
+	u32(&b, 1);
+	u32(&b, str(&b, "TAG"));
+	u32(&b, 0);
+	u32(&b, 0);
+	assert_int_equal(linux_btf_parse(&btf, b.out, finish(&b), err, sizeof(err)), 0);
+	assert_int_equal(linux_btf_enum_value(&btf, "EMULATE", "NONE", &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(linux_btf_enum_value(&btf, "SOME", "NONE", &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(linux_btf_enum_value(&btf, "SOME", "SOME", &v), 0);
+	assert_int_equal(v, -1);
+	assert_int_equal(linux_btf_enum_value(&btf, "TAG", "WIDE", &v), 0);
+	assert_true(v == (int64_t)(1ULL << 32 | 5));
+	assert_int_equal(linux_btf_enum_value(&btf, "EMULATE", "SOME", &v), -ENOENT);
+	assert_int_equal(linux_btf_enum_value(&btf, "NOPE", "NONE", &v), -ENOENT);
+	linux_btf_free(&btf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_offsets),
 	        cmocka_unit_test(test_types),
 	        cmocka_unit_test(test_refused),
+	        cmocka_unit_test(test_enum_value),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -89,6 +89,16 @@ dump-guest-memory of the whole guest plus the same drgn list on the dump
 as QEMU's dump of this guest has no VMCOREINFO of its own).  Without QEMU, the kernel or drgn the section is
 recorded as not measured, saying why.
 
+Linux guests as files (issue 24; `--only linux` runs this section alone, into
+build/bench-linux.json): `kvmfs -dump build/kdump/tcg-nokaslr.core`, list
+linux/tasks/ and read every tasks/*/maps - on the mounted tree, and from
+kvmfs's start (finding the kernel, decoding kallsyms and BTF) to done - next
+to a drgn script doing the same (for_each_task, each user task's VMAs from
+mm_mt with d_path) with build/debian-kernel/vmlinux-dbg, timed from its
+start-up, on that kvmfs's vmcore (QEMU's dump has no VMCOREINFO for drgn).
+Without the dump, the -dbg vmlinux or drgn the section is recorded as not
+measured, saying why.
+
 Start-up: `-m 1G/64G/256G -S` to mounted, and RSS, with `-accel none` and,
 with /dev/kvm, with KVM (whose memslot metadata grows with the guest).
 
@@ -1296,6 +1306,157 @@ def attach_targets(res, not_measured, meta):
     return out
 
 
+# ---- linux: MNT/linux/ of a dump next to drgn (issue 24, item 5) ----
+
+LINUX_CORE = BUILD / "kdump" / "tcg-nokaslr.core"
+LINUX_VMLINUX_DBG = BUILD / "debian-kernel" / "vmlinux-dbg"
+LINUX_NAMES = ("linux: kvmfs ls tasks/ + read every maps (mounted)",
+               "linux: kvmfs -dump start + ls tasks/ + read every maps",
+               "linux: drgn start + for_each_task + VMA walk")
+LINUX_METHOD = ("kvmfs -dump build/kdump/tcg-nokaslr.core (QEMU TCG dump of Debian's cloud "
+                "kernel at the busybox shell): os.listdir(linux/tasks) and a read of every "
+                "tasks/*/maps, on the mounted tree, and from starting kvmfs (finding the "
+                "kernel, decoding kallsyms and BTF) to the same done; next to /usr/bin/python3 "
+                "running a drgn script (start-up, build/debian-kernel/vmlinux-dbg's DWARF "
+                "loaded, for_each_task, each user task's VMAs walked from mm_mt with their "
+                "d_path) on that kvmfs's vmcore (QEMU's dump has no VMCOREINFO for drgn)")
+LINUX_DRGN = r"""
+import sys, drgn
+from drgn import Object
+from drgn.helpers.linux.fs import d_path
+from drgn.helpers.linux.pid import for_each_task
+prog = drgn.Program()
+prog.set_core_dump(sys.argv[1])
+prog.load_debug_info([sys.argv[2]])
+def walk(enode, mx, out):
+    node = Object(prog, "struct maple_node", address=enode & ~0xff)
+    kind = (enode >> 3) & 0xf
+    if kind == 3:
+        r, npiv = node.ma64, 9
+        end = r.meta.end.value_()
+    else:
+        r, npiv = node.mr64, 15
+        last = r.pivot[14].value_()
+        end = r.meta.end.value_() if last == 0 else 14 if last == mx else 15
+    for i in range(end + 1):
+        s = r.slot[i].value_()
+        if not s:
+            continue
+        if kind == 1:
+            out.append(Object(prog, "struct vm_area_struct *", value=s))
+        else:
+            walk(s, r.pivot[i].value_() if i < npiv and i < end else mx, out)
+procs = lines = 0
+for t in for_each_task(prog):
+    if t.pid.value_() != t.tgid.value_() or not t.pid:
+        continue
+    procs += 1
+    if not t.mm:
+        continue
+    vmas = []
+    root = t.mm.mm_mt.ma_root.value_()
+    if root & 3 == 2 and root > 4096:
+        walk(root, 2**64 - 1, vmas)
+    for v in vmas:
+        name = d_path(v.vm_file.f_path.address_of_()) if v.vm_file else b""
+        lines += 1
+print(procs, lines)
+"""
+
+
+class LinuxDump:
+    """kvmfs -dump of one core, started here (only this process is ever signalled)."""
+
+    def __init__(self, core):
+        self.mnt = Path(tempfile.mkdtemp(prefix="kvmfs-bench-linux-"))
+        self.err = self.mnt.with_suffix(".err")
+        parent = os.stat(self.mnt).st_dev
+        with open(self.err, "wb") as err:
+            self.t0 = time.monotonic()
+            self.proc = subprocess.Popen([str(KVMFS), "-dump", str(core), str(self.mnt)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err)
+        while os.stat(self.mnt).st_dev == parent:
+            if self.proc.poll() is not None or time.monotonic() > self.t0 + START_TIMEOUT:
+                self.stop()
+                raise RuntimeError(f"kvmfs -dump {core}: {self.err.read_text(errors='replace')}")
+            time.sleep(0.002)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if is_mounted(self.mnt):
+            subprocess.run(["fusermount3", "-u", "-z", str(self.mnt)], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.mnt, ignore_errors=True)
+        self.err.unlink(missing_ok=True)
+
+
+def linux_ps_maps(mnt):
+    """ls tasks/, read every maps: (processes, maps lines)."""
+    tasks = mnt / "linux" / "tasks"
+    procs = os.listdir(tasks)
+    lines = 0
+    for pid in procs:
+        with open(tasks / pid / "maps", "rb") as f:
+            lines += f.read().count(b"\n")
+    return len(procs), lines
+
+
+def measure_linux(res, reps, not_measured, meta):
+    why = None
+    if not LINUX_CORE.exists():
+        why = f"{LINUX_CORE} missing (tests/integration/test_kernel_debug.py makes it)"
+    elif not LINUX_VMLINUX_DBG.exists():
+        why = f"{LINUX_VMLINUX_DBG} missing (tools/fetch-debian-kernel.sh --debug)"
+    elif subprocess.run(["/usr/bin/python3", "-c", "import drgn"],
+                        capture_output=True).returncode:
+        why = "no drgn for /usr/bin/python3 (python3-drgn)"
+    if why:
+        for name in LINUX_NAMES:
+            not_measured[name] = f"not measured: {why}"
+        return
+    for rep in range(reps):
+        log(f"linux: repetition {rep + 1}/{reps}")
+        k = LinuxDump(LINUX_CORE)
+        try:
+            ours = linux_ps_maps(k.mnt)
+            res.add(LINUX_NAMES[1], time.monotonic() - k.t0, "s")
+            t0 = time.monotonic()
+            again = linux_ps_maps(k.mnt)
+            res.add(LINUX_NAMES[0], time.monotonic() - t0, "s")
+            t0 = time.monotonic()
+            r = subprocess.run(["/usr/bin/python3", "-c", LINUX_DRGN, str(k.mnt / "vmcore"),
+                                str(LINUX_VMLINUX_DBG)], capture_output=True, text=True,
+                               timeout=600)
+            res.add(LINUX_NAMES[2], time.monotonic() - t0, "s")
+            if r.returncode:
+                raise RuntimeError(f"drgn: {r.stderr[-2000:]}")
+            drgn = tuple(int(x) for x in r.stdout.split())
+            meta["linux"] = {"processes": ours[0], "maps lines": ours[1],
+                             "drgn processes": drgn[0], "drgn VMAs": drgn[1]}
+            assert again == ours, (again, ours)
+        finally:
+            k.stop()
+    for name in LINUX_NAMES[:2]:
+        res.ratio(name, LINUX_NAMES[2], higher_is_better=False)
+
+
+def linux_targets(res, not_measured, meta):
+    if LINUX_NAMES[0] in not_measured:
+        return []
+    v = med(res, LINUX_NAMES[0])
+    n = meta.get("linux", {}).get("processes")
+    return [{"target": "linux: ls tasks/ + every maps", "want": "< 1 s", "got": v,
+             "met": v < 1.0,
+             "note": f"{n} processes in this dump, not the issue's 100 (mounted tree)"}]
+
+
 def machine():
     def sh(*cmd):
         try:
@@ -1375,8 +1536,9 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", default=None,
                     help="default build/bench.json (build/bench-SECTION.json with --only)")
-    ap.add_argument("--only", choices=("attach",),
-                    help="run one section only: attach (kvmfs -attach on booted QEMU guests)")
+    ap.add_argument("--only", choices=("attach", "linux"),
+                    help="run one section alone, into build/bench-SECTION.json: attach "
+                         "(kvmfs -attach on booted QEMU guests), linux (MNT/linux/ of a dump)")
     args = ap.parse_args()
     args.out = args.out or str(BUILD / (f"bench-{args.only}.json" if args.only else "bench.json"))
     for tool in (KVMFS, MEMREAD, FRESH):
@@ -1392,6 +1554,18 @@ def main():
     mach = machine()
     log(f"{mach['nproc']} CPUs, kernel {mach['kernel']}, libfuse {mach['libfuse']}, "
         f"{'KVM' if mach['kvm'] else 'no /dev/kvm: -accel none'}; {args.reps} repetitions")
+    if args.only == "linux":
+        measure_linux(res, args.reps, not_measured, meta)
+        tgts = linux_targets(res, not_measured, meta)
+        out = Path(args.out)
+        out.write_text(json.dumps({"machine": mach, "method": {"linux": LINUX_METHOD},
+                                   "linux": meta.get("linux"),
+                                   "figures": {n: res.figure(n) for n in res.order},
+                                   "not_measured": not_measured, "targets": tgts}, indent=1)
+                       + "\n")
+        print_table(res, tgts, not_measured)
+        print(f"\nbench: wrote {out}")
+        return
     if args.only == "attach":
         measure_attach(res, args.reps, not_measured, meta)
         write_doc(args, mach, res, attach_targets(res, not_measured, meta), not_measured, meta,
@@ -1443,7 +1617,11 @@ def main():
     log("attach: kvmfs -attach on booted QEMU guests")
     measure_attach(res, args.reps, not_measured, meta)
 
-    tgts = targets(res, not_measured, state, meta) + attach_targets(res, not_measured, meta)
+    log("linux: MNT/linux/ of a dump next to drgn")
+    measure_linux(res, args.reps, not_measured, meta)
+
+    tgts = (targets(res, not_measured, state, meta) + attach_targets(res, not_measured, meta)
+            + linux_targets(res, not_measured, meta))
     doc = {"machine": mach,
            "method": {"idle": "4 GiB -M pc -S, nothing ever written; each baseline on a "
                                "guest of its own (they allocate what they read)",
@@ -1480,11 +1658,12 @@ def main():
                                      f"'write {WRITE_GPA:#x} {WRITE_MIB}' (firmware), "
                                      "MiB/s = bytes stored / (TSC cycles / host TSC Hz), "
                                      "no reader vs after `dirty-log on` on ctl",
-                      "attach": ATTACH_METHOD},
+                      "attach": ATTACH_METHOD, "linux": LINUX_METHOD},
            "io": {k_: v for k_, v in meta.items() if k_.startswith("io: ")},
            "passthrough": meta.get("passthrough"),
            "guest_write": meta.get("guest_write"),
            "attach": {k_: v for k_, v in meta.items() if k_.startswith("attach")},
+           "linux": meta.get("linux"),
            "figures": {name: res.figure(name) for name in res.order},
            "not_measured": not_measured,
            "targets": tgts,
