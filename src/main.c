@@ -298,10 +298,12 @@ int main(int argc, char **argv)
 	/*
 	 * As QEMU falls back from one accelerator to the next when none is
 	 * named: on a host without /dev/kvm the machine and its tree are still
-	 * worth having.  Only absence falls back; a /dev/kvm kvmfs may not open
-	 * is an error that says what to do.
+	 * worth having.  Only absence falls back, and only with a tree to show
+	 * (without a mountpoint there is nothing but the guest to run); a
+	 * /dev/kvm kvmfs may not open is an error that says what to do.
 	 */
-	if (!o.dump && !o.attach && !o.accel_given && access("/dev/kvm", F_OK) && errno == ENOENT) {
+	if (o.mountpoint && !o.dump && !o.attach && !o.accel_given && access("/dev/kvm", F_OK) &&
+	    errno == ENOENT) {
 		o.accel = ACCEL_NONE;
 		no_kvm = true;
 	}
