@@ -4,8 +4,15 @@
 `build/kvmfs [-accel none] ARGS MNT` on a fresh empty mountpoint, waits until
 it says "kvmfs: ready" and the mount is up, and returns an object with
 .pid, .mnt, .proc (and .stderr() / .stdout() for what it printed so far).
-At teardown every kvmfs a test started gets SIGTERM - that PID, nothing
-else - and is waited for; a mount still left is lazily unmounted.
+At teardown every kvmfs a test started and left running gets SIGTERM - that
+PID, nothing else - and is waited for.  Then each must have ended as kvmfs
+promises: exit status 0 (or death by SIGKILL, when the test sent it with
+.signal()), and its mount gone (after SIGKILL: once fusermount3's
+auto_unmount has seen it die).  Anything else fails the test at teardown,
+with kvmfs's stderr: a kvmfs that crashed or hung at unmount after the
+test's last assertion is a failure, not a pass.  A test that means kvmfs to
+end otherwise says so with .expect_exit(status).  A mount still left is
+lazily unmounted.
 
 Without /dev/kvm the machine and the tree are still built (`-accel none`),
 so the filesystem tests run everywhere; tests that need a running guest call
@@ -228,6 +235,10 @@ class Kvmfs:
         self.mnt = str(mnt)
         self._out = out_path
         self._err = err_path
+        self.expected_status = 0
+        # Set once a failure of this kvmfs has been reported (it never got
+        # ready): the teardown does not report it twice.
+        self.reported = False
 
     def path(self, *parts):
         return os.path.join(self.mnt, *parts)
@@ -242,6 +253,13 @@ class Kvmfs:
         # Only ever the process this fixture started.
         if self.proc.poll() is None:
             os.kill(self.pid, sig)
+            if sig == signal.SIGKILL:
+                self.expect_exit(-signal.SIGKILL)
+
+    def expect_exit(self, status):
+        """The exit status this kvmfs is meant to end with (a
+        subprocess returncode: -N for death by signal N); 0 unless said."""
+        self.expected_status = status
 
     def wait(self, timeout=STOP_TIMEOUT):
         return self.proc.wait(timeout=timeout)
@@ -297,6 +315,8 @@ def kvmfs(tmp_path):
             return k
         up = wait_for(lambda: proc.poll() is not None
                       or (READY in k.stderr() and is_mounted(k.mnt)), START_TIMEOUT)
+        if proc.poll() is not None or not up:
+            k.reported = True
         if proc.poll() is not None:
             pytest.fail(f"kvmfs exited with {proc.returncode} before it was ready:\n"
                         f"{k.stderr()}")
@@ -306,15 +326,38 @@ def kvmfs(tmp_path):
 
     yield start
 
+    problems = []
     for k in reversed(started):
-        if k.proc.poll() is None:
-            os.kill(k.pid, signal.SIGTERM)
-            try:
-                k.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.kill(k.pid, signal.SIGKILL)
-                k.proc.wait(timeout=STOP_TIMEOUT)
-        lazy_unmount(k.mnt)
+        problem = _end(k)
+        if problem and not k.reported:
+            problems.append(f"kvmfs PID {k.pid} ({' '.join(k.proc.args[1:])}): {problem}; "
+                            f"its stderr:\n{k.stderr().strip()}")
+    if problems:
+        pytest.fail("at teardown:\n" + "\n".join(problems), pytrace=False)
+
+
+def _end(k):
+    """End one kvmfs the fixture started (SIGTERM if it still runs) and
+    clean up after it; what went wrong, or None."""
+    problem = None
+    if k.proc.poll() is None:
+        os.kill(k.pid, signal.SIGTERM)
+        try:
+            k.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.kill(k.pid, signal.SIGKILL)
+            k.proc.wait(timeout=STOP_TIMEOUT)
+            problem = f"still running {STOP_TIMEOUT:.0f} s after SIGTERM (killed)"
+    status = k.proc.returncode
+    if problem is None and status != k.expected_status:
+        problem = f"exit status {status}, not {k.expected_status}"
+    # kvmfs unmounts before it exits; a SIGKILLed one leaves that to
+    # fusermount3's auto_unmount, which notices soon after.
+    killed = status == -signal.SIGKILL
+    if not wait_for(lambda: not is_mounted(k.mnt), STOP_TIMEOUT if killed else 0):
+        problem = (problem + "; " if problem else "") + f"{k.mnt} still mounted after it ended"
+    lazy_unmount(k.mnt)
+    return problem
 
 
 @pytest.fixture

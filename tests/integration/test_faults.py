@@ -11,6 +11,7 @@ Run: python3 -m pytest -q tests/integration/test_faults.py
 import json
 import mmap
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -21,6 +22,9 @@ import pytest
 from conftest import ROOT, is_mounted, read, require_guest, wait_for
 
 PC = ("-M", "pc", "-m", "512M")
+# How long a reader may take to open pc.ram and read it whole once: generous,
+# the machine is shared (and under make check-nested the host is emulated).
+READER_TIMEOUT = 120.0
 GUEST_DIR = ROOT / "build" / "guest"
 
 # A reader that loops over pc.ram with read() until the tree goes away.  A
@@ -29,7 +33,9 @@ GUEST_DIR = ROOT / "build" / "guest"
 # auto_unmount takes it) for ECONNABORTED, which the kernel gives a READ in
 # flight when the connection dies, and ENOTCONN, which it gives every READ
 # after; once the mount is gone it ends with 0, whether its reads failed or
-# still came from the page cache.  It must never hang.
+# still came from the page cache.  It must never hang.  It says "open" once
+# it holds the file and "reading" once it has read the whole file and goes
+# on: from then on it is reading whenever the test looks.
 READER = r"""
 import errno, os, sys
 path, mnt, dead_ok = sys.argv[1], os.path.realpath(sys.argv[2]), sys.argv[3] == "dead-ok"
@@ -40,6 +46,7 @@ def mounted():
 
 fd = os.open(path, os.O_RDONLY)
 print("open", flush=True)
+said = False
 while mounted():
     off = 0
     try:
@@ -53,18 +60,45 @@ while mounted():
             break
         if mounted():
             sys.exit(f"read at {off} failed while mounted: {e}")
+    if not said:
+        print("reading", flush=True)
+        said = True
 """
 
 
+def read_line(r, timeout=READER_TIMEOUT):
+    """The next line a reader prints, or what it printed of it by the
+    deadline (or before it ended).  Byte by byte from the pipe itself: no
+    buffer of Python's holds back what select() would wait for."""
+    line, deadline = b"", time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([r.stdout], [], [], left)[0]:
+            break
+        byte = os.read(r.stdout.fileno(), 1)
+        if not byte:
+            break
+        line += byte
+    return line
+
+
 def start_readers(k, n=3, dead_ok=False):
-    """n readers, each with pc.ram open by the time this returns."""
+    """n readers, each with pc.ram open and, by the time this returns,
+    past its first whole read of it and reading on."""
     ram = k.path("ramblocks", "pc.ram")
     readers = [subprocess.Popen([sys.executable, "-c", READER, ram, k.mnt,
                                  "dead-ok" if dead_ok else "alive"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                for _ in range(n)]
-    for r in readers:
-        assert r.stdout.readline() == "open\n", r.communicate()
+    for want in (b"open\n", b"reading\n"):
+        for r in readers:
+            got = read_line(r)
+            if got != want:
+                for x in readers:
+                    x.kill()  # only the readers started here
+                    x.wait()
+                pytest.fail(f"a reader printed {got!r}, not {want!r}, within "
+                            f"{READER_TIMEOUT:.0f} s; kvmfs said: {k.stderr()}", pytrace=False)
     return readers
 
 
@@ -83,7 +117,6 @@ def stop_readers(readers, timeout=60):
 def test_signal_during_heavy_reading(kvmfs, sig):
     k = kvmfs(*PC)
     readers = start_readers(k)
-    time.sleep(1.0)
     assert all(r.poll() is None for r in readers)
     k.signal(sig)
     assert k.wait(timeout=30) == 0, k.stderr()
@@ -95,7 +128,6 @@ def test_signal_during_heavy_reading(kvmfs, sig):
 def test_sigkill_during_heavy_reading(kvmfs):
     k = kvmfs(*PC)
     readers = start_readers(k, dead_ok=True)
-    time.sleep(1.0)
     k.signal(signal.SIGKILL)
     k.wait()
     stop_readers(readers)
@@ -139,6 +171,19 @@ def test_unmount_with_open_files_and_live_mappings(kvmfs, how):
     assert os.listdir(k.mnt) == []
 
 
+def in_read_of(pid, path):
+    """Whether process pid is blocked in a read(2) of path, now: the
+    syscall it sleeps in (/proc/PID/syscall: number, then the arguments;
+    0 is read on x86-64) on a descriptor of that file."""
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            fields = f.read().split()
+        return (fields[0] == "0"
+                and os.readlink(f"/proc/{pid}/fd/{int(fields[1], 16)}") == path)
+    except (OSError, IndexError, ValueError):  # gone, running, or no such fd
+        return False
+
+
 def test_reader_killed_mid_read(kvmfs):
     k = kvmfs(*PC, "--writable")
     ram = k.path("ramblocks", "pc.ram")
@@ -148,12 +193,20 @@ def test_reader_killed_mid_read(kvmfs):
         os.pwrite(fd, b"still here", (200 << 20) + 4096)
     finally:
         os.close(fd)
-    for _ in range(5):
+    kills = 0
+    for _ in range(50):
         r = subprocess.Popen(["dd", f"if={ram}", "of=/dev/null", "bs=64M", "count=8",
                               "iflag=direct"], stderr=subprocess.DEVNULL)
-        time.sleep(0.2)
+        # Killed inside a READ of kvmfs's file, not before or after one (a
+        # dd that read all 512 MiB before it was seen there does not count).
+        caught = wait_for(lambda: in_read_of(r.pid, os.path.realpath(ram)) or
+                          r.poll() is not None, 30.0, 0.001) and r.poll() is None
         r.kill()
         r.wait()
+        kills += caught
+        if kills == 5:
+            break
+    assert kills == 5, f"dd was seen in a read of pc.ram only {kills} times of 50"
     assert k.proc.poll() is None, k.stderr()
     with open(ram, "rb") as f:
         f.seek((200 << 20) + 4096)

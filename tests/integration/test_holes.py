@@ -31,8 +31,8 @@ import time
 import pytest
 
 from conftest import (DIRTY_MAGIC, FIRMWARE, RECORD_MAGIC, STATUS_GPA, STATUS_PASS, command_acked,
-                      elf_loads, extents, passthrough_expected, pwrite, require_guest,
-                      send_command, wait_for)
+                      elf_loads, extents, have_kvm, passthrough_expected, pwrite,
+                      require_guest, send_command, wait_for)
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -208,12 +208,11 @@ def test_reading_an_idle_guest_allocates_nothing(kvmfs, backing, paused):
         read_file(core, size,
                   lambda off, d, f=file_off, g=gpa: exp.check(g + off - f, d, what="vmcore"),
                   start=file_off)
-    # vCPU 0's address space (none with -accel none): paging is off at reset
-    # (-S); the running guest identity-maps its RAM.  Either way its first
-    # 4 GiB are GPA = VA.
-    vmem = k.path("vcpus", "0", "vmem")
-    if os.path.exists(vmem):
-        read_file(vmem, HIGH_GPA, lambda off, d: exp.check(off, d, what="vmem"))
+    if not paused:
+        # vCPU 0's address space: the running guest identity-maps its RAM,
+        # so its first 4 GiB are GPA = VA.  (Paused: test_reading_vmem_allocates_nothing.)
+        read_file(k.path("vcpus", "0", "vmem"), HIGH_GPA,
+                  lambda off, d: exp.check(off, d, what="vmem"))
 
     grown = resident_kib(k.pid) - before
     assert grown < LIMIT_KIB, f"kvmfs's guest memory grew by {grown} KiB"
@@ -239,6 +238,27 @@ def test_reading_an_idle_guest_allocates_nothing(kvmfs, backing, paused):
                     f"{path} at {off:#x}"
             finally:
                 os.close(fd)
+
+
+@pytest.mark.parametrize("backing", ["memfd", "memfd-cached", "anon"])
+def test_reading_vmem_allocates_nothing(kvmfs, backing):
+    """vcpus/0/vmem of a guest paused before it ran (-S): paging is off at
+    reset, so its first 4 GiB are GPA = VA - zeros, and the firmware where
+    the ROMs are - read whole, they allocate nothing and turn no hole of
+    pc.ram into data."""
+    if not have_kvm():
+        pytest.skip("no KVM: -accel none makes no vCPU, so there is no vcpus/0/vmem")
+    k = kvmfs("-M", "pc", "-m", "8G", "-mem-backing", backing.split("-")[0],
+              *(["-o", "no_passthrough"] if backing == "memfd-cached" else []), "-S")
+    exp = Expect(running=False)
+    ram = k.path("ramblocks", "pc.ram")
+    assert extents(ram) == [], "nothing ran, yet pc.ram holds data"
+    before = resident_kib(k.pid)
+    read_file(k.path("vcpus", "0", "vmem"), HIGH_GPA,
+              lambda off, d: exp.check(off, d, what="vmem"))
+    grown = resident_kib(k.pid) - before
+    assert grown < LIMIT_KIB, f"kvmfs's guest memory grew by {grown} KiB"
+    assert extents(ram) == []
 
 
 # ---- a hole read, then a write: the zeros read must not outlive it ----

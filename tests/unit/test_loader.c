@@ -19,7 +19,6 @@
 
 #include <cmocka.h>
 
-#include "boot/e820.h"
 #include "boot/loader.h"
 #include "cmdline.h"
 #include "machine/machine.h"
@@ -281,10 +280,33 @@ static void read_guest(struct machine *m, uint64_t gpa, void *buf, size_t len)
 	assert_int_equal(as_read(&m->as, gpa, buf, len, false), len);
 }
 
-/* Zero page: header, loader fields, command line, e820 = the model's table. */
-static void check_zero_page(struct machine *m, const struct loader *l, struct boot_params *bp)
+/*
+ * The e820 tables Linux must find in the zero page, written out here rather
+ * than taken from e820.c: QEMU's layouts (src/machine/pc.h), SeaBIOS's 1 KiB
+ * EBDA at 639 KiB through the legacy hole reserved, the pages QEMU gives KVM
+ * at 0xfeffc000 and the BIOS at the top of 4G reserved.  The types are
+ * Linux's numbers (arch/x86/include/asm/e820/types.h: 1 usable, 2
+ * reserved), not this tree's enum, so that a wrong value there shows too.
+ */
+struct e820_want {
+	uint64_t addr, size;
+	uint32_t type;
+};
+
+static const struct e820_want e820_pc_128m[] = {
+        {0x0, 0x9fc00, 1},       {0x9fc00, 0x60400, 2},    {0x100000, 0x7f00000, 1},
+        {0xfeffc000, 0x4000, 2}, {0xfffc0000, 0x40000, 2},
+};
+
+static const struct e820_want e820_q35_6g[] = {
+        {0x0, 0x9fc00, 1},       {0x9fc00, 0x60400, 2},    {0x100000, 0x7ff00000, 1},
+        {0xfeffc000, 0x4000, 2}, {0xfffc0000, 0x40000, 2}, {0x100000000, 0x100000000, 1},
+};
+
+/* Zero page: header, loader fields, command line, and the e820 table want. */
+static void check_zero_page(struct machine *m, const struct loader *l, struct boot_params *bp,
+                            const struct e820_want *want, size_t nr_want)
 {
-	struct e820_table t;
 	char cmdline[256];
 	size_t i;
 
@@ -295,12 +317,11 @@ static void check_zero_page(struct machine *m, const struct loader *l, struct bo
 	assert_int_equal(bp->hdr.cmd_line_ptr, LOADER_CMDLINE_ADDR);
 	read_guest(m, bp->hdr.cmd_line_ptr, cmdline, strlen(l->cmdline) + 1);
 	assert_string_equal(cmdline, l->cmdline);
-	assert_int_equal(e820_build_pc(&m->as, &t), 0);
-	assert_int_equal(bp->e820_entries, t.nr);
-	for (i = 0; i < t.nr; i++) {
-		assert_int_equal(bp->e820_table[i].addr, t.entries[i].addr);
-		assert_int_equal(bp->e820_table[i].size, t.entries[i].size);
-		assert_int_equal(bp->e820_table[i].type, t.entries[i].type);
+	assert_int_equal(bp->e820_entries, nr_want);
+	for (i = 0; i < nr_want; i++) {
+		assert_int_equal(bp->e820_table[i].addr, want[i].addr);
+		assert_int_equal(bp->e820_table[i].size, want[i].size);
+		assert_int_equal(bp->e820_table[i].type, want[i].type);
 	}
 }
 
@@ -330,7 +351,7 @@ static void test_place_bzimage(void **state)
 	assert_int_equal(e.rsi, LOADER_ZERO_PAGE_ADDR);
 	read_guest(&m, 0x100000, got, sizeof(got));
 	assert_memory_equal(got, buf + SETUP_SIZE, BZ_PAYLOAD);
-	check_zero_page(&m, &l, &bp);
+	check_zero_page(&m, &l, &bp, e820_pc_128m, ARRAY_SIZE(e820_pc_128m));
 	/* The file's header, byte for byte, except what the loader fills in. */
 	assert_int_equal(bp.hdr.version, 0x020f);
 	assert_int_equal(bp.hdr.code32_start, 0x100000);
@@ -373,11 +394,8 @@ static void test_place_elf(void **state)
 	read_guest(&m, ELF_PADDR, got, ELF_MEMSZ);
 	assert_memory_equal(got, buf + ELF_DATA_OFF, ELF_FILESZ);
 	assert_memory_equal(got + ELF_FILESZ, zero, ELF_MEMSZ - ELF_FILESZ);
-	check_zero_page(&m, &l, &bp);
+	check_zero_page(&m, &l, &bp, e820_q35_6g, ARRAY_SIZE(e820_q35_6g));
 	assert_int_equal(bp.hdr.ramdisk_image, 0);
-	/* No e820 byte of q35's hole or above-4G RAM is forgotten. */
-	assert_int_equal(bp.e820_table[bp.e820_entries - 1].addr, 4ULL << 30);
-	assert_int_equal(bp.e820_table[bp.e820_entries - 1].size, 4ULL << 30);
 
 	/* GDT: 64-bit code at __BOOT_CS, flat data at __BOOT_DS. */
 	read_guest(&m, e.gdt_base, gdt, sizeof(gdt));
