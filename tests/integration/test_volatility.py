@@ -16,11 +16,14 @@ check-forensics VOLATILITY=DIR ISF=FILE|DWARF2JSON=DIR` runs them (doc/volatilit
 Run by hand:
   KVMFS_VOLATILITY=<volatility3 checkout> KVMFS_VOL_SYMBOLS=<dir holding linux/<isf>.json.xz> \
       /usr/bin/python3 -m pytest -v -m forensics tests/integration/test_volatility.py
-Every output goes to build/forensics/out/<dump>/<core|vmcore|phys>/<plugin>.txt (and .err).
+Every output goes to build/forensics/out/<dump>/<core|vmcore|phys>/<plugin>.txt (and .err);
+KVMFS_FORENSICS_OUT=DIR puts them elsewhere.
 """
 import difflib
 import os
+import struct
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,7 +39,7 @@ pytestmark = pytest.mark.forensics
 PYTHON = "/usr/bin/python3"  # Debian's, where python3-pefile is
 PLUGINS = ["linux.pslist.PsList", "linux.pstree.PsTree", "linux.lsmod.Lsmod", "linux.kmsg.Kmsg",
            "linux.proc.Maps", "linux.mountinfo.MountInfo", "linux.elfs.Elfs"]
-OUT = ROOT / "build" / "forensics" / "out"
+OUT = Path(os.environ.get("KVMFS_FORENSICS_OUT") or ROOT / "build" / "forensics" / "out")
 # Volatility's own cache (the banner -> ISF index), kept in build/, not in ~/.cache.
 CACHE = ROOT / "build" / "forensics" / "cache"
 VOL_TIMEOUT = 1200  # one plugin on one file: 30 s here, a loaded 2-core host
@@ -57,6 +60,42 @@ def volatility():
                     "ISF=FILE or DWARF2JSON=DIR makes it)")
     CACHE.mkdir(parents=True, exist_ok=True)
     return Path(vol) / "vol.py", Path(symbols)
+
+
+def elf_end(path):
+    """Where the last segment of an ELF core ends (0 while its headers are not yet written)."""
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        if len(eh) < 64 or eh[:4] != b"\x7fELF":
+            return 0
+        phoff, = struct.unpack_from("<Q", eh, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
+        f.seek(phoff)
+        ph = f.read(phentsize * phnum)
+    if len(ph) < phentsize * phnum or not phnum:
+        return 0
+    return max(struct.unpack_from("<Q", ph, i * phentsize + 8)[0] +
+               struct.unpack_from("<Q", ph, i * phentsize + 32)[0] for i in range(phnum))
+
+
+def pinned(core, dest, timeout=600.0):
+    """dest, a hard link to core, once the file it names is whole.  (a), (b) and (c)
+    must read the very same dump: build/kdump may be shared with other trees, whose
+    test_kernel_debug.py remakes a dump it finds older than its tools/qemu-dump.py
+    (qemu-dump.py unlinks the old file and writes a new one, in place)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        dest.unlink(missing_ok=True)
+        try:
+            os.link(core, dest)
+        except FileNotFoundError:
+            pass  # between qemu-dump.py's unlink and QEMU's new file
+        else:
+            end = elf_end(dest)
+            if end and os.path.getsize(dest) >= end:
+                return dest
+        assert time.monotonic() < deadline, f"{core} is not a whole ELF core after {timeout:.0f} s"
+        time.sleep(2)
 
 
 def run_plugins(volatility, image, out):
@@ -95,8 +134,9 @@ def differences(name, ref, got):
 
 @pytest.mark.parametrize("dump", ["nokaslr_dump", "kaslr_dump"])
 def test_volatility_reads_vmcore_and_phys_as_qemus_dump(kvmfs, volatility, request, dump):
-    core = request.getfixturevalue(dump).core
-    out = OUT / core.name.removesuffix(".core")
+    out = OUT / request.getfixturevalue(dump).core.name.removesuffix(".core")
+    out.mkdir(parents=True, exist_ok=True)
+    core = pinned(request.getfixturevalue(dump).core, out / "dump.core")
     ref = run_plugins(volatility, core, out / "core")
     # The reference must be a real answer, or equal outputs would prove nothing.
     for plugin, (rc, text, err) in ref.items():
@@ -109,7 +149,10 @@ def test_volatility_reads_vmcore_and_phys_as_qemus_dump(kvmfs, volatility, reque
 
     k = kvmfs("-dump", core, accel=False)
     bad = []
-    for name in ("vmcore", "phys"):
-        bad += differences(f"MNT/{name}", ref, run_plugins(volatility, k.path(name), out / name))
-    assert not bad, f"Volatility reads kvmfs's files of {core.name} differently (outputs in " \
+    try:
+        for name in ("vmcore", "phys"):
+            bad += differences(f"MNT/{name}", ref, run_plugins(volatility, k.path(name), out / name))
+    finally:
+        core.unlink()  # the link may be all that keeps an old dump's 512 MiB on the disk
+    assert not bad, f"Volatility reads kvmfs's files of {out.name}.core differently (outputs in " \
                     f"{out}):\n\n" + "\n\n".join(bad)
