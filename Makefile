@@ -7,6 +7,7 @@
 #                the fuzzers for FUZZ_SECONDS each
 #   make asan, make valgrind, make fuzz [FUZZ_SECONDS=30], make stress [DURATION=60]
 #   make bench, make bench-linux (Linux to /init, timed), make check-nested
+#   make check-forensics VOLATILITY=DIR ISF=FILE|DWARF2JSON=DIR (Volatility 3 over vmcore, phys)
 #   make layers, make format-check, make clean
 #   make install [PREFIX=/usr/local] [DESTDIR=staging dir], make uninstall (same variables)
 #
@@ -96,8 +97,9 @@ unit: $(UNIT_BINS)
 
 # STRESS_SECONDS: how long test_stress.py runs (CI: 60).
 STRESS_SECONDS ?= 60
+# Tests marked forensics need Volatility 3, which CI cannot fetch: make check-forensics runs them.
 integration: $(BUILD)/kvmfs $(GUEST_BINS) | deps-check
-	KVMFS_STRESS_SECONDS=$(STRESS_SECONDS) $(PYTHON) -m pytest -v -rs tests/integration
+	KVMFS_STRESS_SECONDS=$(STRESS_SECONDS) $(PYTHON) -m pytest -v -rs -m "not forensics" tests/integration
 
 # ---- ASan+UBSan: build-asan/kvmfs and the unit tests, every test against them ----
 # Reports go to files (kvmfs's stderr is the tests' business, and a report
@@ -107,8 +109,9 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 ASAN_LOGS = $(abspath $(ASAN_BUILD))/reports
 # Tests marked asan_skip are left out under ASan (test_linux_user_space: Linux
 # to /init runs the same kvmfs code as the other guest tests, and where ring 0
-# is emulated it takes a quarter of an hour); the plain run has them.
-ASAN_DESELECT := -m "not asan_skip"
+# is emulated it takes a quarter of an hour); the plain run has them.  Nor do
+# those marked forensics run (Volatility 3: make check-forensics).
+ASAN_DESELECT := -m "not asan_skip and not forensics"
 asan: deps-check $(GUEST_BINS)
 	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS="-O1 -g $(SAN_FLAGS)" $(ASAN_BUILD)/kvmfs unit-bins
 	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
@@ -357,3 +360,55 @@ check-nested: $(BUILD)/kvmfs $(GUEST_BINS) $(NESTED)/initramfs.cpio.gz | deps-ch
 		-p no:cacheprovider $(NESTED_TESTS) || rc=$$?; \
 	echo "check-nested: exit status $$rc after $$(($$(date +%s) - start)) s (pytest in KVM nested" \
 		"under TCG; guest console: $(NESTED)/console.log)"; exit $$rc
+
+# ---- check-forensics: Volatility 3's Linux plugins over a dump's vmcore and phys ----
+# tests/integration/test_volatility.py (marker forensics; doc/volatility.md): on
+# both of test_kernel_debug.py's QEMU dumps, seven plugins must print for
+# MNT/vmcore and MNT/phys of `kvmfs -dump` exactly what they print for QEMU's
+# own file.  Not part of `check`: Volatility and dwarf2json come from their
+# public repositories, which CI cannot reach, and the 42 runs take minutes.
+# Give a volatility3 checkout, and the symbol table (ISF) of the guest kernel
+# (build/debian-kernel's) either ready made, or built once by a dwarf2json
+# checkout (with Debian's Go and pflag, no module download; 80 s and 3.4 GB of
+# memory here) into $(FORENSICS_ISF), where it stays:
+#   make check-forensics VOLATILITY=DIR [ISF=FILE | DWARF2JSON=DIR] [FORENSICS_JOBS=2]
+VOLATILITY ?=
+DWARF2JSON ?=
+ISF ?=
+FORENSICS_JOBS ?= 2
+FORENSICS := $(BUILD)/forensics
+FORENSICS_ISF := $(FORENSICS)/symbols/linux/debian-kernel.json.xz
+# Volatility is given a directory with the table in linux/: ISF=FILE is linked
+# into one of its own, under its own name (.json or .json.xz: Volatility goes
+# by it), so the cached table cannot stand beside it.
+FORENSICS_SYMBOLS = $(if $(ISF),$(FORENSICS)/given-symbols,$(FORENSICS)/symbols)
+.PHONY: check-forensics
+check-forensics: $(BUILD)/kvmfs | deps-check
+	@tools/deps.sh forensics
+	@ok=1; \
+	[ -f "$(VOLATILITY)/vol.py" ] || { ok=0; echo "check-forensics: VOLATILITY=DIR missing:" \
+		"git clone https://github.com/volatilityfoundation/volatility3 DIR" >&2; }; \
+	if [ -n "$(ISF)" ]; then [ -f "$(ISF)" ] || { ok=0; \
+		echo "check-forensics: ISF=$(ISF) is not a file" >&2; }; \
+	elif [ ! -f $(FORENSICS_ISF) ] && [ ! -f "$(DWARF2JSON)/main.go" ]; then ok=0; \
+		echo "check-forensics: DWARF2JSON=DIR (or ISF=FILE) missing: git clone" \
+			"https://github.com/volatilityfoundation/dwarf2json DIR" >&2; fi; \
+	[ $$ok = 1 ]
+	@set -e; if [ -n "$(ISF)" ]; then d=$(FORENSICS)/given-symbols/linux; rm -rf $$d; \
+		mkdir -p $$d; ln -s $(abspath $(ISF)) $$d/$(notdir $(ISF)); \
+	elif [ ! -f $(FORENSICS_ISF) ]; then \
+		tools/fetch-debian-kernel.sh --debug $(BUILD)/debian-kernel; \
+		f=$(abspath $(FORENSICS)); g=$$f/gopath/src/github.com/volatilityfoundation; \
+		mkdir -p $$g $(dir $(FORENSICS_ISF)); ln -sfn $(abspath $(DWARF2JSON)) $$g/dwarf2json; \
+		echo "check-forensics: building dwarf2json, then the symbol table (80 s, 3.4 GB)"; \
+		(cd $$g/dwarf2json && GO111MODULE=off GOPATH=$$f/gopath:/usr/share/gocode \
+			GOCACHE=$$f/gocache go build -o $$f/dwarf2json .); \
+		$$f/dwarf2json linux --elf $(BUILD)/debian-kernel/vmlinux-dbg \
+			--system-map $(BUILD)/debian-kernel/System.map > $$f/isf.json; \
+		xz -f $$f/isf.json; mv $$f/isf.json.xz $(FORENSICS_ISF); fi
+	@start=$$(date +%s); rc=0; \
+	KVMFS_VOLATILITY=$(abspath $(VOLATILITY)) KVMFS_VOL_SYMBOLS=$(abspath $(FORENSICS_SYMBOLS)) \
+		KVMFS_FORENSICS_JOBS=$(FORENSICS_JOBS) \
+		$(PYTHON) -m pytest -v -rs -m forensics tests/integration/test_volatility.py || rc=$$?; \
+	echo "check-forensics: exit status $$rc after $$(($$(date +%s) - start)) s (outputs in" \
+		"$(FORENSICS)/out)"; exit $$rc

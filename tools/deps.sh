@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh - make sure the Debian packages a target needs are installed.
 #
-#   tools/deps.sh build|check|bench|nested|png
+#   tools/deps.sh build|check|bench|nested|png|forensics
 #
 # png: chromium, which tools/layout-png.sh draws layout.svg with (not needed
 # to build or run kvmfs; `check` includes it, for test_layout_svg.py).
@@ -33,6 +33,10 @@ bench="$build fio python3"
 # tools, shared read-only) plus what tools/nested-kvm/setup.sh builds with:
 # cpio (the initramfs), libc6-dev (a static kvmtest).
 nested="$check cpio libc6-dev"
+# make check-forensics: check's set (test_kernel_debug.py's dumps) plus golang-go and
+# golang-github-spf13-pflag-dev (dwarf2json built without a module download) and
+# python3-pefile (the one Python package Volatility 3 requires).
+forensics="$check golang-go golang-github-spf13-pflag-dev python3-pefile"
 
 case "${1:-build}" in
 build) want=$build ;;
@@ -40,7 +44,8 @@ check) want=$check ;;
 bench) want=$bench ;;
 nested) want=$nested ;;
 png) want=$png ;;
-*) echo "deps.sh: unknown set '$1' (build, check, bench, nested, png)" >&2; exit 2 ;;
+forensics) want=$forensics ;;
+*) echo "deps.sh: unknown set '$1' (build, check, bench, nested, png, forensics)" >&2; exit 2 ;;
 esac
 
 missing=

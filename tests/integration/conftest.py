@@ -77,6 +77,7 @@ MARKERS = {
              "KVM; make check-nested runs these",
     "nested_skip": "left out of make check-nested: too slow where every instruction is emulated",
     "asan_skip": "left out of make asan: too slow under ASan, and runs no code other tests do not",
+    "forensics": "Volatility 3 on vmcore and phys: make check-forensics, not make integration/asan",
 }
 
 
