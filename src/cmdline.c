@@ -71,6 +71,30 @@ int cmdline_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
 	return parse_size("-m", s, 20, out, err, errlen);
 }
 
+/*
+ * The largest of K, M, G, T that divides size, so that the text parses back
+ * to exactly size: 1G, 2056K.  A size that is not a whole KiB (never one
+ * that cmdline_parse leaves) is written in bytes with a B suffix, which -m
+ * does not take but a reader does.
+ */
+const char *cmdline_format_size(uint64_t size, char *buf, size_t len)
+{
+	static const char suffix[] = "KMGT";
+	int i;
+
+	for (i = 3; i >= 0; i--) {
+		unsigned shift = 10 * (unsigned)(i + 1);
+
+		if (size && !(size & ((1ULL << shift) - 1))) {
+			snprintf(buf, len, "%llu%c", (unsigned long long)(size >> shift),
+			         suffix[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%lluB", (unsigned long long)size);
+	return buf;
+}
+
 static int parse_uint(const char *s, unsigned *out)
 {
 	unsigned long v;
@@ -464,8 +488,21 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 	o->ram_size = (o->ram_size + 8191) & ~8191ULL;
 	if (optind < argc)
 		o->mountpoint = argv[optind++];
+	/*
+	 * Parsing stops at the first word that is not an option (QEMU's
+	 * order, and what lets a mountpoint start with a dash after "--"), so
+	 * an option written after the mountpoint lands here: say so, rather
+	 * than call it a second mountpoint.
+	 */
+	if (optind < argc && argv[optind][0] == '-' && argv[optind][1])
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "'%s' comes after the mountpoint %s: options go before it "
+		              "(usage: kvmfs [options] MOUNTPOINT)",
+		              argv[optind], o->mountpoint);
 	if (optind < argc)
-		return errmsg(err, errlen, CMDLINE_ERROR, "'%s': only one mountpoint may be given",
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "'%s': only one mountpoint may be given "
+		              "(usage: kvmfs [options] MOUNTPOINT)",
 		              argv[optind]);
 	if (o->attach && !o->mountpoint)
 		return errmsg(err, errlen, CMDLINE_ERROR,
