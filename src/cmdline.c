@@ -71,30 +71,6 @@ int cmdline_parse_size(const char *s, uint64_t *out, char *err, size_t errlen)
 	return parse_size("-m", s, 20, out, err, errlen);
 }
 
-/*
- * The largest of K, M, G, T that divides size, so that the text parses back
- * to exactly size: 1G, 2056K.  A size that is not a whole KiB (never one
- * that cmdline_parse leaves) is written in bytes with a B suffix, which -m
- * does not take but a reader does.
- */
-const char *cmdline_format_size(uint64_t size, char *buf, size_t len)
-{
-	static const char suffix[] = "KMGT";
-	int i;
-
-	for (i = 3; i >= 0; i--) {
-		unsigned shift = 10 * (unsigned)(i + 1);
-
-		if (size && !(size & ((1ULL << shift) - 1))) {
-			snprintf(buf, len, "%llu%c", (unsigned long long)(size >> shift),
-			         suffix[i]);
-			return buf;
-		}
-	}
-	snprintf(buf, len, "%lluB", (unsigned long long)size);
-	return buf;
-}
-
 static int parse_uint(const char *s, unsigned *out)
 {
 	unsigned long v;

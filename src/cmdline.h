@@ -66,13 +66,6 @@ enum cmdline_result {
  * Whole numbers only.
  */
 int cmdline_parse_size(const char *s, uint64_t *out, char *err, size_t errlen);
-/*
- * size as -m would take it back unchanged, in the largest unit that divides
- * it ("6G" for 6144 MiB, "2056K" for 2049K rounded up); buf gets at most len
- * bytes, and is returned.  CMDLINE_SIZE_LEN always suffices.
- */
-#define CMDLINE_SIZE_LEN 24
-const char *cmdline_format_size(uint64_t size, char *buf, size_t len);
 int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t errlen);
 void cmdline_usage(void);
 

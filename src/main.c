@@ -35,6 +35,7 @@
 #include "kvmfs/guest.h"
 #include "machine/pc.h"
 #include "util/errmsg.h"
+#include "util/size.h"
 #include "vm.h"
 
 #define ERRLEN 512
@@ -402,12 +403,12 @@ int main(int argc, char **argv)
 		        o.dump, dump.format == DUMP_ELF ? "ELF core" : "raw image", dump.nr_cpus,
 		        (unsigned long long)(vm.machine.ram_size >> 20), o.mountpoint);
 	} else {
-		char size[CMDLINE_SIZE_LEN];
+		char size[SIZE_TEXT_LEN];
 
 		say_host(&host, &o);
 		/* The size the guest has, exactly (-m 2049K is 2056K: QEMU's 8 KiB rounding). */
 		fprintf(stderr, "kvmfs: ready: -M %s -m %s -smp %u%s%s%s%s%s%s\n", o.machine,
-		        cmdline_format_size(o.ram_size, size, sizeof(size)), o.cpus,
+		        size_format(o.ram_size, size, sizeof(size)), o.cpus,
 		        o.accel == ACCEL_NONE ? " -accel none" : "",
 		        no_kvm ? " (no /dev/kvm here: no guest runs)" : "",
 		        o.kernel ? " -kernel " : "", o.kernel ? o.kernel : "",

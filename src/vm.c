@@ -16,7 +16,9 @@
 #include "inspect/dumpfile.h"
 #include "kvm/cpuid.h"
 #include "kvm/vcpu.h"
+#include "memory/ram_limits.h"
 #include "util/errmsg.h"
+#include "util/size.h"
 #include "vm.h"
 
 int vm_create_vcpus(struct vm *vm, const struct kvm_cpuid2 *cpuid, char *err, size_t errlen)
@@ -126,6 +128,49 @@ static void vm_serial_irq(void *opaque, bool level)
 	(void)kvm_irq_line(&vm->kvm, SERIAL_COM1_IRQ, level);
 }
 
+/*
+ * Threads kvmfs starts after the machine is built, besides the vCPUs: the
+ * FUSE loop and its workers (libfuse 3.14 starts at most 10), the dirty
+ * sweep, the stdin pump, and a few to spare.  Only a bound, for what ulimit
+ * -v must leave room for (ram_limits.h).
+ */
+#define VM_OTHER_THREADS 16
+
+/*
+ * A machine that could not be built.  For want of memory: what kept the
+ * largest block asked for from being reserved, and the size that fits now
+ * (ram_limits.h), unless that block fits after all and something else ran
+ * out.
+ */
+static void vm_machine_error(const struct options *o, int ret, char *err, size_t errlen)
+{
+	char size[SIZE_TEXT_LEN], why[448], what[RAM_IDSTR_MAX + 32];
+	const char *opt = "-m ";
+	uint64_t want = o->ram_size;
+	struct ram_limits l;
+	unsigned i;
+
+	snprintf(what, sizeof(what), "-m ");
+	for (i = 0; i < o->nr_backends; i++) {
+		if (o->backends[i].size > want) {
+			want = o->backends[i].size;
+			snprintf(what, sizeof(what), "-object id=%s,size=", o->backends[i].id);
+			opt = "size=";
+		}
+	}
+	if (ret == -ENOMEM) {
+		ram_limits_probe(&l, o->backing, want, o->cpus + VM_OTHER_THREADS);
+		if (l.limit != RAM_LIMIT_NONE) {
+			ram_limits_explain(&l, o->backing, want, opt, why, sizeof(why));
+			errmsg(err, errlen, ret, "%s%s: %s", what,
+			       size_format(want, size, sizeof(size)), why);
+			return;
+		}
+	}
+	errmsg(err, errlen, ret, "building machine %s with -m %s: %s", o->machine,
+	       size_format(o->ram_size, size, sizeof(size)), strerror(-ret));
+}
+
 int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const void *firmware,
             size_t firmware_size, const struct loader *kernel, char *err, size_t errlen)
 {
@@ -152,8 +197,7 @@ int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const v
 	}
 	ret = machine_init(&vm->machine, &mc);
 	if (ret) {
-		errmsg(err, errlen, ret, "building machine %s with %llu MiB: %s", o->machine,
-		       (unsigned long long)(o->ram_size >> 20), strerror(-ret));
+		vm_machine_error(o, ret, err, errlen);
 		goto err_console;
 	}
 	if (o->accel == ACCEL_KVM) {

@@ -12,6 +12,7 @@
 
 #include "cmdline.h"
 #include "util/compiler.h"
+#include "util/size.h"
 
 struct size_case {
 	const char *in;
@@ -162,24 +163,22 @@ static void test_format_size(void **state)
 	(void)state;
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		const char *argv[] = {"kvmfs", "-m", cases[i].arg, NULL};
-		char buf[CMDLINE_SIZE_LEN], err[256] = "";
+		char buf[SIZE_TEXT_LEN], err[256] = "";
 		struct options o, back;
 		const char *argv2[] = {"kvmfs", "-m", buf, NULL};
 
 		assert_int_equal(parse(argv, &o, err), CMDLINE_OK);
-		assert_string_equal(cmdline_format_size(o.ram_size, buf, sizeof(buf)),
-		                    cases[i].shown);
+		assert_string_equal(size_format(o.ram_size, buf, sizeof(buf)), cases[i].shown);
 		assert_int_equal(parse(argv2, &back, err), CMDLINE_OK);
 		assert_int_equal(back.ram_size, o.ram_size);
 	}
 	/* Never truncated: the largest size there is fits. */
 	{
-		char buf[CMDLINE_SIZE_LEN];
+		char buf[SIZE_TEXT_LEN];
 
-		assert_string_equal(cmdline_format_size(UINT64_MAX, buf, sizeof(buf)),
+		assert_string_equal(size_format(UINT64_MAX, buf, sizeof(buf)),
 		                    "18446744073709551615B");
-		assert_string_equal(cmdline_format_size(UINT64_MAX << 40, buf, sizeof(buf)),
-		                    "16777215T");
+		assert_string_equal(size_format(UINT64_MAX << 40, buf, sizeof(buf)), "16777215T");
 	}
 }
 
