@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boot/firmware.h"
 #include "boot/loader.h"
 #include "cmdline.h"
 #include "fs/fs.h"
@@ -54,6 +55,7 @@ struct firmware {
  */
 static int load_bios(const char *path, struct firmware *fw, char *err, size_t errlen)
 {
+	char head[FIRMWARE_HEAD], why[256];
 	struct stat st;
 	ssize_t n;
 	int fd, ret = 0;
@@ -65,6 +67,10 @@ static int load_bios(const char *path, struct firmware *fw, char *err, size_t er
 		ret = errmsg(err, errlen, -EINVAL, "-bios %s: not a regular file", path);
 	} else if (st.st_size == 0) {
 		ret = errmsg(err, errlen, -EINVAL, "-bios %s: the file is empty", path);
+	} else if ((n = pread(fd, head, sizeof(head), 0)) > 0 &&
+	           (ret = firmware_check_head(head, (size_t)n, why, sizeof(why)))) {
+		/* What the file is says more than its size would. */
+		errmsg(err, errlen, ret, "-bios %s: %s", path, why);
 	} else if ((uint64_t)st.st_size > PC_BIOS_MAX_SIZE) {
 		ret = errmsg(err, errlen, -EFBIG,
 		             "-bios %s: %lld bytes; pc.bios holds at most %llu", path,
@@ -83,7 +89,21 @@ static int load_bios(const char *path, struct firmware *fw, char *err, size_t er
 		free(fw->data);
 		fw->data = NULL;
 	} else {
+		char note[512];
+
 		fw->size = (size_t)st.st_size;
+		/* What cannot be firmware is refused; what will not run is said once. */
+		ret = firmware_check(fw->data, fw->size, why, sizeof(why));
+		if (ret > 0) {
+			errmsg(note, sizeof(note), 0, "-bios %s: %s", path, why);
+			fprintf(stderr, "kvmfs: %s\n", note);
+			ret = 0;
+		} else if (ret < 0) {
+			errmsg(err, errlen, ret, "-bios %s: %s", path, why);
+			free(fw->data);
+			fw->data = NULL;
+			fw->size = 0;
+		}
 	}
 	close(fd);
 	return ret;
