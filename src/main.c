@@ -166,16 +166,24 @@ static uint64_t host_phys_limit(void)
 static int check_ram_fits(const struct options *o, char *err, size_t errlen)
 {
 	const struct machine_desc *md = machine_find(o->machine);
+	char size[SIZE_TEXT_LEN], space[SIZE_TEXT_LEN], most[SIZE_TEXT_LEN];
 	uint64_t below, above, top;
 
 	machine_ram_split(md, o->ram_size, &below, &above);
 	top = above ? PC_ABOVE_4G_BASE + above : 0x100000000ULL;
-	if (above > UINT64_MAX - PC_ABOVE_4G_BASE || top > host_phys_limit())
+	if (above > UINT64_MAX - PC_ABOVE_4G_BASE || top > host_phys_limit()) {
+		/* The most: what is below 4G plus what fits from 4G to the limit. */
+		machine_ram_split(md, host_phys_limit(), &below, &above);
 		return errmsg(err, errlen, -E2BIG,
-		              "-m %llu MiB: more than this host can address (%llu GiB of "
-		              "guest-physical space)",
-		              (unsigned long long)(o->ram_size >> 20),
-		              (unsigned long long)(host_phys_limit() >> 30));
+		              "-m %s: more than this host can address (%s of guest-physical "
+		              "space, RAM above 4G included); -m %s is the most it can address for "
+		              "-M %s",
+		              size_format(o->ram_size, size, sizeof(size)),
+		              size_format(host_phys_limit(), space, sizeof(space)),
+		              size_format(host_phys_limit() - PC_ABOVE_4G_BASE + below, most,
+		                          sizeof(most)),
+		              o->machine);
+	}
 	return 0;
 }
 

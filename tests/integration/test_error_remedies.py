@@ -202,6 +202,46 @@ def test_m_beyond_the_address_space(run_kvmfs, kvmfs, tmp_path):
     nothing_left(mnt)
 
 
+def _phys_bits():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            m = re.match(r"address sizes\s*:\s*(\d+) bits physical", line)
+            if m:
+                return int(m.group(1))
+    pytest.skip("/proc/cpuinfo gives no address sizes")
+
+
+@pytest.mark.parametrize("machine, below_4g", [("pc", 3 << 30), ("q35", 2 << 30)])
+def test_m_beyond_guest_physical_space(run_kvmfs, tmp_path, machine, below_4g):
+    """More RAM than the CPU's physical address bits reach, RAM above 4G
+    included: the line names the space and the most it can address (what
+    stays below 4G, plus the rest up to the limit); that size then passes
+    this check (and meets only the address space's, or none)."""
+    space = 1 << _phys_bits()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    asked = size_text(2 * space)
+    most = size_text(space - (4 << 30) + below_4g)
+    line = one_line(run_kvmfs("-accel", "none", "-M", machine, "-m", asked, mnt=mnt,
+                              accel=False))
+    assert line == (f"kvmfs: -m {asked}: more than this host can address ({size_text(space)} "
+                    f"of guest-physical space, RAM above 4G included); -m {most} is the most "
+                    f"it can address for -M {machine}"), line
+    nothing_left(mnt)
+    proc = subprocess.Popen([str(KVMFS), "-accel", "none", "-M", machine, "-m", most, str(mnt)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: proc.poll() is not None or is_mounted(mnt), 20.0)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=STOP_TIMEOUT)
+    assert "more than this host can address" not in err, err
+    assert err.startswith(READY) or "no free range that large" in err, err
+    nothing_left(mnt)
+
+
 def _limit_as(limit):
     return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
 
