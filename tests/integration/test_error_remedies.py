@@ -153,6 +153,23 @@ def _no_rlimit_as():
         pytest.skip("ulimit -v is set: it, not the address space, is the limit here")
 
 
+def _meminfo(key):
+    with open("/proc/meminfo") as f:
+        return next(int(l.split()[1]) << 10 for l in f if l.startswith(key + ":"))
+
+
+BITMAPS = 4  # a mounted tree's page bitmaps, -accel none (vm.c, ram_limits.h)
+
+
+def _bitmap_bound():
+    """The most guest RAM whose page bitmaps heuristic overcommit allows
+    (ram_limits.h): the bitmaps, as one mapping, within RAM and swap; None
+    where the overcommit mode sets no such bound."""
+    if Path("/proc/sys/vm/overcommit_memory").read_text().strip() != "0":
+        return None
+    return (_meminfo("MemTotal") + _meminfo("SwapTotal")) // BITMAPS * 32768
+
+
 SIZE = re.compile(r"(\d+)([KMGT])")
 UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -177,6 +194,10 @@ def test_ram_beyond_the_address_space(run_kvmfs, kvmfs, tmp_path, how):
     (ram_limits.c).  As -m where the CPU can address 100T of guest RAM; as
     an -object block, mapped nowhere, on every host."""
     _no_rlimit_as()
+    bound = _bitmap_bound()
+    if bound is not None and bound < 100 * UNITS["T"]:
+        pytest.skip(f"RAM and swap bound guest RAM to {size_text(bound)} before the address "
+                    "space does (test_ram_beyond_what_its_bitmaps_may_take)")
     if how == "-m" and (1 << _phys_bits()) < 128 * UNITS["T"]:
         pytest.skip(f"{_phys_bits()} physical address bits: -m 100T is refused before it is "
                     "reserved (test_m_beyond_guest_physical_space)")
@@ -214,6 +235,38 @@ def test_ram_beyond_the_address_space(run_kvmfs, kvmfs, tmp_path, how):
     nothing_left(mnt)
 
 
+def test_ram_beyond_what_its_bitmaps_may_take(run_kvmfs, kvmfs, tmp_path):
+    """Where RAM and swap are small (a 4 GiB host: about 32T of guest RAM),
+    heuristic overcommit refuses kvmfs's page bitmaps for a large block -
+    once at the fork() that mounts, with only libfuse's "fork() failed" to
+    say so.  The line says it before anything is reserved, and the size it
+    suggests mounts.  (An -object block: the CPU's physical address bits do
+    not limit it.)"""
+    _no_rlimit_as()
+    bound = _bitmap_bound()
+    if bound is None or bound > 80 * UNITS["T"]:
+        pytest.skip("RAM and swap are large enough here that the address space binds first")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    asked = size_text((bound + 4 * UNITS["T"]) // UNITS["T"] * UNITS["T"])
+    args = lambda size: ["-accel", "none", "-m", "64M", "-object",
+                         f"memory-backend-ram,id=big,size={size}"]
+    memory = (_meminfo("MemTotal") + _meminfo("SwapTotal")) // UNITS["M"] * UNITS["M"]
+    line = one_line(run_kvmfs(*args(asked), mnt=mnt, accel=False))
+    m = re.fullmatch(
+        re.escape(f"kvmfs: -object id=big,size={asked}: cannot keep {asked} of guest RAM: "
+                  f"kvmfs keeps {BITMAPS} page bitmaps for it (a bit per 4 KiB page each, ") +
+        r"\d+[MGT]" + re.escape(" of memory), and vm.overcommit_memory=0 refuses a mapping "
+                                "larger than RAM and swap together (" + size_text(memory) +
+                                " here); size=") + r"(\d+[KMGT]) fits here", line)
+    assert m, line
+    nothing_left(mnt)
+    fits = m.group(1)
+    assert size_bytes(fits) <= bound
+    k = kvmfs(*args(fits), mnt=mnt, accel=False)
+    assert os.stat(k.path("ramblocks", "big")).st_size == size_bytes(fits)
+
+
 def _phys_bits():
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -228,7 +281,7 @@ def test_m_beyond_guest_physical_space(run_kvmfs, tmp_path, machine, below_4g):
     """More RAM than the CPU's physical address bits reach, RAM above 4G
     included: the line names the space and the most it can address (what
     stays below 4G, plus the rest up to the limit); that size then passes
-    this check (and meets only the address space's, or none)."""
+    this check (and meets only the address space's or the bitmaps', or none)."""
     space = 1 << _phys_bits()
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -250,7 +303,7 @@ def test_m_beyond_guest_physical_space(run_kvmfs, tmp_path, machine, below_4g):
             proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=STOP_TIMEOUT)
     assert "more than this host can address" not in err, err
-    assert err.startswith(READY) or "no free range that large" in err, err
+    assert err.startswith(READY) or re.match(r"kvmfs: -m \S+: cannot (reserve|keep) ", err), err
     nothing_left(mnt)
 
 
@@ -280,7 +333,7 @@ def test_m_beyond_ulimit_v(tmp_path):
     m = re.fullmatch(r"kvmfs: -m 8G: cannot reserve 8G of guest RAM: kvmfs's address-space "
                      r"limit \(ulimit -v\) is 4G, \d+M of it in use; raise it \(ulimit -v "
                      r"unlimited\), or -m (\d+[KMGT]) fits under it, leaving room for kvmfs's "
-                     r"threads", line)
+                     r"threads and page bitmaps", line)
     assert m, line
     nothing_left(mnt)
     fits = m.group(1)
