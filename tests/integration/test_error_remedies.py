@@ -196,8 +196,8 @@ def test_ram_beyond_the_address_space(run_kvmfs, kvmfs, tmp_path, how):
     _no_rlimit_as()
     bound = _bitmap_bound()
     if bound is not None and bound < 100 * UNITS["T"]:
-        pytest.skip(f"RAM and swap bound guest RAM to {size_text(bound)} before the address "
-                    "space does (test_ram_beyond_what_its_bitmaps_may_take)")
+        pytest.skip(f"RAM and swap bound guest RAM to {bound / UNITS['T']:.1f} TiB before the "
+                    "address space does (test_ram_beyond_what_its_bitmaps_may_take)")
     if how == "-m" and (1 << _phys_bits()) < 128 * UNITS["T"]:
         pytest.skip(f"{_phys_bits()} physical address bits: -m 100T is refused before it is "
                     "reserved (test_m_beyond_guest_physical_space)")
