@@ -464,8 +464,21 @@ int cmdline_parse(int argc, char **argv, struct options *o, char *err, size_t er
 	o->ram_size = (o->ram_size + 8191) & ~8191ULL;
 	if (optind < argc)
 		o->mountpoint = argv[optind++];
+	/*
+	 * Parsing stops at the first word that is not an option (QEMU's
+	 * order, and what lets a mountpoint start with a dash after "--"), so
+	 * an option written after the mountpoint lands here: say so, rather
+	 * than call it a second mountpoint.
+	 */
+	if (optind < argc && argv[optind][0] == '-' && argv[optind][1])
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "'%s' comes after the mountpoint %s: options go before it "
+		              "(usage: kvmfs [options] MOUNTPOINT)",
+		              argv[optind], o->mountpoint);
 	if (optind < argc)
-		return errmsg(err, errlen, CMDLINE_ERROR, "'%s': only one mountpoint may be given",
+		return errmsg(err, errlen, CMDLINE_ERROR,
+		              "'%s': only one mountpoint may be given "
+		              "(usage: kvmfs [options] MOUNTPOINT)",
 		              argv[optind]);
 	if (o->attach && !o->mountpoint)
 		return errmsg(err, errlen, CMDLINE_ERROR,

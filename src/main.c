@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boot/firmware.h"
 #include "boot/loader.h"
 #include "cmdline.h"
 #include "fs/fs.h"
@@ -35,6 +36,7 @@
 #include "kvmfs/guest.h"
 #include "machine/pc.h"
 #include "util/errmsg.h"
+#include "util/size.h"
 #include "vm.h"
 
 #define ERRLEN 512
@@ -53,6 +55,7 @@ struct firmware {
  */
 static int load_bios(const char *path, struct firmware *fw, char *err, size_t errlen)
 {
+	char head[FIRMWARE_HEAD], why[256];
 	struct stat st;
 	ssize_t n;
 	int fd, ret = 0;
@@ -64,6 +67,10 @@ static int load_bios(const char *path, struct firmware *fw, char *err, size_t er
 		ret = errmsg(err, errlen, -EINVAL, "-bios %s: not a regular file", path);
 	} else if (st.st_size == 0) {
 		ret = errmsg(err, errlen, -EINVAL, "-bios %s: the file is empty", path);
+	} else if ((n = pread(fd, head, sizeof(head), 0)) > 0 &&
+	           (ret = firmware_check_head(head, (size_t)n, why, sizeof(why)))) {
+		/* What the file is says more than its size would. */
+		errmsg(err, errlen, ret, "-bios %s: %s", path, why);
 	} else if ((uint64_t)st.st_size > PC_BIOS_MAX_SIZE) {
 		ret = errmsg(err, errlen, -EFBIG,
 		             "-bios %s: %lld bytes; pc.bios holds at most %llu", path,
@@ -82,7 +89,21 @@ static int load_bios(const char *path, struct firmware *fw, char *err, size_t er
 		free(fw->data);
 		fw->data = NULL;
 	} else {
+		char note[512];
+
 		fw->size = (size_t)st.st_size;
+		/* What cannot be firmware is refused; what will not run is said once. */
+		ret = firmware_check(fw->data, fw->size, why, sizeof(why));
+		if (ret > 0) {
+			errmsg(note, sizeof(note), 0, "-bios %s: %s", path, why);
+			fprintf(stderr, "kvmfs: %s\n", note);
+			ret = 0;
+		} else if (ret < 0) {
+			errmsg(err, errlen, ret, "-bios %s: %s", path, why);
+			free(fw->data);
+			fw->data = NULL;
+			fw->size = 0;
+		}
 	}
 	close(fd);
 	return ret;
@@ -145,16 +166,24 @@ static uint64_t host_phys_limit(void)
 static int check_ram_fits(const struct options *o, char *err, size_t errlen)
 {
 	const struct machine_desc *md = machine_find(o->machine);
+	char size[SIZE_TEXT_LEN], space[SIZE_TEXT_LEN], most[SIZE_TEXT_LEN];
 	uint64_t below, above, top;
 
 	machine_ram_split(md, o->ram_size, &below, &above);
 	top = above ? PC_ABOVE_4G_BASE + above : 0x100000000ULL;
-	if (above > UINT64_MAX - PC_ABOVE_4G_BASE || top > host_phys_limit())
+	if (above > UINT64_MAX - PC_ABOVE_4G_BASE || top > host_phys_limit()) {
+		/* The most: what is below 4G plus what fits from 4G to the limit. */
+		machine_ram_split(md, host_phys_limit(), &below, &above);
 		return errmsg(err, errlen, -E2BIG,
-		              "-m %llu MiB: more than this host can address (%llu GiB of "
-		              "guest-physical space)",
-		              (unsigned long long)(o->ram_size >> 20),
-		              (unsigned long long)(host_phys_limit() >> 30));
+		              "-m %s: more than this host can address (%s of guest-physical "
+		              "space, RAM above 4G included); -m %s is the most it can address for "
+		              "-M %s",
+		              size_format(o->ram_size, size, sizeof(size)),
+		              size_format(host_phys_limit(), space, sizeof(space)),
+		              size_format(host_phys_limit() - PC_ABOVE_4G_BASE + below, most,
+		                          sizeof(most)),
+		              o->machine);
+	}
 	return 0;
 }
 
@@ -402,9 +431,12 @@ int main(int argc, char **argv)
 		        o.dump, dump.format == DUMP_ELF ? "ELF core" : "raw image", dump.nr_cpus,
 		        (unsigned long long)(vm.machine.ram_size >> 20), o.mountpoint);
 	} else {
+		char size[SIZE_TEXT_LEN];
+
 		say_host(&host, &o);
-		fprintf(stderr, "kvmfs: ready: -M %s -m %lluM -smp %u%s%s%s%s%s%s\n", o.machine,
-		        (unsigned long long)(o.ram_size >> 20), o.cpus,
+		/* The size the guest has, exactly (-m 2049K is 2056K: QEMU's 8 KiB rounding). */
+		fprintf(stderr, "kvmfs: ready: -M %s -m %s -smp %u%s%s%s%s%s%s\n", o.machine,
+		        size_format(o.ram_size, size, sizeof(size)), o.cpus,
 		        o.accel == ACCEL_NONE ? " -accel none" : "",
 		        no_kvm ? " (no /dev/kvm here: no guest runs)" : "",
 		        o.kernel ? " -kernel " : "", o.kernel ? o.kernel : "",

@@ -16,7 +16,9 @@
 #include "inspect/dumpfile.h"
 #include "kvm/cpuid.h"
 #include "kvm/vcpu.h"
+#include "memory/ram_limits.h"
 #include "util/errmsg.h"
+#include "util/size.h"
 #include "vm.h"
 
 int vm_create_vcpus(struct vm *vm, const struct kvm_cpuid2 *cpuid, char *err, size_t errlen)
@@ -126,6 +128,101 @@ static void vm_serial_irq(void *opaque, bool level)
 	(void)kvm_irq_line(&vm->kvm, SERIAL_COM1_IRQ, level);
 }
 
+/*
+ * Threads kvmfs starts after the machine is built, besides the vCPUs: the
+ * FUSE loop and its workers (libfuse 3.14 starts at most 10), the dirty
+ * sweep, the stdin pump, and a few to spare.  Only a bound, for what ulimit
+ * -v and strict overcommit must leave room for (ram_limits.h).
+ */
+#define VM_OTHER_THREADS 16
+
+/*
+ * The page bitmaps kvmfs keeps for guest RAM, a bit per 4 KiB page each
+ * (ram_limits.h): with a tree, dirty/'s two readers of each block
+ * (kvm/dirty_blocks.c) and the page-cache trackers of its file and of phys
+ * (fs/cache.c); with KVM, the dirty-log sweep's buffer (kvm/dirty_sweep.c).
+ */
+static unsigned vm_page_bitmaps(const struct options *o)
+{
+	return (o->mountpoint ? 4 : 0) + (o->accel == ACCEL_KVM ? 1 : 0);
+}
+
+/*
+ * The largest RAM block the options ask for, how it is spelled (what: the
+ * line's start; opt: how a size for it is given) and the bytes of the
+ * others: the one to name when RAM cannot be had.
+ */
+static uint64_t vm_largest_block(const struct options *o, char *what, size_t len, const char **opt,
+                                 uint64_t *others)
+{
+	uint64_t want = o->ram_size, total = o->ram_size;
+	unsigned i;
+
+	snprintf(what, len, "-m ");
+	*opt = "-m ";
+	for (i = 0; i < o->nr_backends; i++) {
+		total += o->backends[i].size;
+		if (o->backends[i].size > want) {
+			want = o->backends[i].size;
+			snprintf(what, len, "-object id=%s,size=", o->backends[i].id);
+			*opt = "size=";
+		}
+	}
+	*others = total - want;
+	return want;
+}
+
+/*
+ * Before anything is reserved: RAM whose page bitmaps the host's accounting
+ * would refuse later (ram_limits.h) - at a calloc, or at the fork that
+ * mounts the tree, with less to say - is refused now, saying why.
+ */
+static int vm_check_ram(const struct options *o, char *err, size_t errlen)
+{
+	char size[SIZE_TEXT_LEN], why[448], what[RAM_IDSTR_MAX + 32];
+	const char *opt;
+	uint64_t want, others;
+	struct ram_limits l;
+	int ret;
+
+	want = vm_largest_block(o, what, sizeof(what), &opt, &others);
+	ret = ram_limits_check(&l, o->backing, want, others, vm_page_bitmaps(o),
+	                       o->cpus + VM_OTHER_THREADS);
+	if (!ret)
+		return 0;
+	ram_limits_explain(&l, o->backing, want, opt, why, sizeof(why));
+	return errmsg(err, errlen, ret, "%s%s: %s", what, size_format(want, size, sizeof(size)),
+	              why);
+}
+
+/*
+ * A machine that could not be built.  For want of memory: what kept the
+ * largest block asked for from being reserved, and the size that fits now
+ * (ram_limits.h), unless that block fits after all and something else ran
+ * out.
+ */
+static void vm_machine_error(const struct options *o, int ret, char *err, size_t errlen)
+{
+	char size[SIZE_TEXT_LEN], why[448], what[RAM_IDSTR_MAX + 32];
+	const char *opt;
+	uint64_t want, others;
+	struct ram_limits l;
+
+	want = vm_largest_block(o, what, sizeof(what), &opt, &others);
+	if (ret == -ENOMEM) {
+		ram_limits_probe(&l, o->backing, want, others, vm_page_bitmaps(o),
+		                 o->cpus + VM_OTHER_THREADS);
+		if (l.limit != RAM_LIMIT_NONE) {
+			ram_limits_explain(&l, o->backing, want, opt, why, sizeof(why));
+			errmsg(err, errlen, ret, "%s%s: %s", what,
+			       size_format(want, size, sizeof(size)), why);
+			return;
+		}
+	}
+	errmsg(err, errlen, ret, "building machine %s with -m %s: %s", o->machine,
+	       size_format(o->ram_size, size, sizeof(size)), strerror(-ret));
+}
+
 int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const void *firmware,
             size_t firmware_size, const struct loader *kernel, char *err, size_t errlen)
 {
@@ -150,10 +247,12 @@ int vm_init(struct vm *vm, const struct options *o, bool ring0_emulated, const v
 		errmsg(err, errlen, ret, "console: %s", strerror(-ret));
 		goto err_locks;
 	}
+	ret = vm_check_ram(o, err, errlen);
+	if (ret)
+		goto err_console;
 	ret = machine_init(&vm->machine, &mc);
 	if (ret) {
-		errmsg(err, errlen, ret, "building machine %s with %llu MiB: %s", o->machine,
-		       (unsigned long long)(o->ram_size >> 20), strerror(-ret));
+		vm_machine_error(o, ret, err, errlen);
 		goto err_console;
 	}
 	if (o->accel == ACCEL_KVM) {

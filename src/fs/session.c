@@ -769,20 +769,13 @@ void fs_unmount(struct fs *fs)
 	fs->live = false;
 	pthread_rwlock_unlock(&fs->live_lock);
 	/*
-	 * The mount goes first (libfuse detaches it lazily, open files or
-	 * not), while the session still answers: a reader with an open file
-	 * then sees the tree gone before its reads start failing, never
-	 * ENOTCONN on a mount that still looks alive.  Does nothing if the
-	 * mount already went away (fusermount3 -u).
-	 */
-	if (fs->mounted)
-		fuse_session_unmount(fs->se);
-	/*
-	 * The session loop ends last, after everything that sends the kernel
-	 * invalidations has stopped: an invalidation waits for page locks that
-	 * readers hold until their READ is answered, so it must never outlive
-	 * the threads that answer.  Ending it: the exit flag, then a signal to
-	 * break the loop's wait; libfuse then cancels its workers.
+	 * The session loop ends first, after everything that sends the kernel
+	 * invalidations has stopped (main.c): an invalidation waits for page
+	 * locks that readers hold until their READ is answered, so it must
+	 * never outlive the threads that answer.  Ending it: the exit flag,
+	 * then a signal to break the loop's wait; libfuse then cancels its
+	 * workers - those blocked reading /dev/fuse; one answering a request
+	 * finishes its answer first (it runs with cancellation disabled).
 	 */
 	if (fs->loop_started) {
 		fuse_session_exit(fs->se);
@@ -792,6 +785,20 @@ void fs_unmount(struct fs *fs)
 		}
 		pthread_join(fs->loop_thread, NULL);
 	}
+	/*
+	 * Then the mount: libfuse closes its /dev/fuse descriptor and detaches
+	 * the mount lazily, open files or not.  Not before the loop has ended:
+	 * a worker still answering would write to a closed descriptor (libfuse
+	 * prints "fuse: writing device: Bad file descriptor", or "reading" for
+	 * one that loops back) - or to whatever file reused its number.  A
+	 * READ that came in after the loop ended waits, unanswered, until the
+	 * last /dev/fuse descriptor goes (fuse_last_fd, below), when the kernel
+	 * fails it with ENOTCONN: by then the mount is already detached, so a
+	 * reader sees the tree gone before its reads fail.  Does nothing if
+	 * the mount already went away (fusermount3 -u).
+	 */
+	if (fs->mounted)
+		fuse_session_unmount(fs->se);
 	fuse_session_destroy(fs->se);
 	if (fs->fuse_last_fd >= 0)
 		close(fs->fuse_last_fd);

@@ -40,22 +40,31 @@
 #include "vm.h"
 
 #include "fs/internal.h"
+#include "fs/refused.h"
 
 /* Defined at the end; its state is found through it (fs_kind_priv). */
 extern const struct fs_kind fs_vcpus_kind;
 
-#define FS_NO_VA           UINT64_MAX /* translate: nothing written yet */
-#define FS_TRANSLATE_MAX   64         /* longest address text accepted */
-#define FS_VMEM_SEEK_STEPS 65536      /* walks one SEEK_DATA/SEEK_HOLE may take */
+#define FS_TRANSLATE_MAX   64    /* longest address text accepted */
+#define FS_VMEM_SEEK_STEPS 65536 /* walks one SEEK_DATA/SEEK_HOLE may take */
 
-/* One vCPU's files' own state: the vCPU, and the last address translate was given. */
+/*
+ * One vCPU's files' own state: the vCPU, the last address translate was
+ * given (every 64-bit value is one, 0xffffffffffffffff too), and why its
+ * last write was refused.
+ */
 struct fs_vcpu {
 	unsigned cpu;
-	uint64_t translate_va; /* FS_NO_VA: none */
+	bool have_va; /* an address was written */
+	uint64_t translate_va;
+	struct fs_refused refused;
 };
 
 struct fs_vcpus {
-	/* Guards every cpus[].translate_va and which snapshot an open translate file reads. */
+	/*
+	 * Guards every cpus[].have_va, translate_va and refused, and which
+	 * snapshot an open translate file reads.
+	 */
 	pthread_mutex_t lock;
 	struct fs_vcpu cpus[];
 };
@@ -185,31 +194,36 @@ static const struct fs_kind_ops fs_vcpu_text_ops = {
 
 static void fs_translate_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
 {
+	struct fs_vcpu *v = fs_vcpu_node(n);
+	struct fs_refused refused;
 	struct pagewalk_result r;
 	struct pagewalk_cpu pc;
+	bool exact, have_va;
 	uint64_t va;
-	bool exact;
 	int ret;
 
 	pthread_mutex_lock(&fs_vcpus(fs)->lock);
-	va = fs_vcpu_node(n)->translate_va;
+	have_va = v->have_va;
+	va = v->translate_va;
+	refused = v->refused;
 	pthread_mutex_unlock(&fs_vcpus(fs)->lock);
-	if (va == FS_NO_VA) {
+	if (!have_va) {
 		sb_printf(sb,
 		          "write a guest-virtual address here (hex 0x... or decimal), then read\n");
-		return;
-	}
-	ret = fs_vcpu_paging(fs, n, &pc, &exact);
-	if (ret) {
+	} else if ((ret = fs_vcpu_paging(fs, n, &pc, &exact))) {
 		sb_printf(sb, "va 0x%016" PRIx64 "\nregisters unreadable: %s\n", va,
 		          strerror(-ret));
-		return;
+	} else {
+		sb_printf(sb,
+		          "cr0 0x%" PRIx64 " cr3 0x%" PRIx64 " cr4 0x%" PRIx64 " efer 0x%" PRIx64
+		          "%s\n",
+		          pc.cr0, pc.cr3, pc.cr4, pc.efer,
+		          exact ? "" : " (approximate: the VM is running)");
+		pagewalk(&pc, va, fs_vcpu_read_gpa, &fs->vm->machine.as, &r);
+		pagewalk_render(&r, sb);
 	}
-	sb_printf(
-	        sb, "cr0 0x%" PRIx64 " cr3 0x%" PRIx64 " cr4 0x%" PRIx64 " efer 0x%" PRIx64 "%s\n",
-	        pc.cr0, pc.cr3, pc.cr4, pc.efer, exact ? "" : " (approximate: the VM is running)");
-	pagewalk(&pc, va, fs_vcpu_read_gpa, &fs->vm->machine.as, &r);
-	pagewalk_render(&r, sb);
+	/* Last, as in ctl: what the file says stays first. */
+	fs_refused_render(&refused, sb);
 }
 
 static int fs_translate_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
@@ -228,38 +242,73 @@ static void fs_translate_read(struct fs *fs, struct fs_node *n, fuse_req_t req, 
 	fs_text_read_locked(req, size, off, fi, &fs_vcpus(fs)->lock);
 }
 
+/*
+ * The address a write gives, or why it gives none (into why, for the
+ * refused line): -EINVAL.  strtoull alone would take "-1" as 2^64 - 1 and
+ * "1 2" as 1.
+ */
+static int fs_translate_parse(const char *buf, size_t size, uint64_t *va, char *why, size_t len)
+{
+	char addr[FS_TRANSLATE_MAX + 1], *end;
+	size_t n = size;
+
+	while (n && isspace((unsigned char)buf[n - 1]))
+		n--;
+	while (n && isspace((unsigned char)*buf)) {
+		buf++;
+		n--;
+	}
+	if (n > FS_TRANSLATE_MAX) {
+		snprintf(why, len, "a write of %zu bytes; an address is at most %d characters",
+		         size, FS_TRANSLATE_MAX);
+		return -EINVAL;
+	}
+	memcpy(addr, buf, n);
+	addr[n] = '\0';
+	errno = 0;
+	*va = strtoull(addr, &end, 0);
+	if (n && addr[0] == '-') {
+		snprintf(why, len,
+		         "a negative number; write the address itself (0xffffffff81000000)");
+		return -EINVAL;
+	}
+	if (n && !*end && errno == ERANGE) {
+		snprintf(why, len, "more than 64 bits; the largest address is 0xffffffffffffffff");
+		return -EINVAL;
+	}
+	if (!n || *end || errno || !isdigit((unsigned char)addr[0])) {
+		snprintf(why, len, "not an address; write one, hex 0x... or decimal");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void fs_translate_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,
                                size_t size, off_t off, struct fuse_file_info *fi)
 {
+	struct fs_vcpu *v = fs_vcpu_node(n);
 	struct strbuf sb = STRBUF_INIT;
-	char addr[FS_TRANSLATE_MAX + 1], *end;
+	char why[FS_REFUSED_MAX];
 	uint64_t va;
-	size_t len = size;
-	int ret;
+	int err, ret;
 
 	(void)off; /* every write is one address, wherever it lands */
-	while (len && isspace((unsigned char)buf[len - 1]))
-		len--;
-	if (!len || len > FS_TRANSLATE_MAX) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	memcpy(addr, buf, len);
-	addr[len] = '\0';
-	errno = 0;
-	va = strtoull(addr, &end, 0);
-	if (errno || *end || addr[0] == '-') {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
+	err = fs_translate_parse(buf, size, &va, why, sizeof(why));
 	pthread_mutex_lock(&fs_vcpus(fs)->lock);
-	fs_vcpu_node(n)->translate_va = va;
+	if (err) {
+		/* The walk written before stays; the file says why this one was refused. */
+		fs_refused_set(&v->refused, buf, size, "%s", why);
+	} else {
+		v->have_va = true;
+		v->translate_va = va;
+		fs_refused_clear(&v->refused);
+	}
 	pthread_mutex_unlock(&fs_vcpus(fs)->lock);
 	/* This open file reads the new walk too (python's "r+" write-then-read). */
 	fs_translate_render(fs, n, &sb);
 	ret = fs_text_replace(fi, &sb, &fs_vcpus(fs)->lock);
-	if (ret)
-		fuse_reply_err(req, -ret);
+	if (err || ret)
+		fuse_reply_err(req, err ? -err : -ret);
 	else
 		fuse_reply_write(req, size);
 }
@@ -494,7 +543,7 @@ static int fs_vcpu_init(struct fs *fs, void **priv)
 	if (!v)
 		return -ENOMEM;
 	for (i = 0; i < nr; i++)
-		v->cpus[i] = (struct fs_vcpu){.cpu = i, .translate_va = FS_NO_VA};
+		v->cpus[i] = (struct fs_vcpu){.cpu = i};
 	pthread_mutex_init(&v->lock, NULL);
 	*priv = v;
 	return 0;

@@ -3,11 +3,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kvm/kvm.h"
@@ -306,8 +310,83 @@ static int kvm_table_init(struct kvm *kvm, unsigned max_slots)
 	return kvm->table.used_ids ? 0 : -ENOMEM;
 }
 
+/* The remedy every advice ends with: a VM without KVM still builds and mounts. */
+#define KVM_ADVICE_NONE "or run without a guest: -accel none"
+
+const char *kvm_open_advice(int errnum, const struct kvm_dev_access *a, char *buf, size_t len)
+{
+	switch (errnum) {
+	case ENOENT:
+		snprintf(buf, len,
+		         " (no KVM on this host: with VMX or SVM in /proc/cpuinfo, modprobe "
+		         "kvm_intel "
+		         "or kvm_amd; " KVM_ADVICE_NONE ")");
+		break;
+	case ENXIO:
+	case ENODEV:
+		/* The node exists (a container's /dev, a static /dev) but no driver is behind it.
+		 */
+		snprintf(buf, len,
+		         " (no KVM driver behind the device: modprobe kvm_intel or "
+		         "kvm_amd; " KVM_ADVICE_NONE ")");
+		break;
+	case EACCES:
+		/* The mode bits: group membership is the usual way in. */
+		if (a->group && a->listed)
+			snprintf(
+			        buf, len,
+			        " (you are in group %s, but this session is not yet: log in again, "
+			        "or start a shell with newgrp %s; " KVM_ADVICE_NONE ")",
+			        a->group, a->group);
+		else if (a->group)
+			snprintf(buf, len,
+			         " (it belongs to group %s: sudo adduser $USER %s, then log in "
+			         "again; " KVM_ADVICE_NONE ")",
+			         a->group, a->group);
+		else
+			snprintf(buf, len,
+			         " (only root may open it: run kvmfs as root, or give /dev/kvm to "
+			         "group kvm with mode 0660 as udev does and join that "
+			         "group; " KVM_ADVICE_NONE ")");
+		break;
+	case EPERM:
+		/* Not the mode bits: a device cgroup or a security module said no. */
+		snprintf(
+		        buf, len,
+		        " (refused whatever the file's mode says: a container's device cgroup or a "
+		        "security module; allow the device there, " KVM_ADVICE_NONE ")");
+		break;
+	default: buf[0] = '\0'; break;
+	}
+	return buf;
+}
+
+void kvm_dev_access_probe(struct kvm_dev_access *a, char *buf, size_t len)
+{
+	struct group gr, *g = NULL;
+	struct passwd pw, *p = NULL;
+	char pwbuf[1024];
+	struct stat st;
+	size_t i;
+
+	*a = (struct kvm_dev_access){0};
+	if (stat("/dev/kvm", &st) || st.st_gid == 0 || getgrgid_r(st.st_gid, &gr, buf, len, &g) ||
+	    !g)
+		return;
+	a->group = g->gr_name;
+	/* Listed, but not in this process's groups: added since the user logged in. */
+	if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &p) || !p)
+		return;
+	for (i = 0; g->gr_mem[i]; i++)
+		if (!strcmp(g->gr_mem[i], p->pw_name))
+			a->listed = true;
+	if (p->pw_gid == st.st_gid)
+		a->listed = true;
+}
+
 int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, char *err, size_t errlen)
 {
+	char advice[512] = "";
 	struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2};
 	const char *what;
 	int ret, n;
@@ -322,7 +401,12 @@ int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, char *er
 	what = "open /dev/kvm";
 	kvm->fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm->fd < 0) {
+		struct kvm_dev_access a;
+		char group[16384]; /* a group with many members needs room */
+
 		ret = -errno;
+		kvm_dev_access_probe(&a, group, sizeof(group));
+		kvm_open_advice(-ret, &a, advice, sizeof(advice));
 		goto err;
 	}
 	what = "KVM_GET_API_VERSION";
@@ -395,8 +479,7 @@ int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, char *er
 		goto err;
 	return 0;
 err:
-	errmsg(err, errlen, ret, "%s: %s%s", what, strerror(-ret),
-	       ret == -ENOENT ? " (no KVM on this host; -accel none runs without)" : "");
+	errmsg(err, errlen, ret, "%s: %s%s", what, strerror(-ret), advice);
 	kvm_exit(kvm);
 	return ret;
 }

@@ -96,7 +96,8 @@ struct kvm {
 /*
  * Open /dev/kvm, check the API and every capability kvmfs uses, create the
  * VM.  On failure nothing is left open and err names the step
- * ("KVM_CREATE_VM: ...", "open /dev/kvm: ...").
+ * ("KVM_CREATE_VM: ...", "open /dev/kvm: ..."); a failed open also says
+ * what to do about it (kvm_open_advice).
  */
 int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, char *err, size_t errlen);
 /*
@@ -105,6 +106,26 @@ int kvm_init(struct kvm *kvm, struct address_space *as, bool dirty_log, char *er
  * closes the device, creates nothing.
  */
 int kvm_api_version(void);
+/*
+ * Who may open /dev/kvm, as far as a failed open() needs it: the device's
+ * group, when it is not root's (udev's rule gives it to group kvm, mode
+ * 0660), and whether the user is listed in that group though this process
+ * is not (a membership added since the user logged in).
+ */
+struct kvm_dev_access {
+	const char *group; /* NULL: root's group, or unknown */
+	bool listed;       /* in the group database, not in this process's groups */
+};
+
+/* /dev/kvm's kvm_dev_access; group points into buf. */
+void kvm_dev_access_probe(struct kvm_dev_access *a, char *buf, size_t len);
+/*
+ * What to do when opening /dev/kvm failed with errnum, as the parenthesis
+ * that follows "open /dev/kvm: <strerror>": " (it belongs to group kvm:
+ * sudo adduser $USER kvm, ...; or -accel none ...)".  "" for an errno with
+ * nothing to advise.  Pure: a table of errno and access, for the tests.
+ */
+const char *kvm_open_advice(int errnum, const struct kvm_dev_access *a, char *buf, size_t len);
 /* No /dev/kvm: slots are derived and shown but registered nowhere. */
 int kvm_init_none(struct kvm *kvm, struct address_space *as);
 void kvm_exit(struct kvm *kvm);

@@ -86,25 +86,49 @@ static void ram_list_insert(struct ram_list *rl, struct ram_block *rb)
 	*pp = rb;
 }
 
+int ram_reserve(enum ram_backing backing, const char *name, size_t len, uint8_t **host, int *fd)
+{
+	int ret;
+
+	*fd = -1;
+	if (backing == RAM_BACKING_MEMFD) {
+		/* A memfd so the same pages can later be handed to other processes. */
+		*fd = memfd_create(name, MFD_CLOEXEC);
+		if (*fd < 0 || ftruncate(*fd, (off_t)len) < 0)
+			goto err;
+		*host = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, *fd, 0);
+	} else {
+		*host = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	}
+	if (*host != MAP_FAILED)
+		return 0;
+err:
+	ret = -errno;
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	return ret;
+}
+
+void ram_unreserve(uint8_t *host, size_t len, int fd)
+{
+	munmap(host, len);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int ram_map(struct ram_list *rl, struct ram_block *rb)
 {
 	size_t len = rb->max_length;
 	uint8_t *host;
-	int fd = -1;
+	int fd, ret;
 
-	if (rl->backing == RAM_BACKING_MEMFD) {
-		/* A memfd so the same pages can later be handed to other processes. */
-		fd = memfd_create(rb->idstr, MFD_CLOEXEC);
-		if (fd < 0 || ftruncate(fd, (off_t)len) < 0)
-			goto err;
-		host = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	ret = ram_reserve(rl->backing, rb->idstr, len, &host, &fd);
+	if (ret)
+		return ret;
+	if (fd >= 0)
 		rb->flags |= RAM_SHARED;
-	} else {
-		host = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	}
-	if (host == MAP_FAILED)
-		goto err;
 
 	/*
 	 * Guest memory must not be copied into a child on fork(): a fork would
@@ -126,13 +150,6 @@ static int ram_map(struct ram_list *rl, struct ram_block *rb)
 	rb->fd = fd;
 	rb->pagemap_fd = fd < 0 ? rl->pagemap_fd : -1;
 	return 0;
-err : {
-	int ret = -errno;
-
-	if (fd >= 0)
-		close(fd);
-	return ret;
-}
 }
 
 int ram_block_alloc(struct ram_list *rl, const char *idstr, uint64_t size, uint64_t max_size,
@@ -186,9 +203,7 @@ int ram_block_alloc(struct ram_list *rl, const char *idstr, uint64_t size, uint6
 	return 0;
 
 err_unmap:
-	munmap(rb->host, rb->max_length);
-	if (rb->fd >= 0)
-		close(rb->fd);
+	ram_unreserve(rb->host, rb->max_length, rb->fd);
 err_free:
 	free(rb);
 	return ret;

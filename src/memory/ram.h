@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct memory_region;
@@ -94,6 +95,14 @@ void ram_list_exit(struct ram_list *rl); /* frees every block */
 int ram_block_alloc(struct ram_list *rl, const char *idstr, uint64_t size, uint64_t max_size,
                     unsigned flags, struct ram_block **out);
 void ram_block_free(struct ram_list *rl, struct ram_block *rb);
+/*
+ * The host mapping behind a block, alone: len bytes reserved as `backing`
+ * says (a memfd named name, mapped shared, or private anonymous memory),
+ * MAP_NORESERVE, nothing touched.  -errno from memfd_create, ftruncate or
+ * mmap.  ram_limits.c reserves the same way to learn what fits.
+ */
+int ram_reserve(enum ram_backing backing, const char *name, size_t len, uint8_t **host, int *fd);
+void ram_unreserve(uint8_t *host, size_t len, int fd);
 /*
  * A read-only block of size bytes whose bytes are [file_offset,
  * file_offset+file_len) of fd (file_len <= size; the rest reads as zeros),

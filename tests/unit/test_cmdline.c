@@ -12,6 +12,7 @@
 
 #include "cmdline.h"
 #include "util/compiler.h"
+#include "util/size.h"
 
 struct size_case {
 	const char *in;
@@ -86,6 +87,16 @@ static void test_options(void **state)
 	        {{"kvmfs", "-m", "1M", NULL}, CMDLINE_ERROR, "at least 2 MiB"},
 	        {{"kvmfs", "-o", "direct_io,bogus", NULL}, CMDLINE_ERROR, "bogus"},
 	        {{"kvmfs", "a", "b", NULL}, CMDLINE_ERROR, "only one mountpoint"},
+	        /* An option after the mountpoint is named as such, with the order to use. */
+	        {{"kvmfs", "/mnt", "-m", "1G", NULL},
+	         CMDLINE_ERROR,
+	         "'-m' comes after the mountpoint /mnt: options go before it (usage: kvmfs "
+	         "[options] MOUNTPOINT)"},
+	        {{"kvmfs", "-M", "q35", "/mnt", "--writable", NULL},
+	         CMDLINE_ERROR,
+	         "'--writable' comes after the mountpoint /mnt"},
+	        /* A lone "-" is a name (a second mountpoint), not an option. */
+	        {{"kvmfs", "/mnt", "-", NULL}, CMDLINE_ERROR, "only one mountpoint"},
 	        {{"kvmfs", "-accel", "tcg", NULL}, CMDLINE_ERROR, "unknown"},
 	        /* --version is main's to print: parsing only says so, wherever it stands. */
 	        {{"kvmfs", "--version", NULL}, CMDLINE_VERSION, NULL},
@@ -133,10 +144,49 @@ static void test_values(void **state)
 	assert_string_equal(o.mountpoint, "/mnt/vm");
 }
 
+/*
+ * What the ready line prints for -m: the size the guest has, exactly, in
+ * the largest unit that divides it, and -m reads it back unchanged.
+ */
+static void test_format_size(void **state)
+{
+	static const struct {
+		const char *arg; /* -m as given */
+		const char *shown;
+	} cases[] = {
+	        {"2049K", "2056K"}, /* QEMU's 8 KiB rounding, not "2M" */
+	        {"2M", "2M"},       {"1024", "1G"},     {"6144M", "6G"},    {"3583M", "3583M"},
+	        {"100T", "100T"},   {"1025M", "1025M"}, {"8193K", "8200K"},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *argv[] = {"kvmfs", "-m", cases[i].arg, NULL};
+		char buf[SIZE_TEXT_LEN], err[256] = "";
+		struct options o, back;
+		const char *argv2[] = {"kvmfs", "-m", buf, NULL};
+
+		assert_int_equal(parse(argv, &o, err), CMDLINE_OK);
+		assert_string_equal(size_format(o.ram_size, buf, sizeof(buf)), cases[i].shown);
+		assert_int_equal(parse(argv2, &back, err), CMDLINE_OK);
+		assert_int_equal(back.ram_size, o.ram_size);
+	}
+	/* Never truncated: the largest size there is fits. */
+	{
+		char buf[SIZE_TEXT_LEN];
+
+		assert_string_equal(size_format(UINT64_MAX, buf, sizeof(buf)),
+		                    "18446744073709551615B");
+		assert_string_equal(size_format(UINT64_MAX << 40, buf, sizeof(buf)), "16777215T");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_sizes),
+	        cmocka_unit_test(test_format_size),
 	        cmocka_unit_test(test_options),
 	        cmocka_unit_test(test_values),
 	};
