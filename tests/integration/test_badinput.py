@@ -228,7 +228,10 @@ def test_ctl_empty_and_huge_writes(kvmfs):
         expect_errno({errno.EINVAL}, os.write, fd, b"stop\n" * (1 << 18))
     finally:
         os.close(fd)
-    assert read(k.path("ctl")) == before_state
+    # The run state is unchanged; the last line says why the last write was refused.
+    after = read(k.path("ctl")).decode().splitlines()
+    assert after[:-1] == before_state.decode().splitlines()
+    assert after[-1].startswith("refused: ") and "a command is at most 64" in after[-1]
     assert k.proc.poll() is None
 
 

@@ -424,7 +424,9 @@ def test_ctl(kvmfs):
             expect_errno({errno.ENODEV}, os.write, fd, b"cont")
         finally:
             os.close(fd)
-        assert read(ctl) == b"no vcpus (-accel none)\n"
+        # The state, then why cont was refused (test_error_remedies.py has the words).
+        lines = read(ctl).decode().splitlines()
+        assert lines[0] == "no vcpus (-accel none)" and lines[1].startswith("refused: 'cont'")
     assert os.stat(ctl).st_size == len(read(ctl))
 
 
@@ -470,7 +472,9 @@ def test_ctl_after_the_guest_stops_for_good(kvmfs, how):
         expect_errno({errno.EPERM}, os.write, fd, b"cont")
     finally:
         os.close(fd)
-    assert ctl_lines(k) == lines
+    # Unchanged, but for the last line: why cont was refused.
+    assert ctl_lines(k)[:-1] == lines
+    assert ctl_lines(k)[-1].startswith("refused: 'cont': the guest stopped for good")
     # With a mountpoint kvmfs stays, so that the stopped guest can be read.
     assert k.proc.poll() is None
 
