@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "inspect/dumpfile.h"
+#include "kvm/segment.h"
 #include "inspect/vmcore.h"
 #include "memory/pagewalk.h"
 #include "util/bytes.h"
@@ -48,19 +49,7 @@ static void dump_qemu_seg(const uint8_t *p, struct kvm_segment *s)
 {
 	uint32_t flags = le32(p + 8);
 
-	*s = (struct kvm_segment){
-	        .selector = (uint16_t)le32(p),
-	        .limit = le32(p + 4),
-	        .base = le64(p + 16),
-	        .type = (flags >> 8) & 15,
-	        .s = (flags >> 12) & 1,
-	        .dpl = (flags >> 13) & 3,
-	        .present = (flags >> 15) & 1,
-	        .avl = (flags >> 20) & 1,
-	        .l = (flags >> 21) & 1,
-	        .db = (flags >> 22) & 1,
-	        .g = (flags >> 23) & 1,
-	};
+	*s = kvm_segment_from_attrs((uint16_t)le32(p), le64(p + 16), le32(p + 4), flags);
 }
 
 /* A QEMUCPUState (version 1, 440 bytes): segments from 152, 24 bytes each, CR0-4 at 392. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kvm/segment.h"
 #include "qemu/cpu.h"
 
 /* The text after "NAME=" where NAME starts a line or follows a space; NULL if absent. */
@@ -52,20 +53,9 @@ static bool qemu_seg(const char *text, const char *name, struct kvm_segment *g)
 
 	if (!p || sscanf(p, "%x %llx %x %x", &sel, &base, &limit, &flags) != 4)
 		return false;
-	*g = (struct kvm_segment){
-	        .base = base,
-	        .limit = limit,
-	        .selector = (__u16)sel,
-	        .type = (flags >> 8) & 15,
-	        .s = (flags >> 12) & 1,
-	        .dpl = (flags >> 13) & 3,
-	        .present = (flags >> 15) & 1,
-	        .avl = (flags >> 20) & 1,
-	        .l = (flags >> 21) & 1,
-	        .db = (flags >> 22) & 1,
-	        .g = (flags >> 23) & 1,
-	        .unusable = !((flags >> 15) & 1),
-	};
+	*g = kvm_segment_from_attrs((uint16_t)sel, base, limit, flags);
+	/* QEMU prints a segment that is not present for one KVM calls unusable. */
+	g->unusable = !g->present;
 	return true;
 }
 
