@@ -619,7 +619,7 @@ def test_refuses_options_of_a_vm(tmp_path):
 
 # ---- MNT/linux/ of an attached guest (issue 24) ----
 
-DRGN_TASKS = """
+DRGN_LINUX_TASKS = """
 import json, sys, drgn
 from drgn.helpers.linux.pid import for_each_task
 from drgn.helpers.linux.sched import task_state_to_char
@@ -652,7 +652,7 @@ def test_linux_tasks_equal_drgn_while_stopped(booted):
     a.path("ctl").write_text("stop\n")
     try:
         ours = linux_tasks(a)
-        r = subprocess.run([PYTHON, "-c", DRGN_TASKS, str(a.path("vmcore")),
+        r = subprocess.run([PYTHON, "-c", DRGN_LINUX_TASKS, str(a.path("vmcore")),
                             str(KDIR / "vmlinux-dbg")], capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr
         assert ours == json.loads(r.stdout)
