@@ -13,6 +13,17 @@
  * populated (its pagemap), so that they hold something to tell blocks
  * apart; a sample the guest changes between our two reads around the `xp`
  * says nothing and is skipped.
+ *
+ * A shared file mapping (memory-backend-file share=on, -memfd) is proven
+ * by the file itself: the mapping's file (/proc/PID/map_files) is a file
+ * QEMU holds open (/proc/PID/fd), mapped from its offset 0 and at least
+ * the block's size long.  Samples there only cross-check the pages QEMU
+ * has populated (reading any other would allocate it), and a block with
+ * none populated is accepted: every page reads zero both ways.  Which
+ * blocks are memory backends, and whether shared, QEMU says
+ * (query-memdev): such a block is looked for only among mappings shared
+ * as it is, so that an untouched shared file cannot pass for an anonymous
+ * block of zeros or the other way round.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +35,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "qemu/json.h"
 #include "qemu/qemu.h"
 #include "qemu/qmp.h"
 #include "util/errmsg.h"
@@ -193,10 +205,11 @@ static size_t qemu_samples(struct qemu *q, const struct qemu_map *c, const struc
 /*
  * Does candidate c hold the block the pieces show?  1: every stable sample
  * agreed with QEMU (*nonzero: one of them held more than zeros), 0: one
- * disagreed, or none was stable; < 0: QMP failed.
+ * disagreed, or none was stable and c's file is not proven (proven: see
+ * qemu_file_proven); < 0: QMP failed.
  */
 static int qemu_try(struct qemu *q, struct qmp *qmp, const struct qemu_map *c,
-                    const struct qemu_piece *pc, size_t npc, bool *nonzero, char *err,
+                    const struct qemu_piece *pc, size_t npc, bool proven, bool *nonzero, char *err,
                     size_t errlen)
 {
 	uint64_t gpas[LOCATE_SAMPLES], offs[LOCATE_SAMPLES];
@@ -229,18 +242,47 @@ static int qemu_try(struct qemu *q, struct qmp *qmp, const struct qemu_map *c,
 		for (j = 0; j < sizeof(a) && !*nonzero; j++)
 			*nonzero = a[j] != 0;
 	}
-	return stable > 0;
+	return stable > 0 || proven;
 }
 
-/* The fd QEMU holds open on a shared mapping's file, as /proc/PID/fd/N; -ENOENT if none. */
-static int qemu_open_mapped_file(struct qemu *q, const struct qemu_map *c, bool writable)
+/*
+ * The file mapping c maps: /proc/PID/map_files names it exactly (the
+ * kernel's own file of the mapping); where that is not readable, the maps
+ * line's dev:inode.
+ */
+static void qemu_map_file_id(struct qemu *q, const struct qemu_map *c, dev_t *dev, ino_t *ino)
 {
-	char dir[64], path[320];
-	struct dirent *d;
+	char path[96];
 	struct stat st;
-	int fd = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)q->pid,
+	         (unsigned long long)c->start, (unsigned long long)c->end);
+	if (!stat(path, &st)) {
+		*dev = st.st_dev;
+		*ino = st.st_ino;
+		return;
+	}
+	*dev = makedev(c->major, c->minor);
+	*ino = (ino_t)c->inode;
+}
+
+/*
+ * The fd QEMU holds open on a shared mapping's file: its /proc/PID/fd/N in
+ * path and the file's stat in *st; -ENOENT if none.
+ */
+static int qemu_find_mapped_file(struct qemu *q, const struct qemu_map *c, char *path,
+                                 size_t pathlen, struct stat *st)
+{
+	char dir[64];
+	struct dirent *d;
+	dev_t dev;
+	ino_t ino;
+	int ret = -ENOENT;
 	DIR *dp;
 
+	if (c->perms[3] != 's' || !c->inode)
+		return -ENOENT;
+	qemu_map_file_id(q, c, &dev, &ino);
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)q->pid);
 	dp = opendir(dir);
 	if (!dp)
@@ -248,17 +290,28 @@ static int qemu_open_mapped_file(struct qemu *q, const struct qemu_map *c, bool 
 	while ((d = readdir(dp))) {
 		if (d->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		if (stat(path, &st) || st.st_ino != c->inode ||
-		    st.st_dev != makedev(c->major, c->minor) || !S_ISREG(st.st_mode))
+		snprintf(path, pathlen, "%s/%s", dir, d->d_name);
+		if (stat(path, st) || st->st_ino != ino || st->st_dev != dev ||
+		    !S_ISREG(st->st_mode))
 			continue;
-		fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-		if (fd < 0)
-			fd = -errno;
+		ret = 0;
 		break;
 	}
 	closedir(dp);
-	return fd;
+	return ret;
+}
+
+/*
+ * Is c a shared mapping of a file QEMU holds open, from the file's offset
+ * 0 and covering len bytes of it?  Then its bytes are that file's: exact.
+ */
+static bool qemu_file_proven(struct qemu *q, const struct qemu_map *c, uint64_t len)
+{
+	char path[320];
+	struct stat st;
+
+	return c->offset == 0 && !qemu_find_mapped_file(q, c, path, sizeof(path), &st) &&
+	       (uint64_t)st.st_size >= len;
 }
 
 /* Give rb the bytes of candidate c: its file where QEMU shares one, else QEMU's memory. */
@@ -268,8 +321,11 @@ static void qemu_take(struct qemu *q, struct ram_block *rb, const struct qemu_ma
 	int fd;
 
 	if (shared && file) {
-		fd = qemu_open_mapped_file(q, c, writable);
-		if (fd >= 0) {
+		char path[320];
+		struct stat st;
+
+		if (!qemu_find_mapped_file(q, c, path, sizeof(path), &st) &&
+		    (fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)) >= 0) {
 			int ret = ram_block_set_fd(rb, fd, c->offset, writable);
 
 			close(fd);
@@ -285,9 +341,29 @@ static void qemu_take(struct qemu *q, struct ram_block *rb, const struct qemu_ma
 	ram_block_set_remote(rb, q->mem_fd, file ? -1 : q->pagemap_fd, c->start);
 }
 
+/*
+ * Is block idstr one of QEMU's memory backends (query-memdev lists them by
+ * id, which is their block's idstr), and is it shared?  1 shared, 0
+ * private, -1 unknown: not a backend's block, or no list.
+ */
+static int qemu_memdev_shared(const struct json *memdevs, const char *idstr)
+{
+	const struct json *d;
+
+	for (d = memdevs && memdevs->type == JSON_ARRAY ? memdevs->child : NULL; d; d = d->next) {
+		const char *id = json_get_str(d, "id");
+		const struct json *share = json_get(d, "share");
+
+		if (id && !strcmp(id, idstr) && share && share->type == JSON_BOOL)
+			return share->boolean;
+	}
+	return -1;
+}
+
 int qemu_locate(struct qemu *q, struct qmp *qmp, struct machine *m, bool writable, char *err,
                 size_t errlen)
 {
+	struct json *memdevs = NULL;
 	struct qemu_piece pc[64];
 	struct qemu_map *maps = NULL;
 	struct ram_block *rb;
@@ -297,9 +373,13 @@ int qemu_locate(struct qemu *q, struct qmp *qmp, struct machine *m, bool writabl
 	ret = qemu_read_smaps(q->pid, &maps, &nmaps);
 	if (ret)
 		return errmsg(err, errlen, ret, "/proc/%d/smaps: %s", (int)q->pid, strerror(-ret));
+	/* A QEMU without query-memdev (or its "share") leaves sharing unknown. */
+	if (qmp_execute(qmp, "query-memdev", NULL, &memdevs, err, errlen))
+		memdevs = NULL;
 	for (rb = m->ram.head; rb; rb = rb->next) {
 		size_t npc = qemu_pieces(m, rb, pc, 64), found = 0, nr_cand = 0, fzero = 0;
 		struct qemu_map *hit = NULL, *zero_hit = NULL;
+		int shared = qemu_memdev_shared(memdevs, rb->idstr);
 
 		if (!npc)
 			continue; /* no GPA shows it: nothing to verify with, left without bytes */
@@ -308,10 +388,12 @@ int qemu_locate(struct qemu *q, struct qmp *qmp, struct machine *m, bool writabl
 			bool nonzero;
 
 			if (c->claimed || !c->dontfork || c->end - c->start != rb->max_length ||
-			    c->perms[0] != 'r' || c->perms[1] != 'w')
+			    c->perms[0] != 'r' || c->perms[1] != 'w' ||
+			    (shared >= 0 && shared != (c->perms[3] == 's')))
 				continue;
 			nr_cand++;
-			ret = qemu_try(q, qmp, c, pc, npc, &nonzero, err, errlen);
+			ret = qemu_try(q, qmp, c, pc, npc, qemu_file_proven(q, c, rb->max_length),
+			               &nonzero, err, errlen);
 			if (ret < 0)
 				goto out;
 			if (ret && nonzero) {
@@ -350,6 +432,7 @@ int qemu_locate(struct qemu *q, struct qmp *qmp, struct machine *m, bool writabl
 	}
 	ret = 0;
 out:
+	json_free(memdevs);
 	free(maps);
 	return ret;
 }

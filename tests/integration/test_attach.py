@@ -447,6 +447,38 @@ def test_layout_equals_qemu(paused_qemu, tmp_path, machine, size):
         a.detach()
 
 
+def test_numa_memory_backends(paused_qemu, tmp_path):
+    """-numa nodes of memory-backend-ram and memory-backend-file share=on: layout is QEMU's,
+    the anonymous node read from QEMU's process, the file's node served from that file."""
+    shm = Path(f"/dev/shm/kvmfs-numa-{os.getpid()}")
+    marker = b"kvmfs numa marker: served from the backend's file\n"
+    at = 0x1234000  # an offset into f0, inside the file
+    try:
+        with open(shm, "wb") as f:
+            f.truncate(512 << 20)
+            f.seek(at)
+            f.write(marker)
+        q = paused_qemu("-M", "pc", "-m", "1G",
+                        "-object", "memory-backend-ram,id=r0,size=512M",
+                        "-object", f"memory-backend-file,id=f0,size=512M,mem-path={shm},share=on",
+                        "-numa", "node,memdev=r0", "-numa", "node,memdev=f0")
+        a = Attached(q.kvmfs_sock, tmp_path / "mnt")
+        try:
+            assert_layout_equal(q, a)
+            blocks = {b["idstr"]: b for b in json.loads(a.read("ramblocks.json"))}
+            assert blocks["r0"]["io"] == "process"
+            assert blocks["f0"]["io"] == ("passthrough" if passthrough_expected() else "direct")
+            # f0 follows r0 in guest-physical space (below 4G: -m 1G): GPA 512M is f0's 0.
+            assert "0000000020000000-000000003fffffff (prio 0, ram): f0" in q.hmp("info mtree")
+            with open(a.path("phys"), "rb") as f:
+                f.seek((512 << 20) + at)
+                assert f.read(len(marker)) == marker
+        finally:
+            a.detach()
+    finally:
+        shm.unlink(missing_ok=True)
+
+
 def test_reading_phys_costs_qemu_no_memory(paused_qemu, tmp_path):
     """An idle -m 4G QEMU: reading phys whole leaves its RSS within 64 MiB of before."""
     q = paused_qemu("-M", "pc", "-m", "4G")
@@ -587,7 +619,7 @@ def test_refuses_options_of_a_vm(tmp_path):
 
 # ---- MNT/linux/ of an attached guest (issue 24) ----
 
-DRGN_TASKS = """
+DRGN_LINUX_TASKS = """
 import json, sys, drgn
 from drgn.helpers.linux.pid import for_each_task
 from drgn.helpers.linux.sched import task_state_to_char
@@ -620,7 +652,7 @@ def test_linux_tasks_equal_drgn_while_stopped(booted):
     a.path("ctl").write_text("stop\n")
     try:
         ours = linux_tasks(a)
-        r = subprocess.run([PYTHON, "-c", DRGN_TASKS, str(a.path("vmcore")),
+        r = subprocess.run([PYTHON, "-c", DRGN_LINUX_TASKS, str(a.path("vmcore")),
                             str(KDIR / "vmlinux-dbg")], capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr
         assert ours == json.loads(r.stdout)
