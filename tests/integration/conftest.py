@@ -503,3 +503,38 @@ def system_map_symbol(system_map, name):
             if sym == name:
                 return int(addr, 16)
     raise KeyError(name)
+
+
+# ---- Debian's cloud kernel and the busybox initramfs, for every test that boots or reads Linux ----
+
+KERNEL_DIR = ROOT / "build" / "debian-kernel"
+INITRAMFS_CPIO = ROOT / "build" / "initramfs.cpio"
+
+
+def ensure_kernel():
+    """build/debian-kernel with the debug vmlinux: fetched once per build tree (a
+    download of ~310 MB), never skipped - a test that needs it fails if it cannot be had."""
+    need = ["vmlinuz", "vmlinux", "System.map", "version", "vmlinux-dbg"]
+    if not all((KERNEL_DIR / n).exists() for n in need):
+        fetch = ROOT / "tools" / "fetch-debian-kernel.sh"
+        r = subprocess.run([str(fetch), "--debug", str(KERNEL_DIR)], capture_output=True,
+                           text=True, timeout=1800)
+        assert r.returncode == 0, f"{fetch} --debug failed:\n{r.stderr}"
+    return KERNEL_DIR
+
+
+def ensure_initramfs():
+    if not INITRAMFS_CPIO.exists():
+        subprocess.run([str(ROOT / "tools" / "make-initramfs.sh"), str(INITRAMFS_CPIO)],
+                       check=True, capture_output=True, timeout=120)
+    return INITRAMFS_CPIO
+
+
+@pytest.fixture(scope="session")
+def kernel():
+    return ensure_kernel()
+
+
+@pytest.fixture(scope="session")
+def initramfs():
+    return ensure_initramfs()

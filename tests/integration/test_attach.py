@@ -111,11 +111,8 @@ class Attached:
 
 
 @pytest.fixture(scope="session")
-def booted(tmp_path_factory):
+def booted(tmp_path_factory, kernel, initramfs):
     """The guest QEMU boots to busybox once; kvmfs attached to it for every test."""
-    if not (KDIR / "vmlinuz").exists() or not INITRAMFS.exists():
-        pytest.skip("build/debian-kernel/vmlinuz or build/initramfs.cpio missing "
-                    "(tools/fetch-debian-kernel.sh --debug, tools/make-initramfs.sh)")
     d = tmp_path_factory.mktemp("attach")
     q = Qemu(d, ["-M", "pc", "-m", "1G",
                  "-object", "memory-backend-memfd,id=m,size=1G,share=on", "-machine",
@@ -701,7 +698,7 @@ def test_linux_tasks_follow_the_guest(booted, tmp_path):
         (proc / "status").read_text()
 
 
-def test_linux_appears_when_the_kernel_runs(paused_qemu, tmp_path):
+def test_linux_appears_when_the_kernel_runs(paused_qemu, tmp_path, kernel):
     """Attached before the guest runs (-S): no linux/ (and a stat of the root that finds
     none costs no search each time); once the kernel runs, linux/ is there, and its tasks
     come as the kernel starts them."""

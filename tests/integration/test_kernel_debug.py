@@ -58,22 +58,7 @@ LIVE_TIMEOUT = 900.0  # ring 0 is emulated on kvm_pvm hosts: minutes to get anyw
 
 # ---- fixtures: the kernel, the initramfs, QEMU's dumps (cached in build/) ----
 
-@pytest.fixture(scope="module")
-def kernel():
-    need = ["vmlinuz", "vmlinux", "System.map", "version", "vmlinux-dbg"]
-    if not all((KDIR / n).exists() for n in need):
-        r = subprocess.run([str(FETCH), "--debug", str(KDIR)], capture_output=True, text=True,
-                           timeout=1800)
-        assert r.returncode == 0, f"{FETCH} --debug failed:\n{r.stderr}"
-    return KDIR
-
-
-@pytest.fixture(scope="module")
-def initramfs():
-    if not INITRAMFS.exists():
-        subprocess.run([str(MKINITRAMFS), str(INITRAMFS)], check=True, capture_output=True,
-                       timeout=120)
-    return INITRAMFS
+# kernel and initramfs: conftest.py's session fixtures (fetched and made once per build tree).
 
 
 class TcgDump:

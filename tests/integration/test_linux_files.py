@@ -192,16 +192,14 @@ class Mount:
 
 
 def need_dump(name):
+    """QEMU's dump `name`, made (and cached in build/kdump) as test_kernel_debug.py makes it."""
+    from conftest import ensure_initramfs, ensure_kernel
+    from test_kernel_debug import KASLR_APPEND, NOKASLR_APPEND, tcg_dump
     core = KDUMP / f"{name}.core"
     if not core.exists():
-        # Made (and cached) by test_kernel_debug.py's fixtures, as this suite's order runs it first.
-        from test_kernel_debug import KASLR_APPEND, NOKASLR_APPEND, tcg_dump
-        from test_kernel_debug import kernel as _k, initramfs as _i  # noqa: F401
-        pytest.skip(f"{core} missing: run tests/integration/test_kernel_debug.py first "
-                    f"(it makes it with {NOKASLR_APPEND if 'no' in name else KASLR_APPEND!r})")
-    for f in ("vmlinux", "vmlinux-dbg", "System.map"):
-        if not (KDIR / f).exists():
-            pytest.skip(f"{KDIR / f} missing: tools/fetch-debian-kernel.sh --debug {KDIR}")
+        tcg_dump(ensure_kernel(), ensure_initramfs(), name,
+                 NOKASLR_APPEND if "nokaslr" in name else KASLR_APPEND)
+    ensure_kernel()
     return core
 
 

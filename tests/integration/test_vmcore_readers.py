@@ -43,8 +43,8 @@ import pytest
 
 from conftest import require_guest, system_map_symbol, wait_for
 # The kernel, the initramfs and QEMU's dumps of it: made once, cached in build/.
-from test_kernel_debug import (KDIR, LIVE_APPEND, LIVE_TIMEOUT, initramfs, kaslr_dump,  # noqa: F401
-                               kernel, live_console, nokaslr_dump, vmcore_notes)
+from test_kernel_debug import (KDIR, LIVE_APPEND, LIVE_TIMEOUT, kaslr_dump,  # noqa: F401
+                               live_console, nokaslr_dump, vmcore_notes)
 
 NO_PADDR = (1 << 64) - 1  # /proc/kcore's p_paddr of vmalloc space
 PAGE = 4096

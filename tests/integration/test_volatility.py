@@ -32,7 +32,7 @@ import pytest
 from conftest import ROOT
 # The kernel, the initramfs and QEMU's dumps, made (once, cached in build/) as
 # test_kernel_debug.py makes them; its test functions are not imported.
-from test_kernel_debug import initramfs, kaslr_dump, kernel, nokaslr_dump  # noqa: F401
+from test_kernel_debug import kaslr_dump, nokaslr_dump  # noqa: F401
 
 pytestmark = pytest.mark.forensics
 
