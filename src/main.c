@@ -231,6 +231,42 @@ static void say_host(const struct host *h, const struct options *o)
 		fprintf(stderr, "kvmfs: %s\n", host_describe(h));
 }
 
+/*
+ * Said once, when all is up: what is mounted, as its kind of VM names it.
+ * accel none without -accel is the no-/dev/kvm fallback main chose.
+ */
+static void say_ready(const struct options *o, const struct vm *vm, const struct dump *dump,
+                      const struct host *h)
+{
+	char size[SIZE_TEXT_LEN];
+
+	if (o->attach) {
+		fprintf(stderr,
+		        "kvmfs: ready: -attach %s (QEMU %d.%d.%d, PID %d, -M %s, %llu MiB, "
+		        "%u vCPUs, %s), mounted at %s\n",
+		        o->attach, vm->qemu->version[0], vm->qemu->version[1], vm->qemu->version[2],
+		        (int)vm->qemu->pid, vm->machine.desc->name,
+		        (unsigned long long)(vm->machine.ram_size >> 20), vm->qemu->nr_cpus,
+		        vm->qemu->kvm ? "KVM" : "TCG", o->mountpoint);
+		return;
+	}
+	if (o->dump) {
+		fprintf(stderr, "kvmfs: ready: -dump %s (%s, %u vCPUs, %llu MiB), mounted at %s\n",
+		        o->dump, dump->format == DUMP_ELF ? "ELF core" : "raw image", dump->nr_cpus,
+		        (unsigned long long)(vm->machine.ram_size >> 20), o->mountpoint);
+		return;
+	}
+	say_host(h, o);
+	/* The size the guest has, exactly (-m 2049K is 2056K: QEMU's 8 KiB rounding). */
+	fprintf(stderr, "kvmfs: ready: -M %s -m %s -smp %u%s%s%s%s%s%s\n", o->machine,
+	        size_format(o->ram_size, size, sizeof(size)), o->cpus,
+	        o->accel == ACCEL_NONE ? " -accel none" : "",
+	        o->accel == ACCEL_NONE && !o->accel_given ? " (no /dev/kvm here: no guest runs)"
+	                                                  : "",
+	        o->kernel ? " -kernel " : "", o->kernel ? o->kernel : "",
+	        o->mountpoint ? ", mounted at " : "", o->mountpoint ? o->mountpoint : "");
+}
+
 /* stdin feeds the UART's receiver; a full FIFO makes us wait, not drop. */
 static void *stdin_pump(void *arg)
 {
@@ -310,7 +346,6 @@ int main(int argc, char **argv)
 	static char append[LOADER_CMDLINE_ROOM];
 	static struct vm vm;
 	struct host host;
-	bool no_kvm = false;
 	int ret, status = 0;
 
 	ret = cmdline_parse(argc, argv, &o, err, sizeof(err));
@@ -332,10 +367,8 @@ int main(int argc, char **argv)
 	 * /dev/kvm kvmfs may not open is an error that says what to do.
 	 */
 	if (o.mountpoint && !o.dump && !o.attach && !o.accel_given && access("/dev/kvm", F_OK) &&
-	    errno == ENOENT) {
+	    errno == ENOENT)
 		o.accel = ACCEL_NONE;
-		no_kvm = true;
-	}
 	if (!o.dump && !o.attach && (ret = check_ram_fits(&o, err, sizeof(err))))
 		goto out;
 	if (o.mountpoint &&
@@ -418,30 +451,7 @@ int main(int argc, char **argv)
 	if (!o.serial_null && pthread_create(&pump, NULL, stdin_pump, &vm.serial) == 0)
 		pthread_detach(pump);
 
-	if (o.attach) {
-		fprintf(stderr,
-		        "kvmfs: ready: -attach %s (QEMU %d.%d.%d, PID %d, -M %s, %llu MiB, "
-		        "%u vCPUs, %s), mounted at %s\n",
-		        o.attach, vm.qemu->version[0], vm.qemu->version[1], vm.qemu->version[2],
-		        (int)vm.qemu->pid, vm.machine.desc->name,
-		        (unsigned long long)(vm.machine.ram_size >> 20), vm.qemu->nr_cpus,
-		        vm.qemu->kvm ? "KVM" : "TCG", o.mountpoint);
-	} else if (o.dump) {
-		fprintf(stderr, "kvmfs: ready: -dump %s (%s, %u vCPUs, %llu MiB), mounted at %s\n",
-		        o.dump, dump.format == DUMP_ELF ? "ELF core" : "raw image", dump.nr_cpus,
-		        (unsigned long long)(vm.machine.ram_size >> 20), o.mountpoint);
-	} else {
-		char size[SIZE_TEXT_LEN];
-
-		say_host(&host, &o);
-		/* The size the guest has, exactly (-m 2049K is 2056K: QEMU's 8 KiB rounding). */
-		fprintf(stderr, "kvmfs: ready: -M %s -m %s -smp %u%s%s%s%s%s%s\n", o.machine,
-		        size_format(o.ram_size, size, sizeof(size)), o.cpus,
-		        o.accel == ACCEL_NONE ? " -accel none" : "",
-		        no_kvm ? " (no /dev/kvm here: no guest runs)" : "",
-		        o.kernel ? " -kernel " : "", o.kernel ? o.kernel : "",
-		        o.mountpoint ? ", mounted at " : "", o.mountpoint ? o.mountpoint : "");
-	}
+	say_ready(&o, &vm, &dump, &host);
 	status = wait_for_end(&vm, fs, &sigs);
 	/*
 	 * Producers of invalidations first, while the session still answers
