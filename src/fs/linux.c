@@ -292,18 +292,13 @@ static const struct fs_kind_ops fs_linux_text_ops = {
 
 /* ---- tasks/<pid>/mem ---- */
 
-static int fs_linux_read_gpa(void *opaque, uint64_t gpa, uint64_t *val)
-{
-	return phys_read_ram(opaque, gpa, val, sizeof(*val)) == sizeof(*val) ? 0 : -EFAULT;
-}
-
 /* The task's page-table walker, and where its user half ends. */
 static int fs_linux_uspace(struct fs *fs, struct fs_node *n, struct linux_uspace *u, uint64_t *end)
 {
 	struct linux_guest *lg = fs_linux_lg(fs);
 	struct linux_task t;
 
-	*end = 1ULL << (pagewalk_va_bits(&lg->k.cpu) - 1);
+	*end = linux_uspace_end(lg);
 	linux_guest_begin(lg);
 	if (linux_task_find(lg, fs_linux_pid_of(n), (uint64_t)(uintptr_t)n->priv, &t))
 		return -ESRCH;
@@ -314,7 +309,7 @@ static int fs_linux_uspace(struct fs *fs, struct fs_node *n, struct linux_uspace
 
 static int fs_linux_mem_size(struct fs *fs, struct fs_node *n, uint64_t *size)
 {
-	*size = 1ULL << (pagewalk_va_bits(&fs_linux_lg(fs)->k.cpu) - 1);
+	*size = linux_uspace_end(fs_linux_lg(fs));
 	(void)n;
 	return 0;
 }
@@ -360,7 +355,7 @@ static void fs_linux_mem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, 
 	while (done < size) {
 		uint64_t pos = (uint64_t)off + done, len;
 
-		pagewalk(&u.cpu, pos, fs_linux_read_gpa, as, &r);
+		linux_uspace_walk(&u, pos, &r);
 		len = r.span - (pos & (r.span - 1));
 		if (len > size - done)
 			len = size - done;
@@ -396,8 +391,7 @@ static int fs_linux_mem_lseek(struct fs *fs, struct fs_node *n, struct fuse_file
 		return ret;
 	if (off >= end)
 		return -ENXIO;
-	ret = pagewalk_seek(&u.cpu, off, end, whence == SEEK_DATA, FS_LINUX_SEEK_STEPS,
-	                    fs_linux_read_gpa, &fs->vm->machine.as, out);
+	ret = linux_uspace_seek(&u, off, end, whence == SEEK_DATA, FS_LINUX_SEEK_STEPS, out);
 	/* Too far to look: data is always a safe answer, so is the end for a hole. */
 	if (ret == -EAGAIN)
 		*out = whence == SEEK_DATA ? off : end;

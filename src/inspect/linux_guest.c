@@ -235,19 +235,21 @@ size_t linux_uspace_read(const struct linux_uspace *u, uint64_t va, void *buf, s
 	return lg_read_via(&u->lg->phys, u->lg, &u->cpu, va, buf, len);
 }
 
-bool linux_uspace_translate(const struct linux_uspace *u, uint64_t va, uint64_t *pa)
+uint64_t linux_uspace_end(const struct linux_guest *lg)
 {
-	uint64_t left;
-
-	return lg_walk(&u->lg->phys, &u->cpu, va, pa, &left);
+	return 1ULL << (pagewalk_va_bits(&lg->k.cpu) - 1);
 }
 
-bool linux_uspace_seek(const struct linux_uspace *u, uint64_t va, uint64_t end, bool want_mapped,
-                       uint64_t *out)
+void linux_uspace_walk(const struct linux_uspace *u, uint64_t va, struct pagewalk_result *r)
 {
-	/* Whole absent subtrees are skipped, so a sparse 128 TiB takes a few thousand walks. */
-	return !pagewalk_seek(&u->cpu, va, end, want_mapped, 1u << 20, lg_phys64,
-	                      (void *)&u->lg->phys, out);
+	pagewalk(&u->cpu, va, lg_phys64, (void *)&u->lg->phys, r);
+}
+
+int linux_uspace_seek(const struct linux_uspace *u, uint64_t va, uint64_t end, bool want_mapped,
+                      unsigned max_steps, uint64_t *out)
+{
+	return pagewalk_seek(&u->cpu, va, end, want_mapped, max_steps, lg_phys64,
+	                     (void *)&u->lg->phys, out);
 }
 
 /* ---- the members the readers use ---- */

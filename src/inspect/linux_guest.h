@@ -142,10 +142,15 @@ void linux_uspace_init(struct linux_uspace *u, struct linux_guest *lg, uint64_t 
 bool linux_guest_virt_to_phys(const struct linux_guest *lg, uint64_t va, uint64_t *pa);
 /* Copy [va, va+len): bytes before the first unmapped one. */
 size_t linux_uspace_read(const struct linux_uspace *u, uint64_t va, void *buf, size_t len);
-/* The next mapped (want_mapped) or unmapped user address at or after va below end; false: none. */
-bool linux_uspace_seek(const struct linux_uspace *u, uint64_t va, uint64_t end, bool want_mapped,
-                       uint64_t *out);
-/* The guest-physical address of user va, if mapped. */
-bool linux_uspace_translate(const struct linux_uspace *u, uint64_t va, uint64_t *pa);
+/* Where every user address space ends: the lower half of the kernel's paging mode. */
+uint64_t linux_uspace_end(const struct linux_guest *lg);
+/* User va through the task's tables: as pagewalk(), outcome in r->status. */
+void linux_uspace_walk(const struct linux_uspace *u, uint64_t va, struct pagewalk_result *r);
+/*
+ * The next mapped (want_mapped) or unmapped user address at or after va
+ * below end, as pagewalk_seek(): -ENXIO none, -EAGAIN after max_steps walks.
+ */
+int linux_uspace_seek(const struct linux_uspace *u, uint64_t va, uint64_t end, bool want_mapped,
+                      unsigned max_steps, uint64_t *out);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inspect/guestkernel.h"
 #include "inspect/linux_kallsyms.h"
 #include "util/bytes.h"
 #include "util/compiler.h"
@@ -413,8 +414,6 @@ int linux_kallsyms_find(struct linux_kallsyms *ks, const struct linux_kmem *mem,
 	return 0;
 }
 
-#define KS_IMAGE_START 0xffffffff80000000ULL /* __START_KERNEL_map */
-
 int linux_kallsyms_from_map(struct linux_kallsyms *ks, const char *text, uint64_t delta, char *err,
                             size_t errlen)
 {
@@ -468,7 +467,7 @@ int linux_kallsyms_from_map(struct linux_kallsyms *ks, const char *text, uint64_
 				goto nomem;
 			ks->names = q;
 		}
-		ks->addr[ks->nr] = addr >= KS_IMAGE_START ? addr + delta : addr;
+		ks->addr[ks->nr] = addr >= GUESTKERNEL_START_KERNEL_MAP ? addr + delta : addr;
 		ks->type[ks->nr] = type;
 		ks->name[ks->nr] = (uint32_t)used;
 		memcpy(ks->names + used, name, len);

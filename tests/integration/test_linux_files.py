@@ -40,6 +40,10 @@ import pytest
 from conftest import (KVMFS, READY, ROOT, START_TIMEOUT, STOP_TIMEOUT, _spawn, is_mounted,
                       lazy_unmount, require_fuse, require_guest, wait_for)
 
+import sys
+sys.path.insert(0, str(ROOT / "tools"))
+from drgn_maple import MT_VMAS  # noqa: E402  tools/drgn_maple.py
+
 KDIR = ROOT / "build" / "debian-kernel"
 KDUMP = ROOT / "build" / "kdump"
 PYTHON = "/usr/bin/python3"  # Debian's, where python3-drgn is
@@ -58,34 +62,7 @@ prog = drgn.Program()
 prog.set_core_dump(sys.argv[1])
 prog.load_debug_info([sys.argv[2]])
 
-
-def mt_vmas(mm):
-    # mm->mm_mt as lib/maple_tree.c stores it: enode type in bits 3-6, nodes 256-aligned.
-    out = []
-    def walk(enode, mx, depth):
-        assert depth < 16
-        node = Object(prog, "struct maple_node", address=enode & ~0xff)
-        kind = (enode >> 3) & 0xf
-        if kind == 3:
-            r, npiv = node.ma64, 9
-            end = r.meta.end.value_()
-        else:
-            r, npiv = node.mr64, 15
-            last = r.pivot[14].value_()
-            end = r.meta.end.value_() if last == 0 else 14 if last == mx else 15
-        for i in range(end + 1):
-            s = r.slot[i].value_()
-            if not s:
-                continue
-            if kind == 1:
-                out.append(Object(prog, "struct vm_area_struct *", value=s))
-            else:
-                walk(s, r.pivot[i].value_() if i < npiv and i < end else mx, depth + 1)
-    root = mm.mm_mt.ma_root.value_()
-    if root & 3 == 2 and root > 4096:
-        walk(root, 2**64 - 1, 0)
-    return out
-
+""" + MT_VMAS + r"""
 
 special = prog["special_mapping_vmops"].address_
 def vma_name(mm, v):

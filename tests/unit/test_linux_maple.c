@@ -28,23 +28,13 @@
 #define VMAS     0x8000 /* vm_area_structs from here, 64 bytes each */
 #define MM       0x0800 /* the mm_struct */
 
+#include "fake_kmem.h"
+
 enum { MT_LEAF_64 = 1, MT_RANGE_64 = 2, MT_ARANGE_64 = 3 };
 
-static uint8_t mem[MEM_SIZE];
 static unsigned nr_vmas;
 static uint64_t want[64][2];
 static unsigned nr_want;
-
-static size_t fake_read(void *opaque, uint64_t va, void *buf, size_t len)
-{
-	(void)opaque;
-	if (va < BASE || va - BASE >= MEM_SIZE)
-		return 0;
-	if (len > MEM_SIZE - (va - BASE))
-		len = (size_t)(MEM_SIZE - (va - BASE));
-	memcpy(buf, mem + (va - BASE), len);
-	return len;
-}
 
 static void put64(uint64_t va, uint64_t v)
 {

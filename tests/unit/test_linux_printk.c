@@ -22,18 +22,7 @@
 /* The fake kernel memory: MEM_SIZE bytes at BASE. */
 #define BASE     0xffff888000100000ULL
 #define MEM_SIZE 0x4000
-static uint8_t mem[MEM_SIZE];
-
-static size_t fake_read(void *opaque, uint64_t va, void *buf, size_t len)
-{
-	(void)opaque;
-	if (va < BASE || va - BASE >= MEM_SIZE)
-		return 0;
-	if (len > MEM_SIZE - (va - BASE))
-		len = (size_t)(MEM_SIZE - (va - BASE));
-	memcpy(buf, mem + (va - BASE), len);
-	return len;
-}
+#include "fake_kmem.h"
 
 static const struct linux_kmem kmem = {fake_read, NULL};
 

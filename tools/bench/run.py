@@ -1320,6 +1320,8 @@ LINUX_METHOD = ("kvmfs -dump build/kdump/tcg-nokaslr.core (QEMU TCG dump of Debi
                 "running a drgn script (start-up, build/debian-kernel/vmlinux-dbg's DWARF "
                 "loaded, for_each_task, each user task's VMAs walked from mm_mt with their "
                 "d_path) on that kvmfs's vmcore (QEMU's dump has no VMCOREINFO for drgn)")
+sys.path.insert(0, str(ROOT / "tools"))
+from drgn_maple import MT_VMAS  # noqa: E402  tools/drgn_maple.py: the walk the test uses too
 LINUX_DRGN = r"""
 import sys, drgn
 from drgn import Object
@@ -1328,24 +1330,7 @@ from drgn.helpers.linux.pid import for_each_task
 prog = drgn.Program()
 prog.set_core_dump(sys.argv[1])
 prog.load_debug_info([sys.argv[2]])
-def walk(enode, mx, out):
-    node = Object(prog, "struct maple_node", address=enode & ~0xff)
-    kind = (enode >> 3) & 0xf
-    if kind == 3:
-        r, npiv = node.ma64, 9
-        end = r.meta.end.value_()
-    else:
-        r, npiv = node.mr64, 15
-        last = r.pivot[14].value_()
-        end = r.meta.end.value_() if last == 0 else 14 if last == mx else 15
-    for i in range(end + 1):
-        s = r.slot[i].value_()
-        if not s:
-            continue
-        if kind == 1:
-            out.append(Object(prog, "struct vm_area_struct *", value=s))
-        else:
-            walk(s, r.pivot[i].value_() if i < npiv and i < end else mx, out)
+""" + MT_VMAS + r"""
 procs = lines = 0
 for t in for_each_task(prog):
     if t.pid.value_() != t.tgid.value_() or not t.pid:
@@ -1353,11 +1338,7 @@ for t in for_each_task(prog):
     procs += 1
     if not t.mm:
         continue
-    vmas = []
-    root = t.mm.mm_mt.ma_root.value_()
-    if root & 3 == 2 and root > 4096:
-        walk(root, 2**64 - 1, vmas)
-    for v in vmas:
+    for v in mt_vmas(t.mm):
         name = d_path(v.vm_file.f_path.address_of_()) if v.vm_file else b""
         lines += 1
 print(procs, lines)
