@@ -55,7 +55,6 @@
 
 #include "inspect/linux_guest.h"
 #include "inspect/linux_modules.h"
-#include "inspect/linux_printk.h"
 #include "inspect/linux_tasks.h"
 #include "inspect/linux_vmas.h"
 #include "memory/pagewalk.h"
@@ -80,9 +79,7 @@ struct fs_linux {
 	 * readers load it (acquire) and need no lock.  lock guards the search
 	 * and what it remembers of the last one.
 	 */
-	struct linux_guest *lg; /* NULL: no kernel found (yet) */
-	struct linux_printk_layout printk;
-	bool have_printk;
+	struct linux_guest *lg;   /* NULL: no kernel found (yet) */
 	bool changes;             /* a guest that runs: look again later; a dump: once */
 	struct linux_given given; /* -vmlinux, -system-map: read once, at start */
 	bool told;                /* the line on what the kernel lacks is printed */
@@ -175,17 +172,6 @@ static void fs_linux_render_modules(struct linux_guest *lg, struct strbuf *sb, b
 	free(m);
 }
 
-static void fs_linux_render_dmesg(struct fs_linux *fl, struct linux_guest *lg, struct strbuf *sb)
-{
-	struct linux_printk_stats st;
-	uint64_t prb;
-
-	/* prb moves from the static ring to a larger one early in boot: read it now. */
-	if (!fl->have_printk || !lg->prb_ptr || !linux_guest_u64(lg, lg->prb_ptr, &prb) ||
-	    linux_printk_render(&lg->kmem, &fl->printk, prb, sb, &st))
-		linux_guest_error(lg, LINUX_ERR_UNREADABLE);
-}
-
 static void fs_linux_render_errors(struct linux_guest *lg, struct strbuf *sb)
 {
 	const char *why;
@@ -227,7 +213,6 @@ static int fs_linux_render_task(struct linux_guest *lg, enum fs_linux_file f, in
 
 static int fs_linux_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
 {
-	struct fs_linux *fl = fs_linux(fs);
 	struct linux_guest *lg = fs_linux_lg(fs);
 	enum fs_linux_file f = fs_linux_file_of(n);
 	int ret = 0;
@@ -239,7 +224,7 @@ static int fs_linux_render(struct fs *fs, struct fs_node *n, struct strbuf *sb)
 	case FS_LINUX_VERSION: linux_guest_render_version(lg, sb); break;
 	case FS_LINUX_KALLSYMS: linux_kallsyms_render(&lg->ks, sb); break;
 	case FS_LINUX_BTF: sb_add(sb, (const char *)lg->btf_data, lg->btf_len); break;
-	case FS_LINUX_DMESG: fs_linux_render_dmesg(fl, lg, sb); break;
+	case FS_LINUX_DMESG: linux_guest_render_dmesg(lg, sb); break;
 	case FS_LINUX_MODULES:
 	case FS_LINUX_MODULES_JSON:
 		fs_linux_render_modules(lg, sb, f == FS_LINUX_MODULES_JSON);
@@ -450,8 +435,6 @@ static void fs_linux_open(struct fs *fs, struct fs_linux *fl, const struct pagew
 		free(lg);
 		return;
 	}
-	if (lg->has_btf)
-		fl->have_printk = !linux_printk_layout_btf(&lg->btf, &fl->printk);
 	if (!linux_guest_has_types(lg, &why))
 		fprintf(stderr, "kvmfs: linux/: %s: only version, kallsyms and errors are shown\n",
 		        why);

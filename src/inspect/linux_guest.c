@@ -604,8 +604,21 @@ symbols:
 	linux_kallsyms_lookup(&lg->ks, "prb", &lg->prb_ptr);
 	lg_kernel_root(lg);
 	lg_btf(lg, given);
+	if (lg->has_btf)
+		lg->has_printk = !linux_printk_layout_btf(&lg->btf, &lg->printk);
 	lg_gate(lg);
 	return 0;
+}
+
+void linux_guest_render_dmesg(struct linux_guest *lg, struct strbuf *sb)
+{
+	struct linux_printk_stats st;
+	uint64_t prb;
+
+	/* prb moves from the static ring to a larger one early in boot: read it now. */
+	if (!lg->has_printk || !lg->prb_ptr || !linux_guest_u64(lg, lg->prb_ptr, &prb) ||
+	    linux_printk_render(&lg->kmem, &lg->printk, prb, sb, &st))
+		linux_guest_error(lg, LINUX_ERR_UNREADABLE);
 }
 
 void linux_guest_close(struct linux_guest *lg)

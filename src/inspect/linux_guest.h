@@ -5,7 +5,7 @@
  * its image) and its types (BTF, from its .BTF section, found through the
  * symbols __start_BTF and __stop_BTF).  The structure members the readers
  * of tasks, maps and modules use are looked up once, here, in one table
- * (struct linux_layout); the printk reader keeps its own (linux_printk.h).
+ * (struct linux_layout); the printk reader's is kept here too (linux_printk.h).
  * Where the kernel lacks them, what the user gave stands in
  * (linux_given.h): a System.map's symbols, a vmlinux's .BTF.
  *
@@ -26,6 +26,7 @@
 #include "inspect/linux_given.h"
 #include "inspect/linux_kallsyms.h"
 #include "inspect/linux_kmem.h"
+#include "inspect/linux_printk.h"
 
 struct strbuf;
 
@@ -88,7 +89,9 @@ struct linux_guest {
 	uint64_t gate_vma, vsyscall_mode;
 	int64_t vsyscall_none;
 	bool compat;
-	uint64_t prb_ptr; /* &prb: which ring it points at changes early in boot */
+	uint64_t prb_ptr;                  /* &prb: which ring it points at changes early in boot */
+	struct linux_printk_layout printk; /* from BTF; valid when has_printk */
+	bool has_printk;
 	unsigned long errors[LINUX_ERR_NR]; /* atomic */
 	unsigned long gen;                  /* atomic: linux_guest_begin's count */
 };
@@ -119,6 +122,8 @@ void linux_guest_begin(struct linux_guest *lg);
 void linux_guest_error(struct linux_guest *lg, enum linux_error e);
 /* "unreadable N\nloop N\ninvalid N\n" */
 void linux_guest_render_errors(struct linux_guest *lg, struct strbuf *sb);
+/* The kernel log as dmesg prints it; what cannot be read is counted (LINUX_ERR_UNREADABLE). */
+void linux_guest_render_dmesg(struct linux_guest *lg, struct strbuf *sb);
 /* The banner, as /proc/version shows it (one line). */
 void linux_guest_render_version(struct linux_guest *lg, struct strbuf *sb);
 
