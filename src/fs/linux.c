@@ -649,11 +649,6 @@ static int32_t fs_linux_parse_pid(const char *name)
 	return (int32_t)v;
 }
 
-static int fs_linux_pid_cmp(const void *a, const void *b)
-{
-	return ((const struct linux_task *)a)->pid - ((const struct linux_task *)b)->pid;
-}
-
 /*
  * Entries for the tasks of the list now, in pid order, from offset off on
  * (an entry's offset is its pid + 3): thread group leaders (tgid 0), or
@@ -663,22 +658,18 @@ static void fs_linux_list_tasks(struct fs *fs, int32_t tgid, off_t off, struct f
 {
 	struct linux_guest *lg = fs_linux_lg(fs);
 	struct linux_task *t;
-	size_t nr, i, n = 0;
+	size_t nr, i;
 	char name[16];
 
 	if (!lg)
 		return;
 	linux_guest_begin(lg);
-	if (linux_tasks_list(lg, &t, &nr))
+	if (linux_tasks_select(lg, tgid, &t, &nr))
 		return;
-	for (i = 0; i < nr; i++)
-		if (t[i].pid > 0 && (tgid ? t[i].tgid == tgid : t[i].pid == t[i].tgid))
-			t[n++] = t[i];
-	qsort(t, n, sizeof(*t), fs_linux_pid_cmp);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < nr; i++) {
 		enum fs_linux_file f = tgid ? FS_LINUX_THREAD : FS_LINUX_PROC;
 
-		if ((off_t)t[i].pid + 3 <= off || (i && t[i].pid == t[i - 1].pid))
+		if ((off_t)t[i].pid + 3 <= off)
 			continue;
 		fuse_ino_t ino = fs_dyn_ino(&fs_linux_kind,
 		                            fs_linux_key(f, t[i].pid, tgid ? tgid : t[i].pid));

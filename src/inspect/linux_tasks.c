@@ -269,6 +269,32 @@ void linux_task_render_cmdline(struct linux_guest *lg, const struct linux_task *
 	free(buf);
 }
 
+static int task_pid_cmp(const void *a, const void *b)
+{
+	return ((const struct linux_task *)a)->pid - ((const struct linux_task *)b)->pid;
+}
+
+int linux_tasks_select(struct linux_guest *lg, int32_t tgid, struct linux_task **out, size_t *nr)
+{
+	struct linux_task *t;
+	size_t all, i, n = 0;
+	int ret = linux_tasks_list(lg, &t, &all);
+
+	if (ret)
+		return ret;
+	for (i = 0; i < all; i++)
+		if (t[i].pid > 0 && (tgid ? t[i].tgid == tgid : t[i].pid == t[i].tgid))
+			t[n++] = t[i];
+	qsort(t, n, sizeof(*t), task_pid_cmp);
+	/* A task seen twice (it moved in the list during the walk) is listed once. */
+	for (all = n, n = 0, i = 0; i < all; i++)
+		if (!n || t[i].pid != t[n - 1].pid)
+			t[n++] = t[i];
+	*out = t;
+	*nr = n;
+	return 0;
+}
+
 void linux_tasks_render_json(const struct linux_task *t, size_t nr, struct strbuf *sb)
 {
 	size_t i;

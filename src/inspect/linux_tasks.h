@@ -45,6 +45,12 @@ int linux_task_read(struct linux_guest *lg, uint64_t addr, struct linux_task *t)
  */
 int linux_tasks_list(struct linux_guest *lg, struct linux_task **out, size_t *nr);
 /*
+ * The tasks a directory of /proc would list, in pid order, each pid once:
+ * the thread group leaders (tgid 0; not pid 0, which /proc does not show),
+ * or the threads of thread group tgid.  As linux_tasks_list otherwise.
+ */
+int linux_tasks_select(struct linux_guest *lg, int32_t tgid, struct linux_task **out, size_t *nr);
+/*
  * The task of pid tid (a thread's too): at hint (its task_struct when last
  * seen; 0: none) if that still is it and has not exited, else found in the
  * list.  0 or -ENOENT.
