@@ -213,42 +213,12 @@ static void fs_ramblocks_release(struct fs *fs, struct fs_node *n, struct fuse_f
 		fs_dirty_log_drop(fs, fs_ram_block(n));
 }
 
-struct fs_ram_reply {
-	struct fs_reply r;
-	struct ram_block *rb;
-	uint8_t *bounce; /* another process's memory is copied through it */
-};
-
-#define FS_RAM_BOUNCE (256u << 10)
-
-static int fs_ram_run(void *opaque, uint64_t off, uint64_t len, bool data)
-{
-	struct fs_ram_reply *rr = opaque;
-	int stop = 0;
-
-	if (!data || !(rr->rb->flags & RAM_REMOTE))
-		return fs_reply_piece(&rr->r, data ? rr->rb->host + off : NULL, (size_t)len);
-	/* The reply copies what it is given (see fs_reply_init): one buffer serves every piece. */
-	if (!rr->bounce && !(rr->bounce = malloc(FS_RAM_BOUNCE)))
-		return -ENOMEM;
-	while (!stop && len) {
-		size_t n = len < FS_RAM_BOUNCE ? (size_t)len : FS_RAM_BOUNCE;
-
-		if (ram_block_read(rr->rb, off, rr->bounce, n))
-			return -EIO;
-		stop = fs_reply_piece(&rr->r, rr->bounce, n);
-		off += n;
-		len -= n;
-	}
-	return stop;
-}
-
 static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t size, off_t off,
                         struct fuse_file_info *fi)
 {
 	struct ram_block *rb = fs_ram_block(n);
 	uint64_t len = fs_ram_length(fs, rb);
-	struct fs_ram_reply rr = {.rb = rb};
+	struct fs_reply r;
 
 	(void)fi;
 	if (off < 0) {
@@ -281,10 +251,9 @@ static void fs_ram_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_t
 	 * through, so those are noted first (fs_cache_note, see cache.c).
 	 */
 	fs_cache_note(n, (uint64_t)off, size);
-	fs_reply_init(&rr.r, fs, size);
-	ram_block_extents(rb, (uint64_t)off, size, fs_ram_run, &rr);
-	fs_reply_send(&rr.r, req);
-	free(rr.bounce);
+	fs_reply_init(&r, fs, size);
+	ram_block_pieces(rb, (uint64_t)off, size, fs_reply_piece, &r);
+	fs_reply_send(&r, req);
 }
 
 static void fs_ram_write(struct fs *fs, struct fs_node *n, fuse_req_t req, const char *buf,

@@ -498,46 +498,20 @@ static uint64_t fv_hole_left(const struct flatview *fv, uint64_t addr)
 	return lo < fv->nr ? fv->ranges[lo].start - addr : UINT64_MAX - addr + 1;
 }
 
-/* Bytes of another process's memory read per piece (RAM_REMOTE blocks). */
-#define AS_BOUNCE (256u << 10)
-
 /* as_read_pieces' walk: the pieces handed on, and how many bytes they held. */
 struct as_walk {
-	struct ram_block *rb; /* the current range's block */
-	uint8_t *bounce;      /* AS_BOUNCE bytes for pieces of a RAM_REMOTE block, or NULL */
 	as_piece_fn fn;
 	void *opaque;
 	size_t done;
 };
 
-static int as_walk_piece(struct as_walk *w, const void *bytes, size_t len)
+static int as_walk_piece(void *opaque, const void *bytes, size_t len)
 {
+	struct as_walk *w = opaque;
 	int stop = w->fn(w->opaque, bytes, len);
 
 	if (!stop)
 		w->done += len;
-	return stop;
-}
-
-static int as_walk_run(void *opaque, uint64_t off, uint64_t len, bool data)
-{
-	struct as_walk *w = opaque;
-	int stop = 0;
-
-	if (!data || !(w->rb->flags & RAM_REMOTE))
-		return as_walk_piece(w, data ? w->rb->host + off : NULL, (size_t)len);
-	/* Another process's memory is copied out piece by piece; a failed read ends the walk. */
-	if (!w->bounce && !(w->bounce = malloc(AS_BOUNCE)))
-		return -ENOMEM;
-	while (!stop && len) {
-		size_t n = len < AS_BOUNCE ? (size_t)len : AS_BOUNCE;
-
-		if (ram_block_read(w->rb, off, w->bounce, n))
-			return -EIO;
-		stop = as_walk_piece(w, w->bounce, n);
-		off += n;
-		len -= n;
-	}
 	return stop;
 }
 
@@ -558,10 +532,9 @@ size_t as_read_pieces(struct address_space *as, uint64_t gpa, size_t len, bool h
 		    ram_block_has_bytes(fr->mr->block)) {
 			in = pos - fr->start;
 			n = fr->size - in < len - w.done ? fr->size - in : len - w.done;
-			w.rb = fr->mr->block;
 			want = w.done + n;
-			stop = ram_block_extents(fr->mr->block, fr->offset + in, n, as_walk_run,
-			                         &w);
+			stop = ram_block_pieces(fr->mr->block, fr->offset + in, n, as_walk_piece,
+			                        &w);
 			/* Past the block's used length (a shrunk block): zeros. */
 			if (!stop && w.done < want)
 				stop = as_walk_piece(&w, NULL, want - w.done);
@@ -575,7 +548,6 @@ size_t as_read_pieces(struct address_space *as, uint64_t gpa, size_t len, bool h
 		}
 	}
 	pthread_rwlock_unlock(&as->lock);
-	free(w.bounce);
 	return w.done;
 }
 

@@ -692,6 +692,49 @@ int ram_block_extents(struct ram_block *rb, uint64_t off, uint64_t len, ram_exte
 	return ret ? ret : ram_runs_end(&runs);
 }
 
+/* Bytes of another process's memory copied per piece (RAM_REMOTE blocks). */
+#define RAM_BOUNCE (256u << 10)
+
+/* ram_block_pieces' walk: the block, and the buffer its copies go through. */
+struct ram_pieces {
+	struct ram_block *rb;
+	uint8_t *bounce; /* RAM_BOUNCE bytes, once a RAM_REMOTE block's data is read */
+	ram_piece_fn fn;
+	void *opaque;
+};
+
+static int ram_pieces_run(void *opaque, uint64_t off, uint64_t len, bool data)
+{
+	struct ram_pieces *p = opaque;
+	int stop = 0;
+
+	if (!data || !(p->rb->flags & RAM_REMOTE))
+		return p->fn(p->opaque, data ? p->rb->host + off : NULL, (size_t)len);
+	/* Another process's memory is copied out piece by piece; a failed read ends the walk. */
+	if (!p->bounce && !(p->bounce = malloc(RAM_BOUNCE)))
+		return -ENOMEM;
+	while (!stop && len) {
+		size_t n = len < RAM_BOUNCE ? (size_t)len : RAM_BOUNCE;
+
+		if (ram_block_read(p->rb, off, p->bounce, n))
+			return -EIO;
+		stop = p->fn(p->opaque, p->bounce, n);
+		off += n;
+		len -= n;
+	}
+	return stop;
+}
+
+int ram_block_pieces(struct ram_block *rb, uint64_t off, uint64_t len, ram_piece_fn fn,
+                     void *opaque)
+{
+	struct ram_pieces p = {.rb = rb, .fn = fn, .opaque = opaque};
+	int ret = ram_block_extents(rb, off, len, ram_pieces_run, &p);
+
+	free(p.bounce);
+	return ret;
+}
+
 /* ram_block_seek's search: the first run of the wanted kind ends the walk. */
 struct ram_seek {
 	bool want_data;

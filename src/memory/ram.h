@@ -166,6 +166,20 @@ typedef int (*ram_extent_fn)(void *opaque, uint64_t off, uint64_t len, bool data
 int ram_block_extents(struct ram_block *rb, uint64_t off, uint64_t len, ram_extent_fn fn,
                       void *opaque);
 /*
+ * One piece of a block for a reader: len bytes at bytes, or len zeros when
+ * bytes is NULL.  Non-zero stops the walk.
+ */
+typedef int (*ram_piece_fn)(void *opaque, const void *bytes, size_t len);
+/*
+ * ram_block_extents with the bytes: holes come as NULL, data as rb's own
+ * memory or, for another process's (RAM_REMOTE), as copies that the next
+ * piece overwrites, so a reader that keeps pointers copies them first.
+ * Returns what fn stopped with, -EIO when another process's memory could
+ * not be read (it is gone), -ENOMEM, or 0 when all was covered.
+ */
+int ram_block_pieces(struct ram_block *rb, uint64_t off, uint64_t len, ram_piece_fn fn,
+                     void *opaque);
+/*
  * lseek(SEEK_DATA/SEEK_HOLE) over [0, used_length): *out is the next data
  * (resp. hole) offset at or after off; -ENXIO when off >= used_length or,
  * for SEEK_DATA, no data follows.  The end of the block counts as a hole.

@@ -210,11 +210,6 @@ static char *edit_after(const char *text, const char *after, const char *from, c
 	return sb.buf;
 }
 
-static char *edit(const char *text, const char *from, const char *to)
-{
-	return edit_after(text, "", from, to);
-}
-
 static void refused(const char *ramblock, const char *mtree, const char *flat, const char *why)
 {
 	struct imported im;
@@ -227,46 +222,48 @@ static void refused(const char *ramblock, const char *mtree, const char *flat, c
 	release(&im);
 }
 
+/* One of QEMU's three texts (RAMBLOCK, MTREE, FLAT) with one edit, refused for why. */
+enum qemu_text { RAMBLOCK, MTREE, FLAT };
+
+static const struct {
+	enum qemu_text text;
+	const char *after, *from, *to, *why;
+} bad_edits[] = {
+        {RAMBLOCK, "", "4 KiB", "4 XiB", "row 2 unreadable"},
+        {RAMBLOCK, "", "0x0000000180000000 0x0000000180000000", "0x0000000180000000 0x01800000zz",
+         "row 2 unreadable"},
+        /* A RAM region whose block QEMU did not list. */
+        {RAMBLOCK, "", "pc.rom", "pc.rum", "region pc.rom (rom): no one RAM block"},
+        /* Region types kvmfs does not model (pflash's romd). */
+        {MTREE, "", "(prio 0, rom): pc.bios", "(prio 0, romd): pc.bios", "of type romd"},
+        /* A tree line that is not one. */
+        {MTREE, "", "(prio 0, ram): pc.ram", "(prio x, ram): pc.ram", "info mtree"},
+        /* A flat view the tree does not give: QEMU's word is the truth, so no mount. */
+        {FLAT, " AS \"memory\"", "(prio 1, rom): pc.rom", "(prio 1, ram): pc.rom", "differ"},
+        {FLAT, "", " AS \"memory\", root: system", " AS \"mem\", root: system", "no flat view"},
+        {MTREE, "", "address-space: memory\n", "address-space: nomemory\n",
+         "no address space \"memory\""},
+};
+
 static void test_refused(void **state)
 {
-	char *t;
+	size_t i;
 
 	(void)state;
 	refused("Block Name\n", pc_6g_mtree, pc_6g_flat, "not the table");
 	refused("nothing like it\n", pc_6g_mtree, pc_6g_flat, "not the table");
-	t = edit(pc_6g_ramblock, "4 KiB", "4 XiB");
-	refused(t, pc_6g_mtree, pc_6g_flat, "row 2 unreadable");
-	free(t);
-	t = edit(pc_6g_ramblock, "0x0000000180000000 0x0000000180000000",
-	         "0x0000000180000000 0x01800000zz");
-	refused(t, pc_6g_mtree, pc_6g_flat, "row 2 unreadable");
-	free(t);
 	refused("              Block Name    PSize              Offset               Used"
 	        "              Total\n",
 	        pc_6g_mtree, pc_6g_flat, "no RAM blocks");
-	/* A RAM region whose block QEMU did not list. */
-	t = edit(pc_6g_ramblock, "pc.rom", "pc.rum");
-	refused(t, pc_6g_mtree, pc_6g_flat, "region pc.rom (rom): no one RAM block");
-	free(t);
-	/* Region types kvmfs does not model (pflash's romd). */
-	t = edit(pc_6g_mtree, "(prio 0, rom): pc.bios", "(prio 0, romd): pc.bios");
-	refused(pc_6g_ramblock, t, pc_6g_flat, "of type romd");
-	free(t);
-	/* A tree line that is not one. */
-	t = edit(pc_6g_mtree, "(prio 0, ram): pc.ram", "(prio x, ram): pc.ram");
-	refused(pc_6g_ramblock, t, pc_6g_flat, "info mtree");
-	free(t);
-	/* A flat view the tree does not give: QEMU's word is the truth, so no mount. */
-	t = edit_after(pc_6g_flat, " AS \"memory\"", "(prio 1, rom): pc.rom",
-	               "(prio 1, ram): pc.rom");
-	refused(pc_6g_ramblock, pc_6g_mtree, t, "differ");
-	free(t);
-	t = edit(pc_6g_flat, " AS \"memory\", root: system", " AS \"mem\", root: system");
-	refused(pc_6g_ramblock, pc_6g_mtree, t, "no flat view");
-	free(t);
-	t = edit(pc_6g_mtree, "address-space: memory\n", "address-space: nomemory\n");
-	refused(pc_6g_ramblock, t, pc_6g_flat, "no address space \"memory\"");
-	free(t);
+	for (i = 0; i < sizeof(bad_edits) / sizeof(bad_edits[0]); i++) {
+		const char *texts[] = {pc_6g_ramblock, pc_6g_mtree, pc_6g_flat};
+		char *t = edit_after(texts[bad_edits[i].text], bad_edits[i].after,
+		                     bad_edits[i].from, bad_edits[i].to);
+
+		texts[bad_edits[i].text] = t;
+		refused(texts[RAMBLOCK], texts[MTREE], texts[FLAT], bad_edits[i].why);
+		free(t);
+	}
 }
 
 int main(void)

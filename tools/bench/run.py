@@ -166,11 +166,13 @@ def is_mounted(path):
 class Kvmfs:
     """One kvmfs this script started, on its own empty mountpoint."""
 
-    def __init__(self, args, tag, accel=None):
-        """accel "none" forces -accel none; otherwise KVM where there is one."""
+    def __init__(self, args, tag, accel=None, ready="ramblocks.json"):
+        """accel "none" forces -accel none, "" gives no -accel (-attach and -dump take no
+        VM option); otherwise KVM where there is one.  ready: the file that is there once
+        the tree is served (a dump's tree has no ramblocks.json: its vmcore)."""
         self.mnt = Path(tempfile.mkdtemp(prefix=f"kvmfs-bench-{tag}-"))
         self.err_path = self.mnt.with_suffix(".err")
-        accel = [] if have_kvm() and accel != "none" else ["-accel", "none"]
+        accel = [] if accel == "" or (have_kvm() and accel != "none") else ["-accel", "none"]
         self.cmd = [str(KVMFS)] + accel + list(args) + [str(self.mnt)]
         parent_dev = os.stat(self.mnt).st_dev
         with open(self.err_path, "wb") as err:
@@ -187,7 +189,7 @@ class Kvmfs:
                                    f"{self.err_path.read_text(errors='replace')}")
             try:
                 if os.stat(self.mnt).st_dev != parent_dev:
-                    os.stat(self.mnt / "ramblocks.json")
+                    os.stat(self.mnt / ready)
                     break
             except OSError:
                 pass
@@ -196,6 +198,8 @@ class Kvmfs:
                 raise RuntimeError(f"kvmfs not mounted after {START_TIMEOUT}s")
             time.sleep(0.0005)
         self.startup_s = time.monotonic() - self.t0
+        if ready != "ramblocks.json":
+            return
         self.blocks = {b["idstr"]: b for b in json.loads(self.read_text("ramblocks.json"))}
         self.slots = json.loads(self.read_text("memslots.json"))
 
@@ -1095,44 +1099,13 @@ class BootedQemu:
 
 
 def kvmfs_plain(args, tag):
-    """A kvmfs with args and no VM option (Kvmfs: startup_s is start to served).  Kvmfs
-    adds -accel none where there is no /dev/kvm, and neither -attach nor -dump takes
-    a VM option: have_kvm says yes while it builds the command line."""
-    orig = have_kvm
-    globals()["have_kvm"] = lambda: True
-    try:
-        return Kvmfs(args, tag)
-    finally:
-        globals()["have_kvm"] = orig
+    """A kvmfs with args and no VM option (Kvmfs: startup_s is start to served)."""
+    return Kvmfs(args, tag, accel="")
 
 
-class DumpMount(Kvmfs):
-    """kvmfs -dump FILE on a mountpoint of its own (a dump's tree has no ramblocks.json,
-    which Kvmfs waits for: here the vmcore is waited for)."""
-
-    def __init__(self, dump):  # not Kvmfs.__init__: its wait needs ramblocks.json
-        self.mnt = Path(tempfile.mkdtemp(prefix="kvmfs-bench-dump-mnt-"))
-        self.err_path = self.mnt.with_suffix(".err")
-        parent_dev = os.stat(self.mnt).st_dev
-        with open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen([str(KVMFS), "-dump", str(dump), str(self.mnt)],
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=err)
-        self.pid = self.proc.pid
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kvmfs -dump exited: {self.err_path.read_text()}")
-            try:
-                if os.stat(self.mnt).st_dev != parent_dev:
-                    os.stat(self.mnt / "vmcore")
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"kvmfs -dump not mounted after {START_TIMEOUT}s")
-            time.sleep(0.001)
+def dump_mount(dump):
+    """kvmfs -dump FILE on a mountpoint of its own, served once its vmcore is there."""
+    return Kvmfs(["-dump", str(dump)], "dump-mnt", accel="", ready="vmcore")
 
 
 def attach_kvmfs(q, tag):
@@ -1234,7 +1207,7 @@ def attach_debug_round(res, q, tmp):
     t0 = time.monotonic()
     q.qmp.cmd("dump-guest-memory", paging=False, protocol=f"file:{dump}")
     t_dump = time.monotonic() - t0
-    kd = DumpMount(dump)
+    kd = dump_mount(dump)
     try:
         theirs = drgn_ps(kd.mnt / "vmcore")
         res.add("attach: dump-guest-memory + drgn ps", time.monotonic() - t0, "s")
