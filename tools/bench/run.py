@@ -1318,39 +1318,6 @@ print(procs, lines)
 """
 
 
-class LinuxDump:
-    """kvmfs -dump of one core, started here (only this process is ever signalled)."""
-
-    def __init__(self, core):
-        self.mnt = Path(tempfile.mkdtemp(prefix="kvmfs-bench-linux-"))
-        self.err = self.mnt.with_suffix(".err")
-        parent = os.stat(self.mnt).st_dev
-        with open(self.err, "wb") as err:
-            self.t0 = time.monotonic()
-            self.proc = subprocess.Popen([str(KVMFS), "-dump", str(core), str(self.mnt)],
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=err)
-        while os.stat(self.mnt).st_dev == parent:
-            if self.proc.poll() is not None or time.monotonic() > self.t0 + START_TIMEOUT:
-                self.stop()
-                raise RuntimeError(f"kvmfs -dump {core}: {self.err.read_text(errors='replace')}")
-            time.sleep(0.002)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if is_mounted(self.mnt):
-            subprocess.run(["fusermount3", "-u", "-z", str(self.mnt)], check=False,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.mnt, ignore_errors=True)
-        self.err.unlink(missing_ok=True)
-
-
 def linux_ps_maps(mnt):
     """ls tasks/, read every maps: (processes, maps lines)."""
     tasks = mnt / "linux" / "tasks"
@@ -1377,7 +1344,7 @@ def measure_linux(res, reps, not_measured, meta):
         return
     for rep in range(reps):
         log(f"linux: repetition {rep + 1}/{reps}")
-        k = LinuxDump(LINUX_CORE)
+        k = dump_mount(LINUX_CORE)
         try:
             ours = linux_ps_maps(k.mnt)
             res.add(LINUX_NAMES[1], time.monotonic() - k.t0, "s")
