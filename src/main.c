@@ -455,11 +455,9 @@ int main(int argc, char **argv)
 	status = wait_for_end(&vm, fs, &sigs);
 	/*
 	 * Producers of invalidations first, while the session still answers
-	 * the reads they may wait for; the session last.  An attached QEMU
-	 * has no vCPU of ours and goes on running: detaching leaves it be.
+	 * the reads they may wait for; the session last.
 	 */
-	if (!o.attach)
-		vm_stop(&vm);
+	vm_end(&vm);
 	/* From here on, what was set up is undone in reverse order. */
 out_dirty:
 	dirty_stop(&dirty);

@@ -468,6 +468,14 @@ int vm_stop(struct vm *vm)
 	return runstate_stop(&vm->rs);
 }
 
+int vm_end(struct vm *vm)
+{
+	/* Only vCPUs of ours: a dump has none, an attached QEMU goes on running. */
+	if (vm->qemu || vm->dump)
+		return 0;
+	return runstate_stop(&vm->rs);
+}
+
 int vm_cont(struct vm *vm)
 {
 	if (vm->qemu)

@@ -89,6 +89,8 @@ int vm_create_vcpus(struct vm *vm, const struct kvm_cpuid2 *cpuid, char *err, si
 int vm_start(struct vm *vm);
 /* Stop every vCPU; returns once none is inside KVM_RUN (see runstate.h). */
 int vm_stop(struct vm *vm);
+/* At exit: stop this kvmfs's own vCPUs, leaving a dump or an attached QEMU as it is. */
+int vm_end(struct vm *vm);
 int vm_cont(struct vm *vm);
 void vm_exit(struct vm *vm);
 /* "running", "paused", "paused (internal-error)", ... plus the reason line. */
