@@ -137,7 +137,7 @@ int ram_block_set_fd(struct ram_block *rb, int fd, uint64_t file_offset, bool wr
 bool ram_block_has_bytes(const struct ram_block *rb);
 /*
  * Copy [off, off+len) of rb out of, or into, its memory wherever it lies;
- * -EFAULT past used_length, -EIO when the process that holds it is gone.
+ * -EFAULT past max_length, -EIO when the process that holds it is gone.
  */
 int ram_block_read(struct ram_block *rb, uint64_t off, void *buf, size_t len);
 int ram_block_write(struct ram_block *rb, uint64_t off, const void *buf, size_t len);
