@@ -313,10 +313,8 @@ static void fs_linux_mem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, 
 {
 	struct address_space *as = &fs->vm->machine.as;
 	struct linux_uspace u;
-	struct pagewalk_result r;
 	struct fs_reply reply;
 	uint64_t end;
-	size_t done = 0;
 	int ret;
 
 	(void)fi;
@@ -337,19 +335,7 @@ static void fs_linux_mem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, 
 	}
 	/* As vcpus/<n>/vmem: one walk per page or absent region, no copy of guest memory. */
 	fs_reply_init(&reply, fs, size);
-	while (done < size) {
-		uint64_t pos = (uint64_t)off + done, len;
-
-		linux_uspace_walk(&u, pos, &r);
-		len = r.span - (pos & (r.span - 1));
-		if (len > size - done)
-			len = size - done;
-		if (r.status == PW_OK && r.user)
-			phys_read_pieces(as, r.pa, (size_t)len, fs_reply_piece, &reply);
-		else
-			fs_reply_piece(&reply, NULL, (size_t)len);
-		done += (size_t)len;
-	}
+	linux_uspace_read_pieces(&u, as, (uint64_t)off, size, fs_reply_piece, &reply);
 	fs_reply_send(&reply, req);
 }
 

@@ -407,11 +407,9 @@ static void fs_vmem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
                          struct fuse_file_info *fi)
 {
 	struct address_space *as = &fs->vm->machine.as;
-	struct pagewalk_result r;
 	struct pagewalk_cpu pc;
 	struct fs_reply reply;
 	uint64_t end;
-	size_t done = 0;
 	bool exact;
 	int ret;
 
@@ -436,19 +434,8 @@ static void fs_vmem_read(struct fs *fs, struct fs_node *n, fuse_req_t req, size_
 	 * do not either: as_read).
 	 */
 	fs_reply_init(&reply, fs, size);
-	while (done < size) {
-		uint64_t pos = (uint64_t)off + done, n_bytes;
-
-		pagewalk(&pc, pagewalk_canonical(&pc, pos), fs_vcpu_read_gpa, as, &r);
-		n_bytes = r.span - (pos & (r.span - 1));
-		if (n_bytes > size - done)
-			n_bytes = size - done;
-		if (r.status == PW_OK)
-			phys_read_pieces(as, r.pa, (size_t)n_bytes, fs_reply_piece, &reply);
-		else
-			fs_reply_piece(&reply, NULL, (size_t)n_bytes);
-		done += (size_t)n_bytes;
-	}
+	phys_read_virt_pieces(as, &pc, fs_vcpu_read_gpa, as, (uint64_t)off, size, false,
+	                      fs_reply_piece, &reply);
 	fs_reply_send(&reply, req);
 }
 

@@ -240,9 +240,11 @@ uint64_t linux_uspace_end(const struct linux_guest *lg)
 	return 1ULL << (pagewalk_va_bits(&lg->k.cpu) - 1);
 }
 
-void linux_uspace_walk(const struct linux_uspace *u, uint64_t va, struct pagewalk_result *r)
+void linux_uspace_read_pieces(const struct linux_uspace *u, struct address_space *as, uint64_t va,
+                              size_t len, as_piece_fn fn, void *opaque)
 {
-	pagewalk(&u->cpu, va, lg_phys64, (void *)&u->lg->phys, r);
+	phys_read_virt_pieces(as, &u->cpu, lg_phys64, (void *)&u->lg->phys, va, len, true, fn,
+	                      opaque);
 }
 
 int linux_uspace_seek(const struct linux_uspace *u, uint64_t va, uint64_t end, bool want_mapped,

@@ -27,6 +27,7 @@
 #include "inspect/linux_kallsyms.h"
 #include "inspect/linux_kmem.h"
 #include "inspect/linux_printk.h"
+#include "memory/phys.h"
 
 struct strbuf;
 
@@ -149,8 +150,9 @@ bool linux_guest_virt_to_phys(const struct linux_guest *lg, uint64_t va, uint64_
 size_t linux_uspace_read(const struct linux_uspace *u, uint64_t va, void *buf, size_t len);
 /* Where every user address space ends: the lower half of the kernel's paging mode. */
 uint64_t linux_uspace_end(const struct linux_guest *lg);
-/* User va through the task's tables: as pagewalk(), outcome in r->status. */
-void linux_uspace_walk(const struct linux_uspace *u, uint64_t va, struct pagewalk_result *r);
+/* [va, va+len) of the task's user address space as pieces from as (phys_read_virt_pieces). */
+void linux_uspace_read_pieces(const struct linux_uspace *u, struct address_space *as, uint64_t va,
+                              size_t len, as_piece_fn fn, void *opaque);
 /*
  * The next mapped (want_mapped) or unmapped user address at or after va
  * below end, as pagewalk_seek(): -ENXIO none, -EAGAIN after max_steps walks.

@@ -98,6 +98,28 @@ size_t phys_read_pieces(struct address_space *as, uint64_t gpa, size_t len, as_p
 	return as_read_pieces(as, gpa, len, true, fn, opaque);
 }
 
+void phys_read_virt_pieces(struct address_space *as, const struct pagewalk_cpu *cpu,
+                           pagewalk_read_fn pt, void *pt_opaque, uint64_t off, size_t len,
+                           bool user_only, as_piece_fn fn, void *opaque)
+{
+	struct pagewalk_result r;
+	size_t done = 0;
+
+	while (done < len) {
+		uint64_t pos = off + done, n;
+
+		pagewalk(cpu, pagewalk_canonical(cpu, pos), pt, pt_opaque, &r);
+		n = r.span - (pos & (r.span - 1));
+		if (n > len - done)
+			n = len - done;
+		if (r.status == PW_OK && (r.user || !user_only))
+			phys_read_pieces(as, r.pa, (size_t)n, fn, opaque);
+		else
+			fn(opaque, NULL, (size_t)n);
+		done += (size_t)n;
+	}
+}
+
 size_t phys_read_ram(void *as, uint64_t gpa, void *buf, size_t len)
 {
 	return as_read(as, gpa, buf, len, false);

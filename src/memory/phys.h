@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "memory/memory.h"
+#include "memory/pagewalk.h"
 
 struct ram_block;
 struct strbuf;
@@ -36,6 +37,16 @@ void phys_read(struct address_space *as, uint64_t gpa, void *buf, size_t len);
  */
 size_t phys_read_pieces(struct address_space *as, uint64_t gpa, size_t len, as_piece_fn fn,
                         void *opaque);
+/*
+ * [off, off+len) of a virtual address space as pieces (vcpus/<n>/vmem,
+ * linux/tasks/<pid>/mem): off is an address with its sign-extension bits
+ * cleared; what cpu's page tables map - user pages only, if user_only - comes
+ * from as, without populating it, and the rest is holes.  One walk per page
+ * or per absent region; pt reads the 8-byte page-table entries.
+ */
+void phys_read_virt_pieces(struct address_space *as, const struct pagewalk_cpu *cpu,
+                           pagewalk_read_fn pt, void *pt_opaque, uint64_t off, size_t len,
+                           bool user_only, as_piece_fn fn, void *opaque);
 /*
  * Copy [gpa, gpa+len) up to the first hole; returns the bytes copied.  as is
  * an address_space: the reader of a struct guestkernel_mem.
