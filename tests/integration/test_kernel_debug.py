@@ -28,6 +28,7 @@ task list is read with `list task_struct.tasks`.
 
 Run: /usr/bin/python3 -m pytest -v tests/integration/test_kernel_debug.py
 """
+import hashlib
 import json
 import os
 import re
@@ -74,14 +75,21 @@ class TcgDump:
 def tcg_dump(kernel, initramfs, name, append):
     """QEMU's dump of the kernel booted to the initramfs, idle; made once per build tree."""
     core = KDUMP / f"{name}.core"
-    sources = [kernel / "vmlinuz", initramfs, QEMU_DUMP]
-    fresh = core.exists() and Path(f"{core}.json").exists() and \
-        all(core.stat().st_mtime >= s.stat().st_mtime for s in sources)
+    # Made anew when what it is made of changed - by content, not by time: a fresh
+    # clone or worktree has newer files with the same bytes, and remaking a cache
+    # another tree reads pulls it from under that tree.
+    made_of = hashlib.sha256(append.encode())
+    for src in (kernel / "vmlinuz", initramfs, QEMU_DUMP):
+        made_of.update(Path(src).read_bytes())
+    stamp = Path(f"{core}.sources")
+    fresh = core.exists() and Path(f"{core}.json").exists() and stamp.exists() and \
+        stamp.read_text() == made_of.hexdigest()
     if not fresh:
         r = subprocess.run([PYTHON, str(QEMU_DUMP), "--idle", "--kernel", str(kernel / "vmlinuz"),
                             "--initrd", str(initramfs), "--append", append, str(core)],
                            capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr
+        stamp.write_text(made_of.hexdigest())
     return TcgDump(core)
 
 
