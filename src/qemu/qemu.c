@@ -159,6 +159,18 @@ out:
 	return ret;
 }
 
+/* QEMU's process as kvmfs holds it: its pidfd, /proc/PID/mem and pagemap. */
+static void qemu_close_process(struct qemu *q)
+{
+	if (q->pidfd >= 0)
+		close(q->pidfd);
+	if (q->mem_fd >= 0)
+		close(q->mem_fd);
+	if (q->pagemap_fd >= 0)
+		close(q->pagemap_fd);
+	q->pidfd = q->mem_fd = q->pagemap_fd = -1;
+}
+
 int qemu_attach(struct qemu *q, const char *path, struct machine *m, bool writable, char *err,
                 size_t errlen)
 {
@@ -243,12 +255,7 @@ err_r:
 	json_free(r);
 err_qmp:
 	qmp_close(&qmp);
-	if (q->pidfd >= 0)
-		close(q->pidfd);
-	if (q->mem_fd >= 0)
-		close(q->mem_fd);
-	if (q->pagemap_fd >= 0)
-		close(q->pagemap_fd);
+	qemu_close_process(q);
 err_path:
 	free(q->path);
 	pthread_mutex_destroy(&q->lock);
@@ -263,13 +270,7 @@ void qemu_detach(struct qemu *q)
 	free(q->regions.extra);
 	q->regions.extra = NULL;
 	q->regions.root = NULL;
-	if (q->pidfd >= 0)
-		close(q->pidfd);
-	if (q->mem_fd >= 0)
-		close(q->mem_fd);
-	if (q->pagemap_fd >= 0)
-		close(q->pagemap_fd);
-	q->pidfd = q->mem_fd = q->pagemap_fd = -1;
+	qemu_close_process(q);
 	free(q->path);
 	q->path = NULL;
 	pthread_mutex_destroy(&q->lock);
