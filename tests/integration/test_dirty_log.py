@@ -191,7 +191,7 @@ def test_stat_of_dirty_text_is_what_an_open_reads(kvmfs):
     take now, and stat takes nothing: two stats, then the read, agree.
     The guest is stopped first, so nothing changes between them."""
     require_guest("the guest writes the pages")
-    k = kvmfs("-M", "pc", "-m", "256M")
+    k = kvmfs("-M", "pc", "-m", "256M", "--writable")  # the mailbox is written through pc.ram
     assert wait_for(lambda: pread(k.path("phys"), 8, STATUS_GPA) == STATUS_MAGIC, 10.0)
     with open(k.path("dirty", "pc.ram"), "rb"):  # holds logging, takes the old bits
         seq = (int(time.time() * 1000) & 0xFFFFFF) or 1
